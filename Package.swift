@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+// The content vault: locked, wiped memory for request content (ContentVault), a tamper-evident
+// metadata ledger (RetentionLedger), ZDR policy decisions (RetentionPolicy) and the `zdr` CLI.
+// No package dependencies: libsodium comes from the system (Debian `libsodium-dev`).
+import PackageDescription
+
+let package = Package(
+    name: "content-vault",
+    products: [
+        .library(name: "ContentVault", targets: ["ContentVault"]),
+        .library(name: "RetentionLedger", targets: ["RetentionLedger"]),
+        .library(name: "RetentionPolicy", targets: ["RetentionPolicy"]),
+        .executable(name: "zdr", targets: ["zdr"]),
+    ],
+    targets: [
+        // libsodium, found with pkg-config. The module name is ours alone so that a host that
+        // also links another libsodium wrapper (`Clibsodium`, `CSodium`) has no clash.
+        .systemLibrary(
+            name: "CVaultSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        // The few things Swift cannot say directly: the memfd_secret syscall, Linux constants,
+        // and the async-signal-safe purge registry and signal handlers.
+        .target(name: "CVaultSystem"),
+        // Pure decisions; no dependencies at all.
+        .target(name: "RetentionPolicy"),
+        // The ledger cannot name a content type: it depends on libsodium only.
+        .target(name: "RetentionLedger", dependencies: ["CVaultSodium"]),
+        .target(
+            name: "ContentVault",
+            dependencies: ["CVaultSodium", "CVaultSystem", "RetentionLedger", "RetentionPolicy"]
+        ),
+        .executableTarget(
+            name: "zdr",
+            dependencies: ["ContentVault", "RetentionLedger", "RetentionPolicy", "CVaultSystem"]
+        ),
+        .testTarget(name: "ContentVaultTests", dependencies: ["ContentVault", "CVaultSystem"]),
+        .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger"]),
+        .testTarget(name: "RetentionPolicyTests", dependencies: ["RetentionPolicy"]),
+        .testTarget(name: "zdrTests", dependencies: ["zdr"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

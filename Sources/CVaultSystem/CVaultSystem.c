@@ -1,0 +1,245 @@
+#define _GNU_SOURCE
+#include "CVaultSystem.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// MARK: - Constants
+
+#ifndef MADV_DONTDUMP
+#define MADV_DONTDUMP 16
+#endif
+#ifndef MADV_DONTFORK
+#define MADV_DONTFORK 10
+#endif
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
+#ifndef SYS_memfd_secret
+// The same number on x86_64 and the generic table (arm64, riscv64).
+#define SYS_memfd_secret 447
+#endif
+#ifndef SYS_mlock2
+#define SYS_mlock2 325
+#endif
+
+const int cvault_madv_dontdump = MADV_DONTDUMP;
+const int cvault_madv_dontfork = MADV_DONTFORK;
+const int cvault_madv_wipeonfork = MADV_WIPEONFORK;
+const int cvault_mlock_onfault = MLOCK_ONFAULT;
+const int cvault_pr_set_dumpable = PR_SET_DUMPABLE;
+const int cvault_pr_get_dumpable = PR_GET_DUMPABLE;
+const long cvault_sys_memfd_secret = SYS_memfd_secret;
+
+// MARK: - Syscalls
+
+int cvault_memfd_secret(unsigned int flags) {
+    return (int)syscall(SYS_memfd_secret, flags);
+}
+
+int cvault_mlock2(const void *addr, size_t len, unsigned int flags) {
+    return (int)syscall(SYS_mlock2, addr, len, flags);
+}
+
+int cvault_prctl(int option, unsigned long arg2) {
+    return prctl(option, arg2, 0UL, 0UL, 0UL);
+}
+
+int cvault_errno(void) { return errno; }
+void cvault_set_errno(int value) { errno = value; }
+
+// MARK: - Wiping and checking
+
+int cvault_is_zero(const void *ptr, size_t len) {
+    const unsigned char *bytes = (const unsigned char *)ptr;
+    size_t i = 0;
+    uint64_t acc = 0;
+    // Unaligned head, then 64-bit words the compiler vectorizes, then the tail.
+    while (i < len && ((uintptr_t)(bytes + i) & 7u) != 0) { acc |= bytes[i++]; }
+    const uint64_t *words = (const uint64_t *)(const void *)(bytes + i);
+    size_t nwords = (len - i) / 8;
+    for (size_t w = 0; w < nwords; w++) { acc |= words[w]; }
+    i += nwords * 8;
+    while (i < len) { acc |= bytes[i++]; }
+    return acc == 0;
+}
+
+void cvault_wipe_volatile(void *ptr, size_t len) {
+    volatile unsigned char *p = (volatile unsigned char *)ptr;
+    while (len--) { *p++ = 0; }
+}
+
+// MARK: - Purge registry
+//
+// A fixed array of (base, length) pairs written with atomics, so the purge path takes no lock
+// (a fatal signal can arrive while another thread holds any lock). Registration claims a free
+// entry with compare-and-swap on its base. Pools unregister a region before unmapping it; a purge
+// that raced with that unmap could touch a just-unmapped page, which is why pools keep their
+// regions mapped for their whole life and only dedicated large buffers unmap early.
+
+typedef struct {
+    _Atomic(uintptr_t) base;
+    _Atomic(size_t) length;
+} cvault_region;
+
+static cvault_region cvault_regions[CVAULT_PURGE_CAPACITY];
+static _Atomic(uint64_t) cvault_purges;
+static _Atomic(int) cvault_registered;
+
+int cvault_purge_register(void *base, size_t len) {
+    if (base == NULL) { return -1; }
+    for (int i = 0; i < CVAULT_PURGE_CAPACITY; i++) {
+        uintptr_t expected = 0;
+        if (atomic_compare_exchange_strong(&cvault_regions[i].base, &expected, (uintptr_t)base)) {
+            atomic_store(&cvault_regions[i].length, len);
+            atomic_fetch_add(&cvault_registered, 1);
+            return i;
+        }
+    }
+    return -1;
+}
+
+void cvault_purge_unregister(int slot) {
+    if (slot < 0 || slot >= CVAULT_PURGE_CAPACITY) { return; }
+    atomic_store(&cvault_regions[slot].length, 0);
+    atomic_store(&cvault_regions[slot].base, 0);
+    atomic_fetch_sub(&cvault_registered, 1);
+}
+
+size_t cvault_purge_all(void) {
+    size_t wiped = 0;
+    for (int i = 0; i < CVAULT_PURGE_CAPACITY; i++) {
+        uintptr_t base = atomic_load(&cvault_regions[i].base);
+        size_t len = atomic_load(&cvault_regions[i].length);
+        if (base != 0 && len != 0) {
+            cvault_wipe_volatile((void *)base, len);
+            wiped += len;
+        }
+    }
+    atomic_fetch_add(&cvault_purges, 1);
+    return wiped;
+}
+
+uint64_t cvault_purge_generation(void) { return atomic_load(&cvault_purges); }
+int cvault_purge_registered_count(void) { return atomic_load(&cvault_registered); }
+
+// MARK: - Signal handlers
+
+static const int cvault_fatal_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE };
+static const int cvault_termination_signals[] = { SIGTERM, SIGINT };
+#define CVAULT_MAX_SIGNAL 65
+static struct sigaction cvault_previous[CVAULT_MAX_SIGNAL];
+static _Atomic(int) cvault_installed[CVAULT_MAX_SIGNAL];
+
+static void cvault_purge_handler(int sig, siginfo_t *info, void *context) {
+    int saved_errno = errno;
+    cvault_purge_all();
+    struct sigaction *prev = (sig > 0 && sig < CVAULT_MAX_SIGNAL) ? &cvault_previous[sig] : NULL;
+    if (prev != NULL && (prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction != NULL) {
+        errno = saved_errno;
+        prev->sa_sigaction(sig, info, context);
+        return;
+    }
+    if (prev != NULL && !(prev->sa_flags & SA_SIGINFO) && prev->sa_handler != SIG_DFL
+        && prev->sa_handler != SIG_IGN && prev->sa_handler != NULL) {
+        errno = saved_errno;
+        prev->sa_handler(sig);
+        return;
+    }
+    if (prev != NULL && !(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_IGN) {
+        errno = saved_errno;
+        return;
+    }
+    // No handler before ours: restore the default action and deliver the signal again, so the
+    // process ends the way it would have (exit status, core policy) minus the content.
+    signal(sig, SIG_DFL);
+    errno = saved_errno;
+    raise(sig);
+}
+
+static int cvault_install(const int *signals, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        int sig = signals[i];
+        int expected = 0;
+        if (!atomic_compare_exchange_strong(&cvault_installed[sig], &expected, 1)) { continue; }
+        struct sigaction action;
+        memset(&action, 0, sizeof(action));
+        action.sa_sigaction = cvault_purge_handler;
+        // SA_ONSTACK: a stack overflow SIGSEGV still runs us on the alternate stack if the host
+        // (or the Swift runtime) set one up. SA_NODEFER is not set: a fault inside the purge
+        // re-enters as the default action.
+        action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+        sigemptyset(&action.sa_mask);
+        if (sigaction(sig, &action, &cvault_previous[sig]) != 0) {
+            atomic_store(&cvault_installed[sig], 0);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cvault_install_fatal_purge_handlers(void) {
+    return cvault_install(cvault_fatal_signals, sizeof(cvault_fatal_signals) / sizeof(int));
+}
+
+int cvault_install_termination_purge_handlers(void) {
+    return cvault_install(cvault_termination_signals,
+                          sizeof(cvault_termination_signals) / sizeof(int));
+}
+
+// MARK: - Fork probe
+
+int cvault_fork_probe(const void *ptr, size_t len) {
+    int fds[2];
+    if (pipe(fds) != 0) { return -1; }
+    pid_t child = fork();
+    if (child < 0) {
+        int e = errno;
+        close(fds[0]); close(fds[1]);
+        errno = e;
+        return -1;
+    }
+    if (child == 0) {
+        // Child: only async-signal-safe calls. write(2) copies from our address space and fails
+        // with EFAULT instead of faulting when a page is not mapped here (MADV_DONTFORK); once
+        // the kernel has read a chunk, the child may look at it directly.
+        close(fds[0]);
+        const unsigned char *p = (const unsigned char *)ptr;
+        size_t offset = 0;
+        int saw_nonzero = 0;
+        while (offset < len) {
+            size_t n = len - offset < 4096 ? len - offset : 4096;
+            ssize_t w = write(fds[1], p + offset, n);
+            if (w < 0) {
+                if (errno == EINTR) { continue; }
+                _exit(errno == EFAULT ? 1 : 3);
+            }
+            for (ssize_t k = 0; k < w; k++) { saw_nonzero |= (p[offset + (size_t)k] != 0); }
+            offset += (size_t)w;
+        }
+        _exit(saw_nonzero ? 2 : 0);
+    }
+    close(fds[1]);
+    // Drain the pipe so the child never blocks on a full pipe.
+    unsigned char sink[4096];
+    while (read(fds[0], sink, sizeof(sink)) > 0) { }
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) { return -1; }
+    }
+    if (!WIFEXITED(status)) { errno = ECHILD; return -1; }
+    int code = WEXITSTATUS(status);
+    if (code > 2) { errno = EIO; return -1; }
+    return code;
+}

@@ -1,0 +1,74 @@
+#ifndef CVAULT_SYSTEM_H
+#define CVAULT_SYSTEM_H
+// The Linux pieces Swift cannot reach directly. Kept small: every function here is either a
+// syscall without a glibc wrapper, a constant that differs by libc version, or code that must be
+// async-signal-safe (the purge registry and the signal handlers), which Swift cannot promise.
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - Constants (glibc versions differ in what they define)
+extern const int cvault_madv_dontdump;
+extern const int cvault_madv_dontfork;
+extern const int cvault_madv_wipeonfork;
+extern const int cvault_mlock_onfault;
+extern const int cvault_pr_set_dumpable;
+extern const int cvault_pr_get_dumpable;
+extern const long cvault_sys_memfd_secret;
+
+// MARK: - Syscalls without a glibc wrapper; return -1 and set errno on failure.
+int cvault_memfd_secret(unsigned int flags);
+int cvault_mlock2(const void *addr, size_t len, unsigned int flags);
+int cvault_prctl(int option, unsigned long arg2);
+int cvault_errno(void);
+void cvault_set_errno(int value);
+
+// MARK: - Wiping and checking
+/// Returns 1 when all `len` bytes are zero. Word-at-a-time so that verifying a wipe costs less
+/// than the wipe itself (libsodium's sodium_is_zero is constant-time and byte-wise: too slow for
+/// megabytes, and timing does not matter for memory we just zeroed).
+int cvault_is_zero(const void *ptr, size_t len);
+/// Zeroes through a volatile pointer: safe in a signal handler and never elided.
+void cvault_wipe_volatile(void *ptr, size_t len);
+
+// MARK: - Purge registry (lock-free, async-signal-safe)
+/// Capacity of the registry. Regions are pool-sized (hundreds of KiB), so this covers many GiB.
+#define CVAULT_PURGE_CAPACITY 16384
+/// Registers [base, base+len) to be wiped by cvault_purge_all. Returns a slot index, or -1 when
+/// the registry is full.
+int cvault_purge_register(void *base, size_t len);
+/// Removes a registration. Call before unmapping the region.
+void cvault_purge_unregister(int slot);
+/// Wipes every registered region. Lock-free and async-signal-safe. Returns bytes wiped.
+size_t cvault_purge_all(void);
+/// How many times cvault_purge_all has run in this process.
+uint64_t cvault_purge_generation(void);
+/// Number of live registrations (diagnostics).
+int cvault_purge_registered_count(void);
+
+// MARK: - Signal handlers
+/// Installs handlers for the fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE)
+/// that purge every registered region and then chain to the handler that was installed before
+/// (the Swift runtime's backtracer, a crash reporter) or, if none, re-raise with the default
+/// action. Idempotent. Returns 0, or -1 with errno set.
+int cvault_install_fatal_purge_handlers(void);
+/// Installs handlers for SIGTERM and SIGINT that purge and then chain, or re-raise with the
+/// default action (terminate). Idempotent. Returns 0, or -1 with errno set.
+int cvault_install_termination_purge_handlers(void);
+
+// MARK: - Fork probe
+/// Forks a child that tries to read [ptr, ptr+len) through a pipe (so an unmapped page yields
+/// EFAULT instead of a crash) and reports what it saw. Returns 0 when the child saw only
+/// zeroes, 1 when the range is not mapped in the child, 2 when the child read non-zero bytes,
+/// and -1 (errno set) when the probe itself failed. Uses only async-signal-safe calls in the child.
+int cvault_fork_probe(const void *ptr, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+print("zdr: not yet implemented")
