@@ -23,8 +23,8 @@ let package = Package(
         // The few things Swift cannot say directly: the memfd_secret syscall, Linux constants,
         // and the async-signal-safe purge registry and signal handlers.
         .target(name: "CVaultSystem"),
-        // Pure decisions; no dependencies at all.
-        .target(name: "RetentionPolicy"),
+        // Pure decisions over the ledger's metadata vocabulary (Product, DataClass, Identifier).
+        .target(name: "RetentionPolicy", dependencies: ["RetentionLedger"]),
         // The ledger cannot name a content type: it depends on libsodium only.
         .target(name: "RetentionLedger", dependencies: ["CVaultSodium"]),
         .target(
