@@ -22,7 +22,7 @@ let package = Package(
         ),
         // The few things Swift cannot say directly: the memfd_secret syscall, Linux constants,
         // and the async-signal-safe purge registry and signal handlers.
-        .target(name: "CVaultSystem"),
+        .target(name: "CVaultSystem", dependencies: ["CVaultSodium"]),
         // Pure decisions over the ledger's metadata vocabulary (Product, DataClass, Identifier).
         .target(name: "RetentionPolicy", dependencies: ["RetentionLedger"]),
         // The ledger cannot name a content type: it depends on libsodium only.
