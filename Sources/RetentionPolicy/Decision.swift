@@ -149,9 +149,9 @@ extension RetentionPolicy {
     ///
     /// The rules, in order:
     /// 1. The workspace, and the agent if named, must be declared.
-    /// 2. The request must name at least one data class.
-    /// 3. Switches only tighten: an agent with ZDR off in a ZDR workspace, or a request asking for
+    /// 2. Switches only tighten: an agent with ZDR off in a ZDR workspace, or a request asking for
     ///    retention under a ZDR workspace or agent, is rejected.
+    /// 3. The request must name at least one data class.
     /// 4. If any level turns ZDR on, every data class must be eligible for the product and the
     ///    model must be on the product's allowlist, if it has one. Otherwise the request is
     ///    rejected, or — if ``ineligibleHandling`` is ``IneligibleHandling/processWithRetention``
@@ -182,15 +182,16 @@ extension RetentionPolicy {
             else if request.flags.zdr == true { .request }
             else { nil }
 
-        guard !request.dataClasses.isEmpty else {
-            return .rejected(.noDataClasses, zdrSource: source)
-        }
+        // Conflicts come first: an attempt to loosen ZDR is the fact the ledger must show.
         if workspace.zdr, agent?.zdr == false {
             return .rejected(.agentLoosensWorkspace, zdrSource: source)
         }
         if request.flags.zdr == false {
             if workspace.zdr { return .rejected(.requestLoosensWorkspace, zdrSource: source) }
             if agent?.zdr == true { return .rejected(.requestLoosensAgent, zdrSource: source) }
+        }
+        guard !request.dataClasses.isEmpty else {
+            return .rejected(.noDataClasses, zdrSource: source)
         }
 
         guard let source else {
