@@ -7,6 +7,7 @@ public struct RequestFlags: Sendable, Hashable, CustomStringConvertible {
     /// refuses; `nil` means the caller said nothing.
     public var zdr: Bool?
 
+    /// Flags with the ZDR switch set, or unspecified.
     public init(zdr: Bool? = nil) {
         self.zdr = zdr
     }
@@ -35,6 +36,7 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     /// Whether the content goes as one request or as a stream.
     public var transferMode: TransferMode
 
+    /// An upstream route.
     public init(provider: Identifier, transferMode: TransferMode) {
         self.provider = provider
         self.transferMode = transferMode
@@ -60,6 +62,7 @@ public struct PolicyRequest: Sendable, Hashable {
     /// The upstream provider the content goes to, or `nil` when the host serves it itself.
     public var upstream: Upstream?
 
+    /// A request description; only `workspace`, `product`, `dataClasses` and `model` are required.
     public init(
         workspace: Identifier,
         agent: Identifier? = nil,
@@ -156,7 +159,7 @@ extension RetentionPolicy {
     ///    model must be on the product's allowlist, if it has one. Otherwise the request is
     ///    rejected, or — if ``ineligibleHandling`` is ``IneligibleHandling/processWithRetention``
     ///    and the request did not itself ask for ZDR — accepted with retention.
-    /// 5. With an upstream, ``egress(for:to:transferMode:)`` must allow it, before any byte leaves.
+    /// 5. With an upstream, the egress check (`egress(for:to:transferMode:)`) must allow it, before any byte leaves.
     ///
     /// ```swift
     /// let decision = policy.decide(PolicyRequest(

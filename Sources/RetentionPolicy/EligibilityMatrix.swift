@@ -66,7 +66,7 @@ extension RetentionPolicy {
     /// out (sync and streaming alike: the matrix does not depend on transfer mode);
     /// text-to-dialogue; voice changer; hosted-LLM system prompts, prompt messages, tool
     /// interactions and completions. Not eligible: voice-cloning samples, voice-design
-    /// descriptions, music, dubbing, image and video, and every ``RetentionLedger/DataClass/hostDefined``
+    /// descriptions, music, dubbing, image and video, and every `hostDefined`
     /// class until a host allows it.
     public static let standardEligibility: EligibilityMatrix = EligibilityMatrix()
         .allowing([.textInput, .audioOutput], for: .textToSpeech)

@@ -42,17 +42,25 @@ public struct PolicyConfigurationError: Error, Sendable, Hashable, CustomStringC
 
     /// What a value should have been.
     public enum Expectation: String, Sendable, Hashable, CustomStringConvertible {
+        /// A JSON object.
         case object
+        /// A JSON array.
         case array
+        /// `true` or `false`.
         case boolean
+        /// A JSON string.
         case string
         /// The format version this library reads (`1`).
         case supportedVersion = "version 1"
         /// 1–64 characters of `a-z 0-9 . _ -`.
         case identifier = "identifier (1-64 characters of a-z 0-9 . _ -)"
+        /// One of the data class names listed in Docs/Policy.md.
         case dataClassName = "data class name"
+        /// `sync` or `streaming`.
         case transferModeName = "transfer mode name (sync, streaming)"
+        /// `reject` or `processWithRetention`.
         case ineligibleHandlingName = "reject or processWithRetention"
+        /// `standard` or `none`.
         case eligibilityBaseName = "standard or none"
 
         public var description: String { rawValue }
@@ -64,6 +72,7 @@ public struct PolicyConfigurationError: Error, Sendable, Hashable, CustomStringC
     /// What is wrong there.
     public let kind: Kind
 
+    /// An error at `path` (spelled like the loader's paths: `a.b[0].c`).
     public init(path: String, kind: Kind) {
         self.path = path
         self.kind = kind

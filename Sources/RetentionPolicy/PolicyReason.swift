@@ -116,7 +116,7 @@ public enum ZDRSource: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
 /// One item of the metadata a request leaves behind. The list is the same whatever the
 /// retention mode or outcome: ZDR changes what happens to content, never what metadata is kept.
 public enum RetainedField: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// The vault-generated ``RetentionLedger/RequestID``.
+    /// The vault-generated `RequestID`.
     case requestID = 1
     /// Usage totals (characters, seconds of audio, tokens): counts, never content.
     case usageTotals = 2

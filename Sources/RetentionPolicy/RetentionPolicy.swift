@@ -3,7 +3,7 @@ public import RetentionLedger
 /// A host's Zero Data Retention policy: which workspaces and agents have ZDR on, what is
 /// eligible, which models and upstream providers ZDR covers, and what happens to ineligible
 /// requests. A plain value: build it once, share it freely, and ask it pure questions with
-/// ``decide(_:)`` and ``egress(for:to:transferMode:)``.
+/// ``decide(_:)`` and the egress checks (`egress(for:to:transferMode:)`).
 ///
 /// Build one in a few lines; each step validates and a single `try` covers the chain:
 ///
@@ -144,6 +144,8 @@ public struct RetentionPolicy: Sendable, Hashable {
     /// A copy with one more agent in a workspace declared earlier.
     ///
     /// - Parameters:
+    ///   - id: The agent's identifier, unique within the workspace.
+    ///   - workspace: The identifier of a workspace declared earlier.
     ///   - zdr: `true` turns ZDR on for the agent; `false` asks for retention (requests are then
     ///     refused if the workspace has ZDR on); `nil`, the default, inherits the workspace.
     /// - Throws: ``PolicyConfigurationError/Kind/undeclaredWorkspace``, or an error at
@@ -168,8 +170,10 @@ public struct RetentionPolicy: Sendable, Hashable {
 
     /// A copy with one more upstream provider.
     ///
-    /// - Parameter zdrCoverage: The transfer modes for which the provider covers ZDR; empty when
-    ///   it covers none. ZDR content is never routed to a mode outside this set.
+    /// - Parameters:
+    ///   - id: The provider's identifier.
+    ///   - zdrCoverage: The transfer modes for which the provider covers ZDR; empty when it
+    ///     covers none. ZDR content is never routed to a mode outside this set.
     /// - Throws: an error at `providers[i].id` for a malformed or duplicate identifier.
     public func provider(_ id: String, zdrCoverage: Set<TransferMode>) throws(PolicyConfigurationError) -> RetentionPolicy {
         let path = KeyPath.member(KeyPath.index("providers", providers.count), "id")
