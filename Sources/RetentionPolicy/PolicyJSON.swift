@@ -42,9 +42,15 @@ extension RetentionPolicy {
     }
 
     private static func readFile(_ path: String) throws(PolicyConfigurationError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking so a FIFO cannot hang the open; then only regular files are read, so a
+        // device or directory given by mistake is an error rather than a long read.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else { throw PolicyConfigurationError(path: "", kind: .unreadableFile) }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw PolicyConfigurationError(path: "", kind: .unreadableFile)
+        }
         var contents: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
@@ -67,6 +73,8 @@ extension RetentionPolicy {
 private struct JSONObjectReader {
     let path: String
     private let members: [String: JSONValue]
+    /// Keys in document order, so the first problem in the file is the one reported.
+    let keys: [String]
 
     init(_ value: JSONValue, at path: String, allowedKeys: Set<String>) throws(PolicyConfigurationError) {
         guard case .object(let list) = value else {
@@ -86,6 +94,7 @@ private struct JSONObjectReader {
         }
         self.path = path
         self.members = members
+        self.keys = list.map(\.key)
     }
 
     func path(_ key: String) -> String { KeyPath.member(path, key) }
@@ -98,9 +107,6 @@ private struct JSONObjectReader {
         }
         return value
     }
-
-    /// Members in a stable order (the format's maps are keyed by product name).
-    var sortedKeys: [String] { members.keys.sorted() }
 }
 
 private enum PolicyDocumentReader {
@@ -132,7 +138,7 @@ private enum PolicyDocumentReader {
 
         if let value = root.optional("zdrModels") {
             let models = try productMap(value, at: root.path("zdrModels"))
-            for key in models.sortedKeys {
+            for key in models.keys {
                 guard let product = Product(policyName: key) else { continue }
                 let entries = try array(try models.required(key), at: models.path(key))
                 var names: [String] = []
@@ -210,7 +216,7 @@ private enum PolicyDocumentReader {
     private static func classMap(_ value: JSONValue, at path: String) throws(PolicyConfigurationError) -> [(Product, Set<DataClass>)] {
         let map = try productMap(value, at: path)
         var result: [(Product, Set<DataClass>)] = []
-        for key in map.sortedKeys {
+        for key in map.keys {
             guard let product = Product(policyName: key) else { continue }
             var classes: Set<DataClass> = []
             for (offset, entry) in try array(try map.required(key), at: map.path(key)).enumerated() {

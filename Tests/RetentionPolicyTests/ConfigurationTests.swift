@@ -110,6 +110,10 @@ struct ConfigErrorCase: Sendable, CustomTestStringConvertible {
             json: #"{"version":1,"workspaces":[],"zdrModels":{"textToSpeech":["m",1]}}"#,
             path: "zdrModels.textToSpeech[1]", kind: .expected(.identifier)),
         ConfigErrorCase(
+            name: "first problem in document order",
+            json: #"{"version":1,"workspaces":[],"zdrModels":{"video":[1],"music":[2]}}"#,
+            path: "zdrModels.video[0]", kind: .expected(.identifier)),
+        ConfigErrorCase(
             name: "repeated allowlist model",
             json: #"{"version":1,"workspaces":[],"zdrModels":{"textToSpeech":["m","m"]}}"#,
             path: "zdrModels.textToSpeech[1]", kind: .duplicateEntry),
@@ -261,6 +265,10 @@ struct ConfigurationTests {
         #expect(throws: PolicyConfigurationError(path: "", kind: .unreadableFile)) {
             // A directory opens but cannot be read.
             try RetentionPolicy(contentsOfFile: "/")
+        }
+        #expect(throws: PolicyConfigurationError(path: "", kind: .unreadableFile)) {
+            // Only regular files are read: a device is refused, not read as an empty document.
+            try RetentionPolicy(contentsOfFile: "/dev/null")
         }
     }
 }
