@@ -159,7 +159,8 @@ extension RetentionPolicy {
     ///    model must be on the product's allowlist, if it has one. Otherwise the request is
     ///    rejected, or — if ``ineligibleHandling`` is ``IneligibleHandling/processWithRetention``
     ///    and the request did not itself ask for ZDR — accepted with retention.
-    /// 5. With an upstream, the egress check (`egress(for:to:transferMode:)`) must allow it, before any byte leaves.
+    /// 5. With an upstream, the egress check (`egress(for:to:transferMode:)`) must allow it,
+    ///    before any byte leaves.
     ///
     /// ```swift
     /// let decision = policy.decide(PolicyRequest(

@@ -157,9 +157,11 @@ private enum PolicyDocumentReader {
                 let id = try string(try provider.required("id"), at: provider.path("id"), expected: .identifier)
                 let modesPath = provider.path("zdrCoverage")
                 var modes: Set<TransferMode> = []
-                for (modeOffset, modeValue) in try array(try provider.required("zdrCoverage"), at: modesPath).enumerated() {
+                let modeValues = try array(try provider.required("zdrCoverage"), at: modesPath)
+                for (modeOffset, modeValue) in modeValues.enumerated() {
                     let modePath = KeyPath.index(modesPath, modeOffset)
-                    guard let mode = TransferMode(policyName: try string(modeValue, at: modePath, expected: .transferModeName)) else {
+                    let name = try string(modeValue, at: modePath, expected: .transferModeName)
+                    guard let mode = TransferMode(policyName: name) else {
                         throw PolicyConfigurationError(path: modePath, kind: .expected(.transferModeName))
                     }
                     guard modes.insert(mode).inserted else {
@@ -191,7 +193,9 @@ private enum PolicyDocumentReader {
         return policy
     }
 
-    private static func eligibility(_ value: JSONValue, at path: String) throws(PolicyConfigurationError) -> EligibilityMatrix {
+    private static func eligibility(
+        _ value: JSONValue, at path: String
+    ) throws(PolicyConfigurationError) -> EligibilityMatrix {
         let object = try JSONObjectReader(value, at: path, allowedKeys: ["base", "allow", "forbid"])
         var matrix: EligibilityMatrix
         switch try string(try object.required("base"), at: object.path("base"), expected: .eligibilityBaseName) {
@@ -213,7 +217,9 @@ private enum PolicyDocumentReader {
         return matrix
     }
 
-    private static func classMap(_ value: JSONValue, at path: String) throws(PolicyConfigurationError) -> [(Product, Set<DataClass>)] {
+    private static func classMap(
+        _ value: JSONValue, at path: String
+    ) throws(PolicyConfigurationError) -> [(Product, Set<DataClass>)] {
         let map = try productMap(value, at: path)
         var result: [(Product, Set<DataClass>)] = []
         for key in map.keys {
@@ -221,7 +227,8 @@ private enum PolicyDocumentReader {
             var classes: Set<DataClass> = []
             for (offset, entry) in try array(try map.required(key), at: map.path(key)).enumerated() {
                 let entryPath = KeyPath.index(map.path(key), offset)
-                guard let dataClass = DataClass(policyName: try string(entry, at: entryPath, expected: .dataClassName)) else {
+                let name = try string(entry, at: entryPath, expected: .dataClassName)
+                guard let dataClass = DataClass(policyName: name) else {
                     throw PolicyConfigurationError(path: entryPath, kind: .expected(.dataClassName))
                 }
                 guard classes.insert(dataClass).inserted else {
@@ -234,7 +241,9 @@ private enum PolicyDocumentReader {
     }
 
     /// An object keyed by product names; any other key is unknown.
-    private static func productMap(_ value: JSONValue, at path: String) throws(PolicyConfigurationError) -> JSONObjectReader {
+    private static func productMap(
+        _ value: JSONValue, at path: String
+    ) throws(PolicyConfigurationError) -> JSONObjectReader {
         try JSONObjectReader(value, at: path, allowedKeys: Set(Product.allCases.map(\.policyName)))
     }
 

@@ -150,7 +150,9 @@ public struct RetentionPolicy: Sendable, Hashable {
     ///     refused if the workspace has ZDR on); `nil`, the default, inherits the workspace.
     /// - Throws: ``PolicyConfigurationError/Kind/undeclaredWorkspace``, or an error at
     ///   `workspaces[i].agents[j].id` for a malformed or duplicate identifier.
-    public func agent(_ id: String, in workspace: String, zdr: Bool? = nil) throws(PolicyConfigurationError) -> RetentionPolicy {
+    public func agent(
+        _ id: String, in workspace: String, zdr: Bool? = nil
+    ) throws(PolicyConfigurationError) -> RetentionPolicy {
         guard let workspaceID = Identifier(workspace), let workspaceOffset = workspaceIndex[workspaceID] else {
             throw PolicyConfigurationError(path: "workspaces", kind: .undeclaredWorkspace)
         }
@@ -175,7 +177,9 @@ public struct RetentionPolicy: Sendable, Hashable {
     ///   - zdrCoverage: The transfer modes for which the provider covers ZDR; empty when it
     ///     covers none. ZDR content is never routed to a mode outside this set.
     /// - Throws: an error at `providers[i].id` for a malformed or duplicate identifier.
-    public func provider(_ id: String, zdrCoverage: Set<TransferMode>) throws(PolicyConfigurationError) -> RetentionPolicy {
+    public func provider(
+        _ id: String, zdrCoverage: Set<TransferMode>
+    ) throws(PolicyConfigurationError) -> RetentionPolicy {
         let path = KeyPath.member(KeyPath.index("providers", providers.count), "id")
         let identifier = try KeyPath.identifier(id, at: path)
         guard providerIndex[identifier] == nil else {
@@ -192,7 +196,9 @@ public struct RetentionPolicy: Sendable, Hashable {
     /// - Throws: an error at `zdrModels.<product>[i]` for a malformed or repeated identifier, or
     ///   ``PolicyConfigurationError/Kind/duplicateKey`` at `zdrModels.<product>` if the product
     ///   already has a list.
-    public func zdrModels(_ models: [String], for product: Product) throws(PolicyConfigurationError) -> RetentionPolicy {
+    public func zdrModels(
+        _ models: [String], for product: Product
+    ) throws(PolicyConfigurationError) -> RetentionPolicy {
         let listPath = KeyPath.member("zdrModels", product.policyName)
         guard zdrModels[product] == nil else {
             throw PolicyConfigurationError(path: listPath, kind: .duplicateKey)

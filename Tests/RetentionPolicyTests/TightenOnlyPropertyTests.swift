@@ -46,7 +46,9 @@ struct PolicyCaseGenerator {
         values[Int(random.next(upperBound: UInt64(values.count)))]
     }
 
-    mutating func subset<T: Hashable>(_ values: some Sequence<T>, keeping numerator: UInt64 = 1, in denominator: UInt64 = 2) -> Set<T> {
+    mutating func subset<T: Hashable>(
+        _ values: some Sequence<T>, keeping numerator: UInt64 = 1, in denominator: UInt64 = 2
+    ) -> Set<T> {
         var result: Set<T> = []
         for value in values where chance(numerator, in: denominator) { result.insert(value) }
         return result
@@ -92,9 +94,11 @@ struct PolicyCaseGenerator {
         if chance(1, in: 4) || (classes.isEmpty && chance(7, in: 8)) {
             classes.insert(pick(DataClass.allCases))
         }
-        let upstream: Upstream? =
-            chance(1, in: 2)
-            ? nil : Upstream(provider: id(name(Self.providerNames, unknown: "p-unknown")), transferMode: pick(TransferMode.allCases))
+        var upstream: Upstream?
+        if chance(1, in: 2) {
+            let provider = id(name(Self.providerNames, unknown: "p-unknown"))
+            upstream = Upstream(provider: provider, transferMode: pick(TransferMode.allCases))
+        }
         return PolicyRequest(
             workspace: id(workspace), agent: agent.map { id($0) }, flags: .none, product: product,
             dataClasses: classes, model: id(name(Self.modelNames, unknown: "m-unlisted")), upstream: upstream)
