@@ -313,3 +313,57 @@ struct BuilderTests {
         #expect(policy.eligibility == RetentionPolicy.standardEligibility)
     }
 }
+
+@Suite("JSON representation")
+struct JSONRepresentationTests {
+    @Test("A small policy is written in the documented format")
+    func golden() throws {
+        let policy = try RetentionPolicy(
+            eligibility: EligibilityMatrix().allowing([.textInput, .audioOutput], for: .textToSpeech),
+            ineligible: .processWithRetention)
+            .zdrModels(["tts-max", "tts-fast"], for: .textToSpeech)
+            .provider("realtime-llm", zdrCoverage: [.streaming, .sync])
+            .workspace("acme", zdr: true)
+            .agent("bot", in: "acme")
+            .agent("private-bot", in: "acme", zdr: true)
+        #expect(policy.jsonRepresentation == """
+            {
+              "version": 1,
+              "ineligible": "processWithRetention",
+              "eligibility": {
+                "base": "none",
+                "allow": {
+                  "textToSpeech": ["textInput", "audioOutput"]
+                }
+              },
+              "zdrModels": {
+                "textToSpeech": ["tts-fast", "tts-max"]
+              },
+              "providers": [
+                { "id": "realtime-llm", "zdrCoverage": ["sync", "streaming"] }
+              ],
+              "workspaces": [
+                { "id": "acme", "zdr": true, "agents": [{ "id": "bot" }, { "id": "private-bot", "zdr": true }] }
+              ]
+            }
+
+            """)
+    }
+
+    @Test("The example file and an empty policy survive a round trip")
+    func roundTripFixed() throws {
+        let example = try RetentionPolicy(contentsOfFile: examplePolicyPath)
+        #expect(try RetentionPolicy(json: example.jsonRepresentation.utf8) == example)
+        #expect(try RetentionPolicy(json: RetentionPolicy().jsonRepresentation.utf8) == RetentionPolicy())
+        #expect(RetentionPolicy().jsonRepresentation.contains(#""base": "standard""#))
+    }
+
+    @Test("Random policies survive a round trip")
+    func roundTripRandom() throws {
+        var generator = PolicyCaseGenerator(random: SplitMix64(seed: 0x5EED_0004))
+        for _ in 0..<1_000 {
+            let policy = try generator.policy().build()
+            #expect(try RetentionPolicy(json: policy.jsonRepresentation.utf8) == policy)
+        }
+    }
+}
