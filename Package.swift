@@ -39,6 +39,11 @@ let package = Package(
         .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger"]),
         .testTarget(name: "RetentionPolicyTests", dependencies: ["RetentionPolicy"]),
         .testTarget(name: "zdrTests", dependencies: ["zdr"]),
+        // Replays every input under Fuzz/FailCases through the code its fuzz target exercises.
+        .testTarget(
+            name: "FuzzReplayTests",
+            dependencies: ["ContentVault", "RetentionLedger", "RetentionPolicy"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
