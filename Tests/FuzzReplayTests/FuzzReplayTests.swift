@@ -41,7 +41,9 @@ struct SavedInput: Sendable, CustomTestStringConvertible {
     }
 }
 
-@Suite struct FuzzReplayTests {
+// Serialized: the sealed-chunk entry checks that its vault's pool is empty afterwards, which
+// only holds when no other replay shares that vault at the same time.
+@Suite(.serialized) struct FuzzReplayTests {
     @Test(arguments: SavedInput.all(in: "FailCases"))
     func failCaseStaysFixed(_ input: SavedInput) throws {
         try replay(input)
@@ -72,6 +74,17 @@ struct SavedInput: Sendable, CustomTestStringConvertible {
     private func replay(_ input: SavedInput) throws {
         let entry = try #require(fuzzEntries[input.target], "no fuzz entry named \(input.target)")
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: input.path)))
-        #expect(throws: Never.self) { try entry(bytes) }
+        // `open-<issue>` names an input that shows a reported, still-open library bug.
+        let expectsOpenBug = URL(fileURLWithPath: input.path).lastPathComponent.hasPrefix("open-")
+        do {
+            try entry(bytes)
+            if expectsOpenBug {
+                Issue.record("\(input.testDescription) passes now: if the bug is fixed, drop the open- prefix and the entry's knownIssue tag")
+            }
+        } catch where error.knownIssue != nil {
+            withKnownIssue("open library bug \(error.knownIssue!)") { throw error }
+        } catch {
+            Issue.record(error, "\(input.testDescription): \(error.description)")
+        }
     }
 }
