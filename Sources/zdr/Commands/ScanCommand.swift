@@ -58,6 +58,7 @@ enum ScanCommand: ZDRCommand {
         console.out("regions: \(report.count(.scanned)) scanned, \(report.count(.unreadable)) unreadable, \(report.count(.secretmem)) secretmem (unreadable, not checked), \(report.count(.skipped)) skipped")
         var bytesLine = "bytes: \(formatBytes(report.bytesScanned)) scanned"
         if report.bytesUnreadable > 0 { bytesLine += ", \(formatBytes(report.bytesUnreadable)) unreadable" }
+        if report.bytesNotWritten > 0 { bytesLine += ", \(formatBytes(report.bytesNotWritten)) never written (not read)" }
         if report.bytesSecretMemory > 0 { bytesLine += ", \(formatBytes(report.bytesSecretMemory)) secret memory not checked" }
         console.out(bytesLine)
         if !report.matches.isEmpty {

@@ -20,6 +20,18 @@ struct MemoryRegion: Sendable, Equatable {
         path == "[vvar]" || path == "[vvar_vclock]" || path == "[vsyscall]"
     }
 
+    /// Private mappings whose untouched pages hold nothing the process wrote: anonymous memory
+    /// (never-touched pages read as zeros) and private mappings of ordinary files (unmodified
+    /// pages are the file's page cache; pages the process wrote become anonymous copies). Shared
+    /// memory (memfd, /dev/shm, SysV) is excluded: its pages can hold data without being
+    /// mapped here, so it is always read in full.
+    var isPrivateAnonymousOrFile: Bool {
+        guard permissions.last == "p" else { return false }
+        if inode == 0 { return true }
+        let sharedMemoryPrefixes = ["/memfd:", "/dev/shm/", "/SYSV", "/dev/zero", "/secretmem", "/run/shm/"]
+        return path.hasPrefix("/") && !sharedMemoryPrefixes.contains { path.hasPrefix($0) }
+    }
+
     /// What kind of region this is, for reports.
     enum Kind: String, Sendable { case scanned, unreadable, secretmem, skipped }
 

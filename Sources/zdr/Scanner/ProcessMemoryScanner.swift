@@ -51,6 +51,9 @@ struct ScanReport: Sendable {
     /// Bytes in readable regions that /proc/PID/mem refused (EIO pages: device memory, holes).
     var bytesUnreadable: UInt64 = 0
     var bytesSecretMemory: UInt64 = 0
+    /// Bytes not read because /proc/PID/pagemap shows nothing the process wrote there: pages
+    /// never touched, and unmodified pages of private file mappings.
+    var bytesNotWritten: UInt64 = 0
     var matches: [RegionMatch] = []
 
     func count(_ kind: MemoryRegion.Kind) -> Int { regionCounts[kind, default: 0] }
@@ -72,6 +75,7 @@ struct ScanReport: Sendable {
             ("bytesScanned", .uint(bytesScanned)),
             ("bytesUnreadable", .uint(bytesUnreadable)),
             ("bytesSecretMemory", .uint(bytesSecretMemory)),
+            ("bytesNotWritten", .uint(bytesNotWritten)),
             ("matchCount", .int(matches.count)),
             ("matches", .array(matches.map { match in
                 .object([
@@ -132,6 +136,9 @@ struct ProcessMemoryScanner {
             throw .permissionDenied(displayPid, Errno(code))
         }
         defer { close(memory) }
+        // Optional: without pagemap every readable byte is read.
+        let pagemap = open("\(procDirectory)/pagemap", O_RDONLY | O_CLOEXEC)
+        defer { if pagemap >= 0 { close(pagemap) } }
 
         var report = ScanReport(pid: displayPid, needleLengths: scanner.needleLengths, window: window)
         for region in regions {
@@ -143,7 +150,14 @@ struct ProcessMemoryScanner {
             case .scanned: break
             }
             var accumulator = MatchAccumulator(window: window)
-            for range in Self.subtract(skipped, from: region.start..<region.end) {
+            var ranges = Self.subtract(skipped, from: region.start..<region.end)
+            if pagemap >= 0, region.isPrivateAnonymousOrFile {
+                let written = ranges.flatMap { writtenRanges($0, pagemap: pagemap) }
+                let total = ranges.reduce(0) { $0 + $1.upperBound - $1.lowerBound }
+                report.bytesNotWritten += total - written.reduce(0) { $0 + $1.upperBound - $1.lowerBound }
+                ranges = written
+            }
+            for range in ranges {
                 scanRange(range, memory: memory, buffer: buffer, report: &report, accumulator: &accumulator)
             }
             for run in accumulator.runs where report.matches.count < Self.matchLimit {
@@ -152,6 +166,42 @@ struct ProcessMemoryScanner {
             }
         }
         return report
+    }
+
+    /// The parts of `range` whose pages hold data the process wrote: present anonymous pages
+    /// (including copy-on-write copies of file pages) and swapped-out pages. On any pagemap
+    /// error the whole range is returned, so a failure reads more, never less.
+    private func writtenRanges(_ range: Range<UInt64>, pagemap: Int32) -> [Range<UInt64>] {
+        let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
+        let firstPage = range.lowerBound / page
+        let lastPage = (range.upperBound + page - 1) / page
+        var result: [Range<UInt64>] = []
+        var entries = [UInt64](repeating: 0, count: 4096)
+        var pageIndex = firstPage
+        while pageIndex < lastPage {
+            let count = Int(min(UInt64(entries.count), lastPage - pageIndex))
+            let wanted = count * 8
+            let got = entries.withUnsafeMutableBytes {
+                readFully(pagemap, into: $0.baseAddress!, count: wanted, at: pageIndex * 8)
+            }
+            guard got == wanted else { return [range] }
+            for index in 0..<count {
+                let entry = entries[index]
+                let present = entry & (1 << 63) != 0
+                let swapped = entry & (1 << 62) != 0
+                let filePage = entry & (1 << 61) != 0
+                guard swapped || (present && !filePage) else { continue }
+                let start = max((pageIndex + UInt64(index)) * page, range.lowerBound)
+                let end = min(start - start % page + page, range.upperBound)
+                if let last = result.last, last.upperBound == start {
+                    result[result.count - 1] = last.lowerBound..<end
+                } else {
+                    result.append(start..<end)
+                }
+            }
+            pageIndex += UInt64(count)
+        }
+        return result
     }
 
     /// Scans `range` chunk by chunk; each read overlaps the next chunk by `window - 1` bytes so a
