@@ -2,11 +2,13 @@
 #include "CVaultSystem.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +42,8 @@ const int cvault_mlock_onfault = MLOCK_ONFAULT;
 const int cvault_pr_set_dumpable = PR_SET_DUMPABLE;
 const int cvault_pr_get_dumpable = PR_GET_DUMPABLE;
 const long cvault_sys_memfd_secret = SYS_memfd_secret;
+const int cvault_rlimit_memlock = RLIMIT_MEMLOCK;
+const int cvault_rlimit_core = RLIMIT_CORE;
 
 // MARK: - Syscalls
 
@@ -242,4 +246,61 @@ int cvault_fork_probe(const void *ptr, size_t len) {
     int code = WEXITSTATUS(status);
     if (code > 2) { errno = EIO; return -1; }
     return code;
+}
+
+// MARK: - Purge probes (children use async-signal-safe calls only)
+
+static int cvault_wait_child(pid_t child) {
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) { return -1; }
+    }
+    if (WIFSIGNALED(status)) { return 3; }
+    if (!WIFEXITED(status)) { errno = ECHILD; return -1; }
+    return WEXITSTATUS(status);
+}
+
+int cvault_fork_purge_probe(const void *ptr, size_t len) {
+    pid_t child = fork();
+    if (child < 0) { return -1; }
+    if (child == 0) {
+        cvault_purge_all();
+        _exit(cvault_is_zero(ptr, len) ? 0 : 2);
+    }
+    return cvault_wait_child(child);
+}
+
+static const void *cvault_probe_ptr;
+static size_t cvault_probe_len;
+
+static void cvault_probe_previous_handler(int sig) {
+    (void)sig;
+    _exit(cvault_is_zero(cvault_probe_ptr, cvault_probe_len) ? 0 : 2);
+}
+
+int cvault_fork_signal_probe(const void *ptr, size_t len, int sig) {
+    pid_t child = fork();
+    if (child < 0) { return -1; }
+    if (child == 0) {
+        cvault_probe_ptr = ptr;
+        cvault_probe_len = len;
+        struct sigaction previous;
+        memset(&previous, 0, sizeof(previous));
+        previous.sa_handler = cvault_probe_previous_handler;
+        sigemptyset(&previous.sa_mask);
+        if (sigaction(sig, &previous, NULL) != 0) { _exit(4); }
+        // The inherited "installed" flags may say the parent installed already; the child
+        // resets them so it installs over the probe handler it just set.
+        for (int i = 0; i < CVAULT_MAX_SIGNAL; i++) { atomic_store(&cvault_installed[i], 0); }
+        if (cvault_install_fatal_purge_handlers() != 0) { _exit(5); }
+        if (cvault_install_termination_purge_handlers() != 0) { _exit(5); }
+        // The forking thread may be a dispatch worker, which blocks asynchronous signals.
+        sigset_t unblock;
+        sigemptyset(&unblock);
+        sigaddset(&unblock, sig);
+        pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+        raise(sig);
+        _exit(6);
+    }
+    return cvault_wait_child(child);
 }

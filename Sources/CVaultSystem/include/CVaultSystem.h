@@ -20,6 +20,8 @@ extern const int cvault_mlock_onfault;
 extern const int cvault_pr_set_dumpable;
 extern const int cvault_pr_get_dumpable;
 extern const long cvault_sys_memfd_secret;
+extern const int cvault_rlimit_memlock;
+extern const int cvault_rlimit_core;
 
 // MARK: - Syscalls without a glibc wrapper; return -1 and set errno on failure.
 int cvault_memfd_secret(unsigned int flags);
@@ -67,6 +69,17 @@ int cvault_install_termination_purge_handlers(void);
 /// zeroes, 1 when the range is not mapped in the child, 2 when the child read non-zero bytes,
 /// and -1 (errno set) when the probe itself failed. Uses only async-signal-safe calls in the child.
 int cvault_fork_probe(const void *ptr, size_t len);
+
+/// Forks a child that runs cvault_purge_all() and then reports whether [ptr, ptr+len) reads as
+/// zero: 0 zero, 2 non-zero, -1 (errno set) probe failure. Proves the purge path on a copy of
+/// the process without wiping the parent's memory.
+int cvault_fork_purge_probe(const void *ptr, size_t len);
+
+/// Forks a child that installs a plain handler for `sig` (which checks that [ptr, ptr+len) is
+/// zero and exits 0, or 2 if not), then installs the purge handlers on top, then raises `sig`.
+/// Proves that the purge handler runs first and chains to the handler installed before it.
+/// Returns the child's exit code (0 or 2), 3 when the child died by the signal itself, or -1.
+int cvault_fork_signal_probe(const void *ptr, size_t len, int sig);
 
 #ifdef __cplusplus
 }

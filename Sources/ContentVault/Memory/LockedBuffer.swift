@@ -1,0 +1,96 @@
+/// Bytes in locked, guarded, dump-excluded, fork-protected memory, wiped when released.
+///
+/// `LockedBuffer` is noncopyable: there is exactly one owner, and the bytes are wiped (and the
+/// wipe verified) when that owner releases it, explicitly with ``release()`` or implicitly at the
+/// end of its scope. The bytes are reachable only inside the closures of the `with…` methods; no
+/// API returns them as `Array`, `String` or `Data`, and the type cannot be printed, interpolated
+/// or reflected (its ``description`` shows the size and backend only).
+///
+/// The type is deliberately not generic: Swift 6.x has skipped the `deinit` of generic
+/// noncopyable types in some optimized builds, and this `deinit` is the wipe. The release-mode
+/// tests read the memory back to prove it runs.
+public struct LockedBuffer: ~Copyable {
+    /// Held as `Unmanaged` (retained in `init`, released in `deinit`) so that every stored
+    /// property is trivial and ``release()`` can end the buffer with `discard self`.
+    private let poolReference: Unmanaged<SecureMemoryPool>
+    let base: UnsafeMutableRawPointer
+    /// Bytes in use. Never more than `capacity`.
+    public internal(set) var count: Int
+    /// Bytes in the slot; the wipe covers all of them.
+    let capacity: Int
+    private let sizeClass: Int32
+    private let slot: Int32
+
+    init(pool: SecureMemoryPool, base: UnsafeMutableRawPointer, count: Int, capacity: Int, sizeClass: Int32, slot: Int32) {
+        self.poolReference = Unmanaged.passRetained(pool)
+        self.base = base
+        self.count = count
+        self.capacity = capacity
+        self.sizeClass = sizeClass
+        self.slot = slot
+    }
+
+    deinit {
+        let pool = poolReference.takeRetainedValue()
+        // A problem found here (overrun, failed verification) is counted and the slot
+        // quarantined; use `release()` to receive it as an error.
+        _ = pool.release(base: base, capacity: capacity, sizeClass: sizeClass, slot: slot)
+    }
+
+    /// Wipes the buffer, verifies the wipe and returns the slot to the pool.
+    ///
+    /// - Throws: ``LockedMemoryError/canaryOverrun(slotCapacity:)`` when something wrote past
+    ///   the buffer, or ``LockedMemoryError/wipeVerificationFailed(slotCapacity:)``. The bytes
+    ///   are wiped either way; the slot is then quarantined.
+    public consuming func release() throws(LockedMemoryError) {
+        let pool = poolReference.takeRetainedValue()
+        let problem = pool.release(base: base, capacity: capacity, sizeClass: sizeClass, slot: slot)
+        discard self
+        if let problem { throw problem }
+    }
+
+    /// The backend holding the bytes.
+    public var backend: MemoryBackend { poolReference.takeUnretainedValue().backend }
+
+    /// Size and backend, never the bytes.
+    public var description: String { "LockedBuffer(\(count) bytes, \(backend))" }
+
+    /// Size and backend, never the bytes.
+    public var debugDescription: String { description }
+
+    /// Calls `body` with read access to the bytes. The pointer must not escape `body`.
+    public func withUnsafeBytes<Result: ~Copyable, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    /// Calls `body` with write access to the bytes. The pointer must not escape `body`.
+    public mutating func withUnsafeMutableBytes<Result: ~Copyable, Failure: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(UnsafeMutableRawBufferPointer(start: base, count: count))
+    }
+
+    /// Calls `body` with a `RawSpan` over the bytes; the span cannot escape `body`.
+    public func withBytes<Result: ~Copyable, Failure: Error>(
+        _ body: (RawSpan) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(RawSpan(_unsafeBytes: UnsafeRawBufferPointer(start: base, count: count)))
+    }
+
+    /// Calls `body` with a `MutableRawSpan` over the bytes; the span cannot escape `body`.
+    public mutating func withMutableBytes<Result: ~Copyable, Failure: Error>(
+        _ body: (inout MutableRawSpan) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        var span = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(start: base, count: count))
+        return try body(&span)
+    }
+
+    /// Shortens the buffer to `newCount` bytes, wiping the bytes cut off at once.
+    public mutating func truncate(to newCount: Int) {
+        guard newCount >= 0, newCount < count else { return }
+        (base + newCount).initializeMemory(as: UInt8.self, repeating: 0, count: count - newCount)
+        count = newCount
+    }
+}

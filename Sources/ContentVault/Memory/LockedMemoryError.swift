@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Why locked memory could not be provided or released cleanly.
+///
+/// Every case carries numbers only (sizes, `errno`), never content, so an error can be logged,
+/// thrown across module boundaries or shown to an operator without leaking what a buffer held.
+public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// A request for zero or a negative number of bytes, or more than the pool can ever map.
+    case invalidByteCount(Int)
+    /// Serving the request would exceed the pool's byte budget. This is backpressure for the
+    /// host (reject or queue the request); the pool never falls back to unlocked memory.
+    case budgetExhausted(requested: Int, budget: Int, inUse: Int)
+    /// `memfd_secret(2)` was refused (`ENOSYS`: kernel without secretmem or booted with
+    /// `secretmem.enable=0`; `EPERM`/`EAGAIN`/`ENOMEM`: limits).
+    case secretMemoryUnavailable(errno: Int32)
+    /// `mmap(2)` or `ftruncate(2)` failed while reserving a region.
+    case mapFailed(errno: Int32)
+    /// `mprotect(2)` failed while setting up guard pages.
+    case protectFailed(errno: Int32)
+    /// `mlock(2)` failed: usually `RLIMIT_MEMLOCK` is lower than the pool's budget.
+    case lockFailed(errno: Int32)
+    /// `madvise(2)` refused an advice the backend depends on.
+    case adviseFailed(advice: MemoryAdvice, errno: Int32)
+    /// The process-wide purge registry is full; the region was not mapped.
+    case purgeRegistryFull
+    /// The unprotected backend was requested without the explicit development opt-in.
+    case unprotectedBackendNotAllowed
+    /// A canary next to a slot was overwritten: something wrote past the buffer. The slot was
+    /// wiped and quarantined (never reused).
+    case canaryOverrun(slotCapacity: Int)
+    /// A slot did not read back as zero after its wipe. The slot was quarantined.
+    case wipeVerificationFailed(slotCapacity: Int)
+    /// `read(2)` failed while ingesting from a file descriptor.
+    case readFailed(errno: Int32)
+    /// The input was longer than the limit the caller set for it.
+    case inputTooLarge(limit: Int)
+
+    public var description: String {
+        switch self {
+        case .invalidByteCount(let count):
+            return "invalid byte count \(count)"
+        case .budgetExhausted(let requested, let budget, let inUse):
+            return "locked-memory budget exhausted: \(requested) bytes requested, \(inUse) of \(budget) in use"
+        case .secretMemoryUnavailable(let code):
+            return "memfd_secret unavailable (\(errnoName(code)))"
+        case .mapFailed(let code):
+            return "mmap failed (\(errnoName(code)))"
+        case .protectFailed(let code):
+            return "mprotect failed for guard pages (\(errnoName(code)))"
+        case .lockFailed(let code):
+            return "mlock failed (\(errnoName(code))); raise RLIMIT_MEMLOCK or lower the pool budget"
+        case .adviseFailed(let advice, let code):
+            return "madvise(\(advice)) failed (\(errnoName(code)))"
+        case .purgeRegistryFull:
+            return "purge registry full: too many locked regions"
+        case .unprotectedBackendNotAllowed:
+            return "the unprotected backend needs the explicit development opt-in"
+        case .canaryOverrun(let capacity):
+            return "canary overwritten next to a \(capacity)-byte slot: write past the buffer; slot quarantined"
+        case .wipeVerificationFailed(let capacity):
+            return "a \(capacity)-byte slot did not read back as zero after its wipe; slot quarantined"
+        case .readFailed(let code):
+            return "read failed (\(errnoName(code)))"
+        case .inputTooLarge(let limit):
+            return "input longer than the \(limit)-byte limit"
+        }
+    }
+}
+
+/// The `madvise(2)` advices the memory layer depends on.
+public enum MemoryAdvice: String, Hashable, Sendable {
+    case dontDump = "MADV_DONTDUMP"
+    case dontFork = "MADV_DONTFORK"
+    case wipeOnFork = "MADV_WIPEONFORK"
+}
+
+/// A symbolic name for the errno values the memory layer reports, with the number otherwise.
+func errnoName(_ code: Int32) -> String {
+    switch code {
+    case EPERM: return "EPERM"
+    case ENOMEM: return "ENOMEM"
+    case EAGAIN: return "EAGAIN"
+    case EINVAL: return "EINVAL"
+    case ENOSYS: return "ENOSYS"
+    case EFAULT: return "EFAULT"
+    case EBADF: return "EBADF"
+    case EMFILE: return "EMFILE"
+    case EINTR: return "EINTR"
+    case EIO: return "EIO"
+    case EACCES: return "EACCES"
+    default: return "errno \(code)"
+    }
+}

@@ -1,0 +1,82 @@
+internal import CVaultSystem
+
+/// One mapping: `[guard page][usable bytes][guard page]`, registered for purge.
+///
+/// The usable part is locked (or secret), dump-excluded and fork-protected according to the
+/// backend. Regions live as long as their pool; only dedicated large regions unmap early.
+struct Region: @unchecked Sendable {
+    /// Start of the usable bytes (one page after the start of the mapping).
+    let base: UnsafeMutableRawPointer
+    /// Usable bytes, a multiple of the page size.
+    let length: Int
+    /// The index in the C purge registry, to unregister before unmapping.
+    let purgeSlot: Int32
+
+    private var mappingStart: UnsafeMutableRawPointer { base - systemPageSize }
+    private var mappingLength: Int { length + 2 * systemPageSize }
+
+    /// Maps a region of at least `minimumLength` usable bytes on `backend`.
+    ///
+    /// On any failure everything mapped so far is unmapped before the error is returned.
+    static func map(
+        minimumLength: Int, backend: MemoryBackend, system: SystemCalls
+    ) -> Result<Region, LockedMemoryError> {
+        let page = systemPageSize
+        let length = roundUp(minimumLength, toMultipleOf: page)
+        let total = length + 2 * page
+        let start: UnsafeMutableRawPointer
+        switch system.reserve(total) {
+        case .success(let address): start = address
+        case .failure(let errno): return .failure(.mapFailed(errno: errno.code))
+        }
+        let base = start + page
+        func fail(_ error: LockedMemoryError) -> Result<Region, LockedMemoryError> {
+            system.unmap(start, total)
+            return .failure(error)
+        }
+
+        switch backend {
+        case .secretmem:
+            let fd: Int32
+            switch system.memfdSecret() {
+            case .success(let descriptor): fd = descriptor
+            case .failure(let errno): return fail(.secretMemoryUnavailable(errno: errno.code))
+            }
+            // The mapping keeps the memory alive; the descriptor is not needed after mmap.
+            defer { system.close(fd) }
+            if let errno = system.ftruncate(fd, length) { return fail(.mapFailed(errno: errno.code)) }
+            if let errno = system.mapShared(fd: fd, at: base, length) { return fail(.mapFailed(errno: errno.code)) }
+            if let errno = system.advise(base, length, .dontFork) {
+                return fail(.adviseFailed(advice: .dontFork, errno: errno.code))
+            }
+            // secretmem pages are allocated on first touch; touch them now so a shortage shows
+            // up here and not as SIGBUS inside a request.
+            var offset = 0
+            while offset < length {
+                base.storeBytes(of: 0, toByteOffset: offset, as: UInt8.self)
+                offset += page
+            }
+        case .locked:
+            if let errno = system.protectReadWrite(base, length) { return fail(.protectFailed(errno: errno.code)) }
+            if let errno = system.lock(base, length) { return fail(.lockFailed(errno: errno.code)) }
+            if let errno = system.advise(base, length, .dontDump) {
+                return fail(.adviseFailed(advice: .dontDump, errno: errno.code))
+            }
+            if let errno = system.advise(base, length, .wipeOnFork) {
+                return fail(.adviseFailed(advice: .wipeOnFork, errno: errno.code))
+            }
+        case .unprotected:
+            if let errno = system.protectReadWrite(base, length) { return fail(.protectFailed(errno: errno.code)) }
+        }
+
+        let slot = cvault_purge_register(base, length)
+        guard slot >= 0 else { return fail(.purgeRegistryFull) }
+        return .success(Region(base: base, length: length, purgeSlot: slot))
+    }
+
+    /// Unregisters from purge, then unmaps (guards included). The caller has wiped what needs it.
+    func unmap(system: SystemCalls) {
+        cvault_purge_unregister(purgeSlot)
+        system.unmap(mappingStart, mappingLength)
+    }
+}

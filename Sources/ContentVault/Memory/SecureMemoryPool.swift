@@ -1,0 +1,511 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+internal import CVaultSodium
+internal import CVaultSystem
+
+/// A pool of locked memory that packs many small buffers into a few large regions.
+///
+/// One mapping per buffer is what makes `sodium_malloc` cost four syscalls and pages of address
+/// space per allocation, and what makes per-buffer designs run out of lockable memory. Here a
+/// region is mapped, locked and guarded once, then carved into power-of-two slots from 64 B to
+/// 1 MiB, each with a random canary on both sides. Larger requests get a dedicated region.
+///
+/// Every release wipes the whole slot with `sodium_memzero`, reads it back to prove it is zero,
+/// and only then makes it reusable. A slot whose canary was overwritten, or that does not read
+/// back as zero, is quarantined for the life of the pool.
+///
+/// Growth stops at the byte budget with ``LockedMemoryError/budgetExhausted(requested:budget:inUse:)``:
+/// the pool never hands out unlocked memory and never crashes for a limit.
+///
+/// ```swift
+/// let pool = try SecureMemoryPool()
+/// var buffer = try pool.allocate(byteCount: 4096)
+/// buffer.withUnsafeMutableBytes { bytes in /* fill */ }
+/// try buffer.release()          // or let it go out of scope: deinit wipes too
+/// ```
+public final class SecureMemoryPool: Sendable {
+    /// Pool settings.
+    public struct Configuration: Sendable, Hashable {
+        /// Which backend to use. Default: ``BackendPreference/automatic``.
+        public var backend: BackendPreference
+        /// Most bytes of locked memory the pool maps, guard pages excluded. `nil` picks a
+        /// default under `RLIMIT_MEMLOCK` (see ``MemoryLimits/defaultBudget``).
+        public var byteBudget: Int?
+        /// Target size of a region for the small size classes. Larger regions mean fewer
+        /// mappings; smaller ones waste less budget on idle classes.
+        public var regionByteCount: Int
+        /// Size classes (slot capacities) to map one region for at start, so the first
+        /// requests do not pay for a mapping.
+        public var prewarmedSlotCapacities: [Int]
+
+        public init(
+            backend: BackendPreference = .automatic,
+            byteBudget: Int? = nil,
+            regionByteCount: Int = 256 * 1024,
+            prewarmedSlotCapacities: [Int] = []
+        ) {
+            self.backend = backend
+            self.byteBudget = byteBudget
+            self.regionByteCount = regionByteCount
+            self.prewarmedSlotCapacities = prewarmedSlotCapacities
+        }
+    }
+
+    /// Bytes between packed slots, filled with the pool's canary.
+    static let canaryLength = 16
+    /// Smallest slot: 64 B (`2^6`). Largest packed slot: 1 MiB (`2^20`).
+    static let smallestClassShift = 6
+    static let largestClassShift = 20
+    /// The largest request served from a packed slot; larger ones get a dedicated region.
+    public static let largestPackedByteCount = 1 << largestClassShift
+
+    /// How the backend was chosen.
+    public let selection: BackendSelection
+    /// The backend in use.
+    public var backend: MemoryBackend { selection.backend }
+    /// Most bytes of locked memory this pool maps.
+    public let byteBudget: Int
+
+    let system: SystemCalls
+    private let canaryLow: UInt64
+    private let canaryHigh: UInt64
+    private let classes: [SizeClass]
+    private let dedicated: Mutex<DedicatedState>
+    private let mappedBytes = Atomic<Int>(0)
+
+    /// Creates a pool, choosing and probing the backend now so a host learns at start-up, not in
+    /// the middle of a request, that memory cannot be locked.
+    public convenience init(configuration: Configuration = Configuration()) throws(LockedMemoryError) {
+        try self.init(configuration: configuration, system: .live)
+    }
+
+    init(configuration: Configuration, system: SystemCalls) throws(LockedMemoryError) {
+        sodiumReady()
+        self.system = system
+        let budget = configuration.byteBudget ?? MemoryLimits.current().defaultBudget
+        guard budget > 0 else { throw .invalidByteCount(budget) }
+        self.byteBudget = budget
+        self.selection = try Self.selectBackend(configuration.backend, system: system)
+
+        var canary: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &canary) { randombytes_buf($0.baseAddress!, $0.count) }
+        // A zero canary would not catch a zeroing overrun, and zero is what a purge leaves.
+        self.canaryLow = canary.0 | 1
+        self.canaryHigh = canary.1
+
+        let regionTarget = max(configuration.regionByteCount, systemPageSize)
+        self.classes = (Self.smallestClassShift...Self.largestClassShift).map { shift in
+            SizeClass(capacity: 1 << shift, regionTarget: regionTarget)
+        }
+        self.dedicated = Mutex(DedicatedState())
+
+        if case .unprotected = configuration.backend {
+            let warning = "zdr: WARNING: unprotected memory backend in use: request content may be swapped, dumped and inherited by child processes. Development only.\n"
+            var text = warning
+            text.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        }
+        for capacity in configuration.prewarmedSlotCapacities {
+            guard capacity > 0, capacity <= Self.largestPackedByteCount else { throw .invalidByteCount(capacity) }
+            try classes[Self.classIndex(for: capacity)].mapRegion(in: self)
+        }
+    }
+
+    deinit {
+        // No buffer is alive here (each holds a strong reference to the pool), and every slot
+        // was wiped when it was released, so unmapping is all that is left.
+        for sizeClass in classes {
+            sizeClass.state.withLock { state in
+                for region in state.regions { region.unmap(system: system) }
+                state.regions.removeAll()
+            }
+        }
+    }
+
+    private static func selectBackend(
+        _ preference: BackendPreference, system: SystemCalls
+    ) throws(LockedMemoryError) -> BackendSelection {
+        // Probe with a one-page region: the same calls a real region makes, so a refusal here is
+        // the refusal a request would have met.
+        func probe(_ backend: MemoryBackend) -> LockedMemoryError? {
+            switch Region.map(minimumLength: systemPageSize, backend: backend, system: system) {
+            case .success(let region):
+                region.unmap(system: system)
+                return nil
+            case .failure(let error):
+                return error
+            }
+        }
+        switch preference {
+        case .secretmem:
+            if let error = probe(.secretmem) { throw error }
+            return BackendSelection(backend: .secretmem, secretmemRefusal: nil)
+        case .locked:
+            if let error = probe(.locked) { throw error }
+            return BackendSelection(backend: .locked, secretmemRefusal: nil)
+        case .unprotected(let optIn):
+            guard optIn else { throw .unprotectedBackendNotAllowed }
+            if let error = probe(.unprotected) { throw error }
+            return BackendSelection(backend: .unprotected, secretmemRefusal: nil)
+        case .automatic:
+            guard let secretError = probe(.secretmem) else {
+                return BackendSelection(backend: .secretmem, secretmemRefusal: nil)
+            }
+            // Only a kernel refusal of secretmem itself may fall back, and the fallback is
+            // recorded in the selection; a locked-memory failure is an error, never a downgrade.
+            guard case .secretMemoryUnavailable(let refusal) = secretError else { throw secretError }
+            if let error = probe(.locked) { throw error }
+            return BackendSelection(backend: .locked, secretmemRefusal: refusal)
+        }
+    }
+
+    // MARK: - Allocation
+
+    /// A zero-filled buffer of `byteCount` bytes in locked memory.
+    ///
+    /// - Throws: ``LockedMemoryError/budgetExhausted(requested:budget:inUse:)`` when the pool is
+    ///   full (backpressure), ``LockedMemoryError/invalidByteCount(_:)`` for `byteCount < 1`, or
+    ///   the mapping error when a new region cannot be locked.
+    public func allocate(byteCount: Int) throws(LockedMemoryError) -> LockedBuffer {
+        guard byteCount > 0 else { throw .invalidByteCount(byteCount) }
+        if byteCount > Self.largestPackedByteCount { return try allocateDedicated(byteCount: byteCount) }
+        let index = Self.classIndex(for: byteCount)
+        let sizeClass = classes[index]
+        let (base, slot) = try sizeClass.take(in: self)
+        return LockedBuffer(
+            pool: self, base: base, count: byteCount, capacity: sizeClass.capacity,
+            sizeClass: Int32(index), slot: slot)
+    }
+
+    /// Copies `source` into a new locked buffer, then wipes `source` with `sodium_memzero`,
+    /// so the only copy left is the locked one.
+    public func ingest(wiping source: UnsafeMutableRawBufferPointer) throws(LockedMemoryError) -> LockedBuffer {
+        guard let sourceBase = source.baseAddress, source.count > 0 else { throw .invalidByteCount(source.count) }
+        defer { sodium_memzero(sourceBase, source.count) }
+        var buffer = try allocate(byteCount: source.count)
+        buffer.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(source)) }
+        return buffer
+    }
+
+    /// Reads from `fileDescriptor` until end of input straight into locked memory (no heap copy),
+    /// growing by moving into the next larger slot and wiping the smaller one.
+    ///
+    /// - Parameter limit: most bytes accepted; more input is ``LockedMemoryError/inputTooLarge(limit:)``
+    ///   (what was read is wiped).
+    /// - Returns: the bytes read, or `nil` when the input was empty.
+    public func read(fromFileDescriptor fileDescriptor: Int32, limit: Int) throws(LockedMemoryError) -> LockedBuffer? {
+        guard limit > 0 else { throw .invalidByteCount(limit) }
+        var buffer = try allocate(byteCount: min(limit, 4096))
+        var filled = 0
+        while true {
+            if filled == buffer.capacity {
+                if filled == limit {
+                    // Full at the limit: one more byte means the input is too long.
+                    var probe: UInt8 = 0
+                    let extra = system.read(fileDescriptor, into: &probe, 1)
+                    probe = 0
+                    switch extra {
+                    case .success(0): buffer.count = filled; return buffer
+                    case .success: throw .inputTooLarge(limit: limit)
+                    case .failure(let errno): throw .readFailed(errno: errno.code)
+                    }
+                }
+                let larger = try allocate(byteCount: min(limit, buffer.capacity * 2))
+                larger.base.copyMemory(from: buffer.base, byteCount: filled)
+                buffer = larger  // the old buffer's deinit wipes it
+            }
+            switch system.read(fileDescriptor, into: buffer.base + filled, buffer.capacity - filled) {
+            case .success(0):
+                guard filled > 0 else { return nil }
+                buffer.count = filled
+                return buffer
+            case .success(let n):
+                filled += n
+            case .failure(let errno):
+                throw .readFailed(errno: errno.code)
+            }
+        }
+    }
+
+    private func allocateDedicated(byteCount: Int) throws(LockedMemoryError) -> LockedBuffer {
+        let length = Self.canaryLength + roundUp(byteCount, toMultipleOf: Self.canaryLength) + Self.canaryLength
+        let region = try mapBudgeted(minimumLength: length)
+        let base = region.base + Self.canaryLength
+        let capacity = roundUp(byteCount, toMultipleOf: Self.canaryLength)
+        writeCanary(at: region.base)
+        writeCanary(at: base + capacity)
+        dedicated.withLock { $0.regions[UInt(bitPattern: base)] = region }
+        return LockedBuffer(pool: self, base: base, count: byteCount, capacity: capacity, sizeClass: -1, slot: 0)
+    }
+
+    /// Maps a region after reserving its bytes against the budget; gives them back on failure.
+    func mapBudgeted(minimumLength: Int) throws(LockedMemoryError) -> Region {
+        let length = roundUp(minimumLength, toMultipleOf: systemPageSize)
+        var inUse = mappedBytes.load(ordering: .relaxed)
+        while true {
+            guard length <= byteBudget - inUse else {
+                throw .budgetExhausted(requested: length, budget: byteBudget, inUse: inUse)
+            }
+            let (exchanged, current) = mappedBytes.compareExchange(
+                expected: inUse, desired: inUse + length, ordering: .relaxed)
+            if exchanged { break }
+            inUse = current
+        }
+        switch Region.map(minimumLength: length, backend: backend, system: system) {
+        case .success(let region):
+            return region
+        case .failure(let error):
+            mappedBytes.subtract(length, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    // MARK: - Release
+
+    /// Wipes, verifies and recycles a slot. Returns the problem found, if any; the slot is then
+    /// quarantined instead of recycled.
+    func release(base: UnsafeMutableRawPointer, capacity: Int, sizeClass: Int32, slot: Int32) -> LockedMemoryError? {
+        var problem: LockedMemoryError?
+        if !canariesIntact(around: base, capacity: capacity) { problem = .canaryOverrun(slotCapacity: capacity) }
+        sodium_memzero(base, capacity)
+        let verified = cvault_is_zero(base, capacity) == 1
+        if !verified && problem == nil { problem = .wipeVerificationFailed(slotCapacity: capacity) }
+
+        if sizeClass < 0 {
+            let region = dedicated.withLock { $0.regions.removeValue(forKey: UInt(bitPattern: base)) }
+            dedicated.withLock { state in
+                state.wipes += 1
+                state.bytesWiped += UInt64(capacity)
+                if verified { state.bytesVerifiedZero += UInt64(capacity) }
+                if problem != nil { state.quarantined += 1 }
+            }
+            if let region {
+                region.unmap(system: system)
+                mappedBytes.subtract(region.length, ordering: .relaxed)
+            }
+        } else {
+            classes[Int(sizeClass)].giveBack(slot: slot, capacity: capacity, verified: verified, quarantine: problem != nil)
+        }
+        return problem
+    }
+
+    // MARK: - Canaries
+
+    func writeCanary(at address: UnsafeMutableRawPointer) {
+        address.storeBytes(of: canaryLow, as: UInt64.self)
+        (address + 8).storeBytes(of: canaryHigh, as: UInt64.self)
+    }
+
+    private func canaryIntact(at address: UnsafeMutableRawPointer) -> Bool {
+        address.loadUnaligned(as: UInt64.self) == canaryLow
+            && (address + 8).loadUnaligned(as: UInt64.self) == canaryHigh
+    }
+
+    private func canariesIntact(around base: UnsafeMutableRawPointer, capacity: Int) -> Bool {
+        let before = base - Self.canaryLength
+        let after = base + capacity
+        if canaryIntact(at: before) && canaryIntact(at: after) { return true }
+        // A purge zeroes whole regions, canaries included. Zeroed canaries after a purge are the
+        // purge's doing, not an overrun: restore them.
+        if cvault_purge_generation() > 0 && isZeroCanary(before) && isZeroCanary(after) {
+            writeCanary(at: before)
+            writeCanary(at: after)
+            return true
+        }
+        return false
+    }
+
+    private func isZeroCanary(_ address: UnsafeMutableRawPointer) -> Bool {
+        canaryIntact(at: address) || cvault_is_zero(address, Self.canaryLength) == 1
+    }
+
+    // MARK: - Purge and statistics
+
+    /// Wipes every region of every pool in the process, live buffers included.
+    ///
+    /// Lock-free and async-signal-safe in its C core (the same routine the fatal-signal handlers
+    /// run). Meant for the end of a process: buffers alive during a purge read as zero afterwards.
+    /// - Returns: bytes wiped.
+    @discardableResult
+    public static func purgeAll() -> Int {
+        Int(cvault_purge_all())
+    }
+
+    /// Counters for diagnostics and discard receipts.
+    public var statistics: PoolStatistics {
+        var stats = PoolStatistics(
+            backend: backend, byteBudget: byteBudget, mappedBytes: mappedBytes.load(ordering: .relaxed))
+        for sizeClass in classes {
+            sizeClass.state.withLock { state in
+                stats.regions += state.regions.count
+                stats.liveBuffers += state.live
+                stats.wipes += state.wipes
+                stats.bytesWiped += state.bytesWiped
+                stats.bytesVerifiedZero += state.bytesVerifiedZero
+                stats.quarantinedSlots += state.quarantined
+            }
+        }
+        dedicated.withLock { state in
+            stats.regions += state.regions.count
+            stats.liveBuffers += state.regions.count
+            stats.wipes += state.wipes
+            stats.bytesWiped += state.bytesWiped
+            stats.bytesVerifiedZero += state.bytesVerifiedZero
+            stats.quarantinedSlots += state.quarantined
+        }
+        return stats
+    }
+
+    /// The regions this pool has mapped (start of usable bytes, length), for diagnostics that
+    /// check them in `/proc/self/smaps`.
+    public var regionAddresses: [(start: UInt, length: Int)] {
+        var result: [(UInt, Int)] = []
+        for sizeClass in classes {
+            sizeClass.state.withLock { state in
+                for region in state.regions { result.append((UInt(bitPattern: region.base), region.length)) }
+            }
+        }
+        dedicated.withLock { state in
+            for region in state.regions.values { result.append((UInt(bitPattern: region.base), region.length)) }
+        }
+        return result
+    }
+
+    @inline(__always)
+    static func classIndex(for byteCount: Int) -> Int {
+        // The smallest power of two ≥ byteCount, as an index from 64 B.
+        let shift = byteCount <= 1 ? 0 : Int.bitWidth - (byteCount - 1).leadingZeroBitCount
+        return max(shift, smallestClassShift) - smallestClassShift
+    }
+}
+
+extension SecureMemoryPool: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// Backend and budget; a pool has no content of its own to show.
+    public var description: String {
+        let warning = backend == .unprotected ? " UNPROTECTED" : ""
+        return "SecureMemoryPool(\(selection), budget \(byteBudget) B\(warning))"
+    }
+
+    public var debugDescription: String { description }
+
+    /// Reflection shows the same fields as ``description``: never canaries or addresses.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["backend": selection.description, "byteBudget": byteBudget], displayStyle: .class)
+    }
+}
+
+/// Pool counters at one moment.
+public struct PoolStatistics: Hashable, Sendable, CustomStringConvertible {
+    public var backend: MemoryBackend
+    public var byteBudget: Int
+    /// Bytes of locked memory mapped now (guard pages excluded).
+    public var mappedBytes: Int
+    public var regions = 0
+    /// Buffers handed out and not yet released.
+    public var liveBuffers = 0
+    /// Slots wiped since the pool was created.
+    public var wipes: UInt64 = 0
+    public var bytesWiped: UInt64 = 0
+    /// Bytes read back as zero after their wipe.
+    public var bytesVerifiedZero: UInt64 = 0
+    /// Slots never reused because of an overrun or a failed verification.
+    public var quarantinedSlots = 0
+
+    public var description: String {
+        "PoolStatistics(backend: \(backend), mapped: \(mappedBytes)/\(byteBudget) B, regions: \(regions), live: \(liveBuffers), wipes: \(wipes), wiped: \(bytesWiped) B, verified zero: \(bytesVerifiedZero) B, quarantined: \(quarantinedSlots))"
+    }
+}
+
+/// Dedicated regions for buffers larger than the largest packed slot.
+struct DedicatedState: ~Copyable {
+    var regions: [UInt: Region] = [:]
+    var wipes: UInt64 = 0
+    var bytesWiped: UInt64 = 0
+    var bytesVerifiedZero: UInt64 = 0
+    var quarantined = 0
+}
+
+/// One power-of-two size class: its regions and a stack of free slots.
+final class SizeClass: Sendable {
+    struct State: ~Copyable {
+        var regions: [Region] = []
+        /// Free slot ids (`region * slotsPerRegion + index`); the most recently freed on top,
+        /// so hot slots stay in cache.
+        var free: [Int32] = []
+        var live = 0
+        var wipes: UInt64 = 0
+        var bytesWiped: UInt64 = 0
+        var bytesVerifiedZero: UInt64 = 0
+        var quarantined = 0
+    }
+
+    let capacity: Int
+    let stride: Int
+    let slotsPerRegion: Int
+    let regionLength: Int
+    let state = Mutex(State())
+
+    init(capacity: Int, regionTarget: Int) {
+        self.capacity = capacity
+        self.stride = capacity + SecureMemoryPool.canaryLength
+        self.slotsPerRegion = max(1, (regionTarget - SecureMemoryPool.canaryLength) / stride)
+        self.regionLength = roundUp(
+            SecureMemoryPool.canaryLength + slotsPerRegion * stride, toMultipleOf: systemPageSize)
+    }
+
+    /// Pops a free slot, mapping a new region when none is left.
+    @inline(__always)
+    func take(in pool: SecureMemoryPool) throws(LockedMemoryError) -> (UnsafeMutableRawPointer, Int32) {
+        try state.withLock { (state: inout State) throws(LockedMemoryError) -> (UnsafeMutableRawPointer, Int32) in
+            if state.free.isEmpty { try addRegion(to: &state, pool: pool) }
+            let slot = state.free.removeLast()
+            state.live += 1
+            return (address(of: slot, in: state), slot)
+        }
+    }
+
+    func giveBack(slot: Int32, capacity: Int, verified: Bool, quarantine: Bool) {
+        state.withLock { state in
+            state.live -= 1
+            state.wipes += 1
+            state.bytesWiped += UInt64(capacity)
+            if verified { state.bytesVerifiedZero += UInt64(capacity) }
+            if quarantine { state.quarantined += 1 } else { state.free.append(slot) }
+        }
+    }
+
+    func mapRegion(in pool: SecureMemoryPool) throws(LockedMemoryError) {
+        try state.withLock { (state: inout State) throws(LockedMemoryError) in try addRegion(to: &state, pool: pool) }
+    }
+
+    private func addRegion(to state: inout State, pool: SecureMemoryPool) throws(LockedMemoryError) {
+        let region = try pool.mapBudgeted(minimumLength: regionLength)
+        // Canaries between and around the slots: [C][slot 0][C][slot 1][C] … [C].
+        for index in 0...slotsPerRegion {
+            pool.writeCanary(at: region.base + index * stride)
+        }
+        let first = Int32(state.regions.count * slotsPerRegion)
+        state.regions.append(region)
+        // Highest id first so the lowest addresses are handed out first.
+        for id in (first..<first + Int32(slotsPerRegion)).reversed() { state.free.append(id) }
+    }
+
+    @inline(__always)
+    private func address(of slot: Int32, in state: borrowing State) -> UnsafeMutableRawPointer {
+        let region = state.regions[Int(slot) / slotsPerRegion]
+        return region.base + SecureMemoryPool.canaryLength + (Int(slot) % slotsPerRegion) * stride
+    }
+}
+
+/// `sodium_init()` exactly once per process; the static `let` initializer is thread-safe.
+private let sodiumInitialized: Bool = sodium_init() >= 0
+
+@inline(__always)
+func sodiumReady() {
+    // sodium_init only fails when the system has no usable randomness source; nothing in this
+    // package can work then, and continuing would produce predictable keys.
+    precondition(sodiumInitialized, "libsodium could not be initialized")
+}

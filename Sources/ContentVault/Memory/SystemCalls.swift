@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+internal import CVaultSystem
+import Synchronization
+
+/// The syscalls the memory layer makes, behind one seam.
+///
+/// Every call goes through here so tests can force an `errno` on any of them (the pattern of
+/// swift-system's mocking driver) and see a typed error with nothing leaked, without needing a
+/// hostile kernel. Forced failures are per pool, not global, so parallel tests do not interfere.
+struct SystemCalls: Sendable {
+    enum Call: Hashable, Sendable {
+        case memfdSecret, ftruncate, mmap, mprotect, mlock, munmap, read
+        case madvise(MemoryAdvice)
+    }
+
+    /// Test hook: forced failures and mapping accounting. `nil` in production.
+    let harness: SyscallHarness?
+
+    init(harness: SyscallHarness? = nil) { self.harness = harness }
+
+    static let live = SystemCalls()
+
+    /// Returns a forced errno for `call`, or nil to make the real call.
+    @inline(__always)
+    private func forced(_ call: Call) -> Int32? {
+        harness?.forcedErrno(for: call)
+    }
+
+    private var tracker: SyscallHarness? { harness }
+
+    func memfdSecret() -> Result<Int32, Errno> {
+        if let code = forced(.memfdSecret) { return .failure(Errno(code)) }
+        let fd = cvault_memfd_secret(UInt32(O_CLOEXEC))
+        return fd >= 0 ? .success(fd) : .failure(Errno(cvault_errno()))
+    }
+
+    func ftruncate(_ fd: Int32, _ length: Int) -> Errno? {
+        if let code = forced(.ftruncate) { return Errno(code) }
+        return retryingOnInterrupt { Glibc.ftruncate(fd, off_t(length)) }
+    }
+
+    /// Reserves `length` bytes of inaccessible address space (guards included).
+    func reserve(_ length: Int) -> Result<UnsafeMutableRawPointer, Errno> {
+        if let code = forced(.mmap) { return .failure(Errno(code)) }
+        let address = Glibc.mmap(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let address, address != MAP_FAILED else { return .failure(Errno(cvault_errno())) }
+        tracker?.reserved(length)
+        return .success(address)
+    }
+
+    /// Maps `fd` read-write over `[address, address+length)`, replacing the reservation there.
+    func mapShared(fd: Int32, at address: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
+        if let code = forced(.mmap) { return Errno(code) }
+        let mapped = Glibc.mmap(address, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0)
+        guard let mapped, mapped != MAP_FAILED else { return Errno(cvault_errno()) }
+        return nil
+    }
+
+    func protectReadWrite(_ address: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
+        if let code = forced(.mprotect) { return Errno(code) }
+        return Glibc.mprotect(address, length, PROT_READ | PROT_WRITE) == 0 ? nil : Errno(cvault_errno())
+    }
+
+    /// Locks and populates the pages now, so a failure surfaces here rather than as a fault later.
+    func lock(_ address: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
+        if let code = forced(.mlock) { return Errno(code) }
+        return Glibc.mlock(address, length) == 0 ? nil : Errno(cvault_errno())
+    }
+
+    func advise(_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: MemoryAdvice) -> Errno? {
+        if let code = forced(.madvise(advice)) { return Errno(code) }
+        let value: Int32
+        switch advice {
+        case .dontDump: value = cvault_madv_dontdump
+        case .dontFork: value = cvault_madv_dontfork
+        case .wipeOnFork: value = cvault_madv_wipeonfork
+        }
+        return Glibc.madvise(address, length, value) == 0 ? nil : Errno(cvault_errno())
+    }
+
+    func unmap(_ address: UnsafeMutableRawPointer, _ length: Int) {
+        // munmap of a range we mapped only fails for invalid arguments, a programming error.
+        if Glibc.munmap(address, length) == 0 { tracker?.unmapped(length) }
+    }
+
+    func close(_ fd: Int32) {
+        // Not retried on EINTR: on Linux the descriptor is released even then.
+        _ = Glibc.close(fd)
+    }
+
+    /// read(2) into raw memory, retried on EINTR. Returns bytes read (0 at end of input).
+    func read(_ fd: Int32, into buffer: UnsafeMutableRawPointer, _ count: Int) -> Result<Int, Errno> {
+        if let code = forced(.read) { return .failure(Errno(code)) }
+        while true {
+            let n = Glibc.read(fd, buffer, count)
+            if n >= 0 { return .success(n) }
+            let code = cvault_errno()
+            if code != EINTR { return .failure(Errno(code)) }
+        }
+    }
+
+    private func retryingOnInterrupt(_ body: () -> Int32) -> Errno? {
+        while true {
+            if body() == 0 { return nil }
+            let code = cvault_errno()
+            if code != EINTR { return Errno(code) }
+        }
+    }
+}
+
+/// Lets a test force an errno on any syscall (armed at any time, also after a pool exists) and
+/// count the address space reserved and not yet unmapped, to prove a failure leaked nothing.
+final class SyscallHarness: Sendable {
+    private struct State {
+        var failures: [SystemCalls.Call: Int32] = [:]
+        var outstanding = 0
+    }
+    private let state = Mutex(State())
+
+    init(failing failures: [SystemCalls.Call: Int32] = [:]) {
+        state.withLock { $0.failures = failures }
+    }
+
+    func fail(_ call: SystemCalls.Call, errno: Int32?) { state.withLock { $0.failures[call] = errno } }
+    func forcedErrno(for call: SystemCalls.Call) -> Int32? { state.withLock { $0.failures[call] } }
+    var outstandingBytes: Int { state.withLock { $0.outstanding } }
+    func reserved(_ length: Int) { state.withLock { $0.outstanding += length } }
+    func unmapped(_ length: Int) { state.withLock { $0.outstanding -= length } }
+}
+
+/// An errno value from a failed syscall.
+struct Errno: Error, Hashable, Sendable {
+    let code: Int32
+    init(_ code: Int32) { self.code = code }
+}
+
+/// The system page size, read once.
+let systemPageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+@inline(__always)
+func roundUp(_ value: Int, toMultipleOf alignment: Int) -> Int {
+    (value + alignment - 1) / alignment * alignment
+}

@@ -1,0 +1,69 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CVaultSystem
+@testable import ContentVault
+
+/// Whether this kernel grants memfd_secret; the secretmem tests are skipped (with this reason)
+/// where it does not, and the fallback is exercised by fault injection instead.
+let secretmemAvailable: Bool = {
+    let fd = cvault_memfd_secret(UInt32(O_CLOEXEC))
+    if fd >= 0 { close(fd); return true }
+    return false
+}()
+
+/// The backends every wipe test runs on.
+let realBackends: [MemoryBackend] = secretmemAvailable ? [.secretmem, .locked] : [.locked]
+
+func preference(for backend: MemoryBackend) -> BackendPreference {
+    switch backend {
+    case .secretmem: return .secretmem
+    case .locked: return .locked
+    case .unprotected: return .unprotected(developmentOptIn: true)
+    }
+}
+
+func makePool(
+    _ backend: MemoryBackend, budget: Int = 8 << 20, region: Int = 256 * 1024,
+    system: SystemCalls = .live
+) throws -> SecureMemoryPool {
+    try SecureMemoryPool(
+        configuration: .init(backend: preference(for: backend), byteBudget: budget, regionByteCount: region),
+        system: system)
+}
+
+/// A recognizable, non-zero pattern: byte i is (i * 7 + 13) | 1.
+func fillPattern(_ bytes: UnsafeMutableRawBufferPointer) {
+    for index in 0..<bytes.count { bytes[index] = UInt8(truncatingIfNeeded: index &* 7 &+ 13) | 1 }
+}
+
+func matchesPattern(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    for index in 0..<bytes.count where bytes[index] != UInt8(truncatingIfNeeded: index &* 7 &+ 13) | 1 {
+        return false
+    }
+    return true
+}
+
+/// Reads raw memory at an address the test kept after the owner was gone (the pool keeps the
+/// region mapped, so this is a read of wiped memory, not of freed memory).
+func isAllZero(_ address: UnsafeMutableRawPointer, _ count: Int) -> Bool {
+    cvault_is_zero(address, count) == 1
+}
+
+/// The VmFlags of the /proc/self/smaps entry that contains `address`.
+func smapsFlags(containing address: UInt) -> [String]? {
+    guard let smaps = readSmallProcFile("/proc/self/smaps") else { return nil }
+    var inside = false
+    for line in smaps.split(separator: "\n") {
+        if let dash = line.firstIndex(of: "-"), let space = line.firstIndex(of: " "), dash < space,
+           let start = UInt(line[..<dash], radix: 16),
+           let end = UInt(line[line.index(after: dash)..<space], radix: 16) {
+            inside = start <= address && address < end
+            continue
+        }
+        if inside && line.hasPrefix("VmFlags:") {
+            return line.dropFirst("VmFlags:".count).split(separator: " ").map(String.init)
+        }
+    }
+    return nil
+}
