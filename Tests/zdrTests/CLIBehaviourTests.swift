@@ -86,3 +86,39 @@ import Testing
         #expect(object["memlockBudget"] as? Int == 1024)
     }
 }
+
+/// Colour on a terminal, and only there: `script(1)` gives the child a pseudo-terminal.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+struct TerminalColourTests {
+    static func runOnTerminal(environment: [String: String]) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-qec", "\(ZDR.executable.path) doctor", "/dev/null"]
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = nil
+        env["TERM"] = "xterm"
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return data
+    }
+
+    @Test func colourOnATerminal() throws {
+        #expect(try Self.runOnTerminal(environment: [:]).contains(0x1B))
+    }
+
+    @Test func noColourWhenNO_COLORIsSet() throws {
+        let data = try Self.runOnTerminal(environment: ["NO_COLOR": "1"])
+        #expect(!data.isEmpty)
+        #expect(!data.contains(0x1B))
+    }
+
+    @Test func noColourOnADumbTerminal() throws {
+        #expect(!(try Self.runOnTerminal(environment: ["TERM": "dumb"]).contains(0x1B)))
+    }
+}

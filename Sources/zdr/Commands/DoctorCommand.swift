@@ -3,12 +3,14 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import ContentVault
 import CVaultSystem
 
 /// `zdr doctor`: checks this host for what the vault needs and says how to fix what is missing.
 enum DoctorCommand: ZDRCommand {
-    /// The mlock budget doctor compares RLIMIT_MEMLOCK with when `--memlock-budget` is not given.
-    static let defaultMemlockBudget: UInt64 = 64 << 20
+    /// The mlock budget doctor compares RLIMIT_MEMLOCK with when `--memlock-budget` is not given:
+    /// the pool budget the vault uses when locking is not limited.
+    static let defaultMemlockBudget = UInt64(MemoryLimits.unlimitedDefaultBudget)
 
     static let spec = CommandSpec(
         path: ["doctor"],
