@@ -40,7 +40,7 @@ extension LedgerRecord {
                 ("reason_code", String(r.reasonCode)),
             ]
         case .discardReceipt(let r):
-            let holders = r.externalHolders.map { "{\"kind\":\(quoted(name($0.kind))),\"outcome\":\(quoted(name($0.outcome)))}" }
+            let holders = r.externalHolders.map { "{\"holder\":\(quoted(name($0.kind))),\"outcome\":\(quoted(name($0.outcome)))}" }
             fields += [
                 ("request_id", quoted(r.requestID.description)),
                 ("reason", quoted(name(r.reason))),
@@ -87,8 +87,8 @@ extension LedgerRecord {
     }
 }
 
-/// Enum names are Swift case names converted to snake_case: a fixed, finite set per field.
-private func name(_ value: some Any) -> String {
+/// Enum names in the export: Swift case names converted to snake_case: a fixed, finite set per field.
+func name(_ value: some Any) -> String {
     var out = ""
     for character in String(describing: value) {
         if character.isUppercase {
