@@ -65,6 +65,8 @@ enum CLI {
         case .usage(let message, let command):
             console.error("zdr: error: \(message)")
             console.error("Run '\(command) --help' for usage.")
+        case .finding(let message):
+            console.error("zdr: \(message)")
         case .failure(let message):
             console.error("zdr: error: \(message)")
         case .unavailable(let message):

@@ -16,6 +16,8 @@ enum ExitCode: Int32, Sendable {
 enum CLIError: Error, Sendable {
     /// The command line was wrong. `command` names the (sub)command whose `--help` explains it.
     case usage(String, command: String)
+    /// A finding the command reports as its result (a verification failure); exits 1.
+    case finding(String)
     /// The command could not do its job; exits 2.
     case failure(String)
     /// A subcommand whose engine is not in this build; exits 2.
@@ -24,6 +26,7 @@ enum CLIError: Error, Sendable {
     var exitCode: ExitCode {
         switch self {
         case .usage: .usage
+        case .finding: .finding
         case .failure, .unavailable: .failure
         }
     }

@@ -70,6 +70,8 @@ enum JSON: Sendable, Equatable {
     case string(String)
     case array([JSON])
     case object([(String, JSON)])
+    /// Already-serialized JSON from a trusted producer (the ledger's JSON Lines export).
+    case raw(String)
 
     static func == (lhs: JSON, rhs: JSON) -> Bool { lhs.rendered() == rhs.rendered() }
 
@@ -88,6 +90,7 @@ enum JSON: Sendable, Equatable {
         case .double(let value):
             return value.isFinite ? String(value) : "null"
         case .string(let value): return JSON.quote(value)
+        case .raw(let text): return text
         case .array(let items):
             if items.isEmpty { return "[]" }
             return "[\n" + items.map { inner + $0.rendered(indent: indent + 2) }.joined(separator: ",\n") + "\n\(pad)]"
