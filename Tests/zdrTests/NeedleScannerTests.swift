@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import zdr
 
@@ -160,5 +161,32 @@ import Testing
         #expect(parsed.flag("json"))
         #expect(parsed.value("key") == "abc")
         #expect(parsed.positionals == ["--file"])
+    }
+}
+
+/// Loading a needle file leaves no plaintext copy in this process: the bytes go from the file
+/// into a scratch mapping, are hashed, and are wiped.
+@Suite struct NeedleFileTests {
+    @Test func loadingANeedleLeavesNoPlaintextInMemory() throws {
+        // The needle is made by a child process, so this process never held it before loading.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-needle-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "head -c 48 /dev/urandom > \"$0\"", path]
+        try shell.run()
+        shell.waitUntilExit()
+        try #require(shell.terminationStatus == 0)
+
+        let scanner = try ScanCommand.loadScanner(path: path, keepNewline: true)
+        #expect(scanner.needleLengths == [48])
+        let clean = try ProcessMemoryScanner(scanner: scanner).scan(pid: nil)
+        #expect(clean.matches.isEmpty)
+
+        // Positive control: once the bytes are read into the heap, the same scan finds them.
+        let heapCopy = try Data(contentsOf: URL(fileURLWithPath: path))
+        let found = try ProcessMemoryScanner(scanner: scanner).scan(pid: nil)
+        #expect(found.matches.contains { $0.length == 48 })
+        withExtendedLifetime(heapCopy) {}
     }
 }
