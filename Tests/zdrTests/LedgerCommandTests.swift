@@ -1,5 +1,6 @@
 import Foundation
 import RetentionLedger
+@testable import zdr
 import Testing
 
 @Suite struct LedgerKeygenTests {
@@ -226,5 +227,37 @@ import Testing
                                "--key", fixture.verifierKey])
         #expect(run.status == 1)
         #expect(run.out.isEmpty)
+    }
+}
+
+/// The selftest's ledger audit, against ledgers written directly.
+@Suite struct LedgerAuditTests {
+    @Test func everyReceiptVerifies() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let audit = LedgerAudit.run(path: fixture.ledgerPath, verifierKey: fixture.verifierKey, requests: fixture.requests)
+        #expect(audit.passed)
+        #expect(audit.receiptsVerified == 3)
+        #expect(audit.bytesVerifiedZero == 3 * 8192)
+    }
+
+    @Test func missingReceiptFails() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let audit = LedgerAudit.run(path: fixture.ledgerPath, verifierKey: fixture.verifierKey,
+                                    requests: fixture.requests + [RequestID.random()])
+        #expect(!audit.passed)
+        #expect(audit.receiptsVerified == 3)
+        #expect(audit.problems.map(\.1) == [.missing])
+    }
+
+    @Test func damagedLedgerFails() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: fixture.ledgerPath)[.size] as? Int)
+        try fixture.corrupt(at: size / 2)
+        let audit = LedgerAudit.run(path: fixture.ledgerPath, verifierKey: fixture.verifierKey, requests: fixture.requests)
+        #expect(!audit.passed)
+        #expect(audit.ledgerError != nil)
     }
 }

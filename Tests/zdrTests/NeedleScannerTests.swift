@@ -23,7 +23,7 @@ import Testing
         let needle = Self.randomBytes(64)
         var haystack = Self.randomBytes(4096)
         haystack.replaceSubrange(offset..<(offset + 64), with: needle)
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
         let runs = Self.runs(scanner, haystack)
         #expect(runs == [MatchAccumulator.Run(address: 0x1000 + UInt64(offset), needle: 0, needleOffset: 0, length: 64)])
@@ -34,7 +34,7 @@ import Testing
         var haystack = Self.randomBytes(1024)
         haystack.replaceSubrange(100..<140, with: needle[10..<50])
         haystack.replaceSubrange(600..<631, with: needle[0..<31])  // shorter than a window
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
         #expect(Self.runs(scanner, haystack) == [MatchAccumulator.Run(address: 0x1000 + 100, needle: 0, needleOffset: 10, length: 40)])
     }
@@ -44,7 +44,7 @@ import Testing
         var haystack = Self.randomBytes(512)
         haystack.replaceSubrange(0..<96, with: needle)
         haystack[48] ^= 0xFF
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
         let runs = Self.runs(scanner, haystack)
         #expect(runs.map(\.length) == [48, 47])
@@ -56,14 +56,14 @@ import Testing
         var haystack = Self.randomBytes(400)
         haystack.replaceSubrange(300..<340, with: first)
         haystack.replaceSubrange(10..<50, with: second)
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         first.withUnsafeBytes { _ = scanner.add(needle: $0) }
         second.withUnsafeBytes { _ = scanner.add(needle: $0) }
         #expect(Self.runs(scanner, haystack).map(\.needle) == [1, 0])
     }
 
     @Test func cleanBufferHasNoMatch() {
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         Self.randomBytes(64).withUnsafeBytes { _ = scanner.add(needle: $0) }
         #expect(Self.runs(scanner, Self.randomBytes(1 << 16)).isEmpty)
         #expect(Self.runs(scanner, [UInt8](repeating: 0, count: 4096)).isEmpty)
@@ -73,14 +73,14 @@ import Testing
         let needle = Self.randomBytes(32)
         var haystack = Self.randomBytes(200)
         haystack.replaceSubrange(100..<132, with: needle)
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
         #expect(Self.runs(scanner, haystack, startLimit: 100).isEmpty)
         #expect(Self.runs(scanner, haystack, startLimit: 101).count == 1)
     }
 
     @Test func refusesNeedleShorterThanTheWindow() {
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         let index = Self.randomBytes(31).withUnsafeBytes { scanner.add(needle: $0) }
         #expect(index == nil)
         #expect(scanner.needleCount == 0)
@@ -89,7 +89,7 @@ import Testing
     @Test func scannerStateHoldsNoNeedleBytes() {
         // The scanner keeps digests, never the needle: its stored state must not contain it.
         let needle = Self.randomBytes(64)
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
         #expect(scanner.windowCount == 33)
         #expect(scanner.needleLengths == [64])
@@ -97,7 +97,7 @@ import Testing
 
     @Test func scanOfThisProcessFindsAPlantedNeedleAndSkipsExcludedRanges() throws {
         let needle = Self.randomBytes(48)
-        let scanner = NeedleScanner(window: 32)
+        let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
         let planted = try #require(ScratchBuffer(capacity: 4096))
         needle.withUnsafeBytes { planted.base.copyMemory(from: $0.baseAddress!, byteCount: 48) }

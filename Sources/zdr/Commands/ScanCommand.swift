@@ -46,9 +46,10 @@ enum ScanCommand: ZDRCommand {
     /// Hashes the needle file's windows, then wipes the bytes (the scratch buffer's deinit).
     static func loadScanner(path: String, keepNewline: Bool) throws(ScanError) -> NeedleScanner {
         let (buffer, length) = try NeedleFile.read(path, keepNewline: keepNewline)
-        let scanner = NeedleScanner(window: NeedleFile.window(forShortest: length))
-        scanner.add(needle: buffer.bytes(count: length))
-        buffer.wipe()
+        defer { buffer.wipe() }
+        guard let scanner = NeedleScanner(window: NeedleFile.window(forShortest: length), expectedWindows: length),
+              scanner.add(needle: buffer.bytes(count: length)) != nil
+        else { throw .outOfMemory }
         return scanner
     }
 

@@ -10,63 +10,206 @@ enum SelftestCommand: ZDRCommand {
     static let spec = CommandSpec(
         path: ["selftest"],
         summary: "Run synthetic requests through the vault and scan this process's memory for residue.",
-        discussion: "Exit status: 0 no residue and every receipt verified, 1 residue or a verification failure, 2 failure, 64 usage error.",
+        discussion: """
+            Runs N requests of each kind (TTS sync, STT streaming, LLM with tool calls) with \
+            random content, discards them, then scans every readable mapping of this process for \
+            any 256-byte stretch of that content (the scanner holds only keyed digests). \
+            memfd_secret regions cannot be read by the scan; the vault verifies their wipe itself. \
+            --positive-control deliberately leaves one copy in the ordinary heap to show that the \
+            scan finds residue (the run then exits 1).
+            Exit status: 0 no residue and every check passed, 1 residue or a verification \
+            failure, 2 failure (the vault could not start), 64 usage error.
+            """,
         options: [
             .value("requests", "N", "Synthetic requests of each kind (default 32)."),
             .value("backend", "auto|secretmem|locked", "Vault memory backend (default auto)."),
-            .value("ledger", "PATH", "Append receipts to this ledger file (default: a temporary ledger)."),
+            .value("ledger", "PATH", "Write the ledger here and keep it (default: a temporary ledger)."),
+            .flag("positive-control", "Leave one copy of content in the heap to prove the scan finds it."),
             .flag("json", "Print the result as JSON."),
         ]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
         let requests = try arguments.integer("requests", default: 32, in: 1...100_000)
-        let backendName = try arguments.choice("backend", default: "auto", from: ["auto", "secretmem", "locked"])
-        let backend: BackendPreference = switch backendName {
+        let backend: BackendPreference = switch try arguments.choice("backend", default: "auto", from: ["auto", "secretmem", "locked"]) {
         case "secretmem": .secretmem
         case "locked": .locked
         default: .automatic
         }
-        let started = Clock.now
-        let scanner = NeedleScanner(window: NeedleScanner.preferredWindow)
-        guard let canaries = CanarySource(scanner: scanner) else { throw .failure("cannot map a scratch buffer (ENOMEM)") }
-        let pool: SecureMemoryPool
-        do { pool = try SecureMemoryPool(configuration: .init(backend: backend)) } catch { throw .failure("vault: \(error)") }
-        var processed = 0
-        for _ in 0..<(requests * 3) {
-            for _ in 0..<4 {
-                let buffer: LockedBuffer
-                do {
-                    buffer = try canaries.withCanary(length: 256) { bytes throws(LockedMemoryError) in
-                        try pool.ingest(wiping: bytes)
-                    }
-                } catch { throw .failure("vault: \(error)") }
-                processed += buffer.count
-                do { try buffer.release() } catch { throw .failure("vault: \(error)") }
-            }
+        let positiveControl = arguments.flag("positive-control")
+        let report = try Selftest(requestsPerKind: requests, backend: backend, positiveControl: positiveControl).run()
+        if arguments.flag("json") {
+            console.out(report.json.rendered())
+        } else {
+            render(report, console: console)
         }
-        let workDone = Clock.now
-        let report: ScanReport
-        do {
-            report = try ProcessMemoryScanner(scanner: scanner).scan(pid: nil, excluding: [canaries.addressRange])
-        } catch { throw .failure(error.message) }
-        let scanned = Clock.now
-        let stats = pool.statistics
-        console.out("backend \(pool.selection), canaries \(canaries.canaryCount), processed \(processed), wiped \(stats.bytesWiped) verified \(stats.bytesVerifiedZero)")
-        console.out("scan: \(formatBytes(report.bytesScanned)) scanned, \(formatBytes(report.bytesNotWritten)) not written, \(report.count(.secretmem)) secretmem regions, residue \(report.matches.count)")
-        console.out("time: work \(workDone - started), scan \(scanned - workDone)")
-        for match in report.matches.prefix(10) {
-            console.out("  \(match.region.path) \(match.region.permissions) +\(hex(match.offset)) \(match.length)")
+        return report.exitCode
+    }
+
+    static func render(_ report: SelftestReport, console: Console) {
+        let kinds = SyntheticKind.allCases.map { "\($0.rawValue) \(report.counters.requests[$0, default: 0])" }
+        console.out("zdr selftest: backend \(report.backend)")
+        console.out("requests:  \(report.totalRequests) (\(kinds.joined(separator: ", ")))")
+        console.out("content:   \(report.pieces) pieces, \(formatBytes(UInt64(report.pieceBytes))) through the vault, \(report.needles) needles")
+        console.out("wiped:     \(formatBytes(report.counters.bytesWiped)), verified zero \(formatBytes(report.counters.bytesVerifiedZero)), quarantined slots \(report.counters.quarantinedSlots)")
+        var scanLine = "scanned:   \(formatBytes(report.scan.bytesScanned)) in \(report.scan.count(.scanned)) regions"
+        if report.scan.count(.secretmem) > 0 {
+            scanLine += "; \(report.scan.count(.secretmem)) secretmem region(s), \(formatBytes(report.scan.bytesSecretMemory)), unreadable by design"
         }
-        return report.matches.isEmpty ? .ok : .finding
+        console.out(scanLine)
+        if let audit = report.audit {
+            console.out("ledger:    \(audit.ledgerValid ? "valid" : "INVALID"), \(audit.records) records, \(audit.checkpoints) checkpoint(s); receipts verified \(audit.receiptsVerified)/\(audit.receiptsChecked)")
+            if let error = audit.ledgerError { console.out("  " + console.paint(error, .red)) }
+            for (request, problem) in audit.problems { console.out("  request \(request): " + console.paint(problem.description, .red)) }
+            if let path = report.keptLedger { console.out("           kept at \(path); verifier key \(report.verifierKey ?? "-")") }
+        } else {
+            console.out("ledger:    not checked (this build has no request scopes writing receipts)")
+        }
+        let residueText = report.residueMatches == 0
+            ? console.paint("0", .green)
+            : console.paint("\(report.residueMatches) match(es), \(report.scan.bytesMatched) bytes", .red)
+        console.out("residue:   \(residueText)\(report.positiveControl ? " (positive control: one copy planted in the heap)" : "")")
+        for match in report.scan.matches.prefix(10) {
+            console.out("  \(match.region.path.isEmpty ? "[anonymous]" : match.region.path) \(match.region.permissions) offset \(hex(match.offset)), \(match.length) bytes")
+        }
+        let time = report.seconds
+        console.out("time:      \(seconds(time.total)) (requests \(seconds(time.requests)), scan \(seconds(time.scan)), ledger \(seconds(time.ledger)))")
+        let verdict = report.exitCode == .ok ? console.paint("PASS", .green) : console.paint("FAIL", .red)
+        console.out("result:    \(verdict)")
     }
 }
 
-/// Monotonic seconds, for the time a command took (reported, never asserted on in tests).
-enum Clock {
-    static var now: Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+/// `1.23 s`
+func seconds(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction) s"
+}
+
+/// One selftest run.
+struct Selftest {
+    let requestsPerKind: Int
+    let backend: BackendPreference
+    let positiveControl: Bool
+
+    func run() throws(CLIError) -> SelftestReport {
+        let start = Clock.now
+        let window = NeedleScanner.preferredWindow
+        let windowsPerRound = SyntheticKind.allCases.flatMap(\.pieces)
+            .reduce(0) { $0 + CanarySource.windows(forPieceOf: $1.length, window: window) }
+        guard let scanner = NeedleScanner(window: window, expectedWindows: windowsPerRound * requestsPerKind),
+              let canaries = CanarySource(scanner: scanner)
+        else { throw .failure("cannot map the scanner's tables (ENOMEM)") }
+        let engine = try SelftestEngine(backend: backend, canaries: canaries)
+        defer { engine.releasePlantedResidue() }
+        for index in 0..<requestsPerKind {
+            for kind in SyntheticKind.allCases {
+                try engine.runRequest(kind, plantResidue: positiveControl && index == 0 && kind == .tts)
+            }
+        }
+        engine.finish()
+        let requestsDone = Clock.now
+        guard canaries.unregisteredNeedles == 0 else {
+            throw .failure("the scanner could not hold \(canaries.unregisteredNeedles) needles (ENOMEM); residue could go unseen")
+        }
+
+        let scan: ScanReport
+        do {
+            scan = try ProcessMemoryScanner(scanner: scanner).scan(pid: nil, excluding: [canaries.addressRange])
+        } catch {
+            throw .failure(error.message)
+        }
+        let scanDone = Clock.now
+
+        let audit = engine.ledger.map { LedgerAudit.run(path: $0.path, verifierKey: $0.verifierKey, requests: engine.requestIDs) }
+        let auditDone = Clock.now
+
+        return SelftestReport(
+            backend: engine.backendDescription, backendName: engine.backendName, counters: engine.counters,
+            pieces: canaries.pieceCount, pieceBytes: canaries.pieceBytes, needles: scanner.needleCount, scan: scan,
+            audit: audit, keptLedger: nil, verifierKey: engine.ledger?.verifierKey, positiveControl: positiveControl,
+            seconds: .init(requests: requestsDone - start, scan: scanDone - requestsDone, ledger: auditDone - scanDone,
+                           total: auditDone - start))
+    }
+}
+
+/// What a selftest found.
+struct SelftestReport: Sendable {
+    struct Seconds: Sendable { let requests, scan, ledger, total: Double }
+
+    let backend: String
+    let backendName: String
+    let counters: SelftestEngine.Counters
+    let pieces: Int
+    let pieceBytes: Int
+    let needles: Int
+    let scan: ScanReport
+    let audit: LedgerAudit?
+    let keptLedger: String?
+    let verifierKey: String?
+    let positiveControl: Bool
+    let seconds: Seconds
+
+    var totalRequests: Int { counters.requests.values.reduce(0, +) }
+    var residueMatches: Int { scan.matches.count }
+
+    /// Residue, a failed audit, a quarantined slot or an unverified wipe is a finding.
+    var exitCode: ExitCode {
+        if residueMatches > 0 { return .finding }
+        if let audit, !audit.passed { return .finding }
+        if counters.quarantinedSlots > 0 || counters.bytesVerifiedZero < counters.bytesWiped { return .finding }
+        return .ok
+    }
+
+    var result: String {
+        if residueMatches > 0 { return "residue" }
+        return exitCode == .ok ? "pass" : "verification-failed"
+    }
+
+    var json: JSON {
+        .object([
+            ("zdr", .string(CLI.version)),
+            ("result", .string(result)),
+            ("exitCode", .int(Int(exitCode.rawValue))),
+            ("backend", .string(backendName)),
+            ("backendDetail", .string(backend)),
+            ("requests", .object(SyntheticKind.allCases.map { ($0.rawValue, .int(counters.requests[$0, default: 0])) }
+                + [("total", .int(totalRequests))])),
+            ("content", .object([("pieces", .int(pieces)), ("bytes", .int(pieceBytes)), ("needles", .int(needles))])),
+            ("vault", .object([
+                ("bytesIn", .uint(counters.bytesIn)),
+                ("bytesWiped", .uint(counters.bytesWiped)),
+                ("bytesVerifiedZero", .uint(counters.bytesVerifiedZero)),
+                ("quarantinedSlots", .int(counters.quarantinedSlots)),
+            ])),
+            ("scan", .object([
+                ("regionsScanned", .int(scan.count(.scanned))),
+                ("regionsUnreadable", .int(scan.count(.unreadable))),
+                ("regionsSecretmem", .int(scan.count(.secretmem))),
+                ("bytesScanned", .uint(scan.bytesScanned)),
+                ("bytesNotWritten", .uint(scan.bytesNotWritten)),
+                ("bytesSecretMemory", .uint(scan.bytesSecretMemory)),
+            ])),
+            ("residue", .object([
+                ("matches", .int(residueMatches)),
+                ("bytes", .int(scan.bytesMatched)),
+                ("locations", .array(scan.matches.prefix(10).map { match in
+                    .object([
+                        ("path", .string(match.region.path)),
+                        ("permissions", .string(match.region.permissions)),
+                        ("offset", .uint(match.offset)),
+                        ("length", .int(match.length)),
+                    ])
+                })),
+            ])),
+            ("positiveControl", .bool(positiveControl)),
+            ("ledger", audit?.json ?? .null),
+            ("ledgerPath", .optional(keptLedger)),
+            ("verifierKey", .optional(verifierKey)),
+            ("seconds", .object([
+                ("requests", .double(seconds.requests)), ("scan", .double(seconds.scan)),
+                ("ledger", .double(seconds.ledger)), ("total", .double(seconds.total)),
+            ])),
+        ])
     }
 }

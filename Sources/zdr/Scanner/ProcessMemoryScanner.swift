@@ -117,7 +117,7 @@ struct ProcessMemoryScanner {
         guard let buffer = ScratchBuffer(capacity: Self.chunkSize + window) else { throw .outOfMemory }
         defer { buffer.wipe() }
         var skipped = excluding
-        if pid == nil { skipped.append(buffer.addressRange) }
+        if pid == nil { skipped += [buffer.addressRange] + scanner.ownedRanges }
 
         let mapsText: String
         switch ProcFS.readBytes("\(procDirectory)/maps") {

@@ -50,3 +50,28 @@ final class ScratchBuffer {
         munmap(base, mappedLength)
     }
 }
+
+/// A zero-filled anonymous mapping for the scanner's bookkeeping (filter bits, digest table):
+/// no content, so neither locked nor wiped; pages never touched cost nothing.
+final class ZeroedMapping {
+    let base: UnsafeMutableRawPointer
+    private let length: Int
+
+    /// Nil when the address space is exhausted.
+    init?(byteCount: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let length = max(page, (byteCount + page - 1) / page * page)
+        let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let mapping, mapping != MAP_FAILED else { return nil }
+        _ = madvise(mapping, length, cvault_madv_dontdump)
+        self.base = mapping
+        self.length = length
+    }
+
+    var addressRange: Range<UInt64> {
+        let start = UInt64(UInt(bitPattern: base))
+        return start..<(start + UInt64(length))
+    }
+
+    deinit { munmap(base, length) }
+}
