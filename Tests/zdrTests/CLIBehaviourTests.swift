@@ -99,13 +99,13 @@ struct TerminalColourTests {
         env["TERM"] = "xterm"
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        let output = Pipe()
-        process.standardOutput = output
+        let files = try StreamFiles(stdin: Data())
+        defer { files.remove() }
+        process.standardOutput = try FileHandle(forWritingTo: files.output)
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return data
+        return try Data(contentsOf: files.output)
     }
 
     @Test func colourOnATerminal() throws {

@@ -38,6 +38,9 @@ enum ZDR {
     }()
 
     /// Runs `zdr arguments...` to completion, feeding `stdin` when given.
+    ///
+    /// Standard streams go through temporary files, not pipes: tests run in parallel and a
+    /// child spawned meanwhile can inherit a pipe's write end, which would hold off EOF.
     static func run(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> ZDRRun {
         let process = Process()
         process.executableURL = executable
@@ -45,25 +48,34 @@ enum ZDR {
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
         process.environment = env
-        let outPipe = Pipe(), errPipe = Pipe(), inPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        process.standardInput = inPipe
+        let files = try StreamFiles(stdin: stdin ?? Data())
+        defer { files.remove() }
+        process.standardInput = try FileHandle(forReadingFrom: files.input)
+        process.standardOutput = try FileHandle(forWritingTo: files.output)
+        process.standardError = try FileHandle(forWritingTo: files.error)
         try process.run()
-        if let stdin { inPipe.fileHandleForWriting.write(stdin) }
-        try inPipe.fileHandleForWriting.close()
-        // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var errData = Data()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = errPipe.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
         process.waitUntilExit()
-        return ZDRRun(status: process.terminationStatus, stdout: outData, stderr: errData)
+        return ZDRRun(status: process.terminationStatus, stdout: try Data(contentsOf: files.output),
+                      stderr: try Data(contentsOf: files.error))
+    }
+}
+
+/// Three temporary files standing in for a child's standard streams.
+struct StreamFiles {
+    let input: URL, output: URL, error: URL
+
+    init(stdin: Data) throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-io-\(UUID().uuidString)")
+        input = base.appendingPathExtension("in")
+        output = base.appendingPathExtension("out")
+        error = base.appendingPathExtension("err")
+        try stdin.write(to: input)
+        try Data().write(to: output)
+        try Data().write(to: error)
+    }
+
+    func remove() {
+        for url in [input, output, error] { try? FileManager.default.removeItem(at: url) }
     }
 }
 
@@ -92,8 +104,12 @@ final class CanaryHolder {
 
     var pid: Int32 { process.processIdentifier }
 
+    /// Ends the child with SIGKILL: its stdin may have leaked into a sibling child, so closing
+    /// our end is not enough to end its `read`, and the test runner's signal mask (inherited by
+    /// children) may block SIGTERM.
     func finish() {
         try? input.fileHandleForWriting.close()
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
