@@ -64,15 +64,16 @@ enum ScanCommand: ZDRCommand {
         console.out(bytesLine)
         if !report.matches.isEmpty {
             console.table(
-                ["MATCH", "REGION", "PERMS", "PATH", "OFFSET", "BYTES"],
+                ["REGION", "PERMS", "PATH", "OFFSET", "BYTES", "NEEDLE BYTES"],
                 report.matches.map { match in
-                    [
-                        "#\(match.needle)@\(match.needleOffset)",
+                    let needleLength = match.needle < report.needleLengths.count ? report.needleLengths[match.needle] : 0
+                    return [
                         "\(hex(match.region.start))-\(hex(match.region.end))",
                         match.region.permissions,
                         match.region.path.isEmpty ? "[anonymous]" : match.region.path,
                         hex(match.offset),
                         "\(match.length)",
+                        "\(match.needleOffset)..<\(match.needleOffset + match.length) of \(needleLength)",
                     ]
                 })
         }
