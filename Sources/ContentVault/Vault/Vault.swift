@@ -87,7 +87,9 @@ public final class Vault: Sendable {
     private let expiredCount = Atomic<Int>(0)
     private let purgedCount = Atomic<Int>(0)
     private let failedCount = Atomic<Int>(0)
-    private let receiptHandler = Mutex<(@Sendable (DiscardReceipt) -> Void)?>(nil)
+    /// Boxed: a closure stored directly in a generic `Mutex` is re-wrapped in a reabstraction
+    /// thunk on every `withLock { $0 }`, which grows without bound over thousands of calls.
+    private let receiptHandler = Mutex<ReceiptHandlerBox?>(nil)
     private let reaper = Mutex<Task<Void, Never>?>(nil)
 
     /// Creates the vault: chooses and probes the memory backend, chooses the AEAD, and starts
@@ -212,7 +214,8 @@ public final class Vault: Sendable {
     /// ledger. Called on the thread that discarded, after the scope's lock is released; keep it
     /// short (enqueue).
     public func setReceiptHandler(_ handler: (@Sendable (DiscardReceipt) -> Void)?) {
-        receiptHandler.withLock { $0 = handler }
+        let box = handler.map(ReceiptHandlerBox.init)
+        receiptHandler.withLock { $0 = box }
     }
 
     // MARK: - Signals
@@ -269,8 +272,8 @@ public final class Vault: Sendable {
         case .purged: purgedCount.add(1, ordering: .relaxed)
         case .failed: failedCount.add(1, ordering: .relaxed)
         }
-        let handler = receiptHandler.withLock { $0 }
-        handler?(receipt)
+        let box = receiptHandler.withLock { $0 }
+        box?.deliver(receipt)
     }
 }
 
@@ -310,4 +313,10 @@ public struct VaultStatistics: Sendable, Hashable, CustomStringConvertible {
 /// One shard of the open-scope registry.
 final class ScopeShard: Sendable {
     let scopes = Mutex<[ObjectIdentifier: RequestScope]>([:])
+}
+
+/// The host's receipt handler, in a class so reading it copies a reference, not a closure.
+final class ReceiptHandlerBox: Sendable {
+    let deliver: @Sendable (DiscardReceipt) -> Void
+    init(_ deliver: @escaping @Sendable (DiscardReceipt) -> Void) { self.deliver = deliver }
 }
