@@ -5,7 +5,6 @@ import Musl
 #endif
 internal import CVaultSodium
 import RetentionLedger
-import Synchronization
 
 /// One request's content: sealed under the request's own key, discarded however the request ends.
 ///
@@ -41,7 +40,7 @@ public final class RequestScope: Sendable {
     /// Realtime nanoseconds at open.
     let openedAt: UInt64
     let vault: Vault
-    private let state: Mutex<ScopeState>
+    private let state: LockedState<ScopeState>
 
     init(vault: Vault, deadline: ContinuousClock.Instant) throws(VaultError) {
         self.id = RequestID.random()
@@ -55,12 +54,7 @@ public final class RequestScope: Sendable {
             throw .memory(error)
         }
         master.withUnsafeBytes { crypto_kdf_keygen(UnsafeMutablePointer(mutating: $0.baseAddress!.assumingMemoryBound(to: UInt8.self))) }
-        self.state = Mutex(ScopeState(masterKey: KeyBox(master)))
-    }
-
-    deinit {
-        // Reached only after discard (an open scope is held by the vault's registry), except
-        // when `init` registered nothing; keys and chunks wipe in their own deinits either way.
+        self.state = LockedState(ScopeState(masterKey: KeyBox(master)))
     }
 
     /// The AEAD sealing this scope's chunks.
@@ -144,6 +138,9 @@ public final class RequestScope: Sendable {
     ) throws -> Int {
         try checkOpen()
         guard byteCount > 0 else { throw VaultError.invalidByteCount(byteCount) }
+        guard byteCount <= vault.perKeyByteLimit else {
+            throw VaultError.chunkTooLarge(byteCount: byteCount, limit: vault.perKeyByteLimit)
+        }
         var scratch: LockedBuffer
         scratch = try allocateLocked(vault.pool, byteCount: byteCount)
         let written = try scratch.withUnsafeMutableBytes { try body($0) }
@@ -549,7 +546,7 @@ struct ScopeState: Sendable {
                 bytesVerifiedZero += UInt64(capacity)
             } catch {}
             chunksWiped += 1
-            bytesHeld -= UInt64(chunk.plaintextCount)
+            bytesHeld = bytesHeld > UInt64(chunk.plaintextCount) ? bytesHeld - UInt64(chunk.plaintextCount) : 0
         }
         if !slot.chunks.isEmpty { slotsWiped += 1 }
         for key in slot.keys.values { releaseKey(key) }

@@ -19,10 +19,10 @@ import Synchronization
 public final class TransferSlot: Sendable {
     /// Usable bytes: the requested count rounded up to whole pages.
     public let byteCount: Int
-    private let state: Mutex<TransferState>
+    private let state: LockedState<TransferState>
     private let budget: TransferBudget
 
-    struct TransferState: ~Copyable {
+    struct TransferState {
         var region: Region?
         var wipes = 0
         var bytesVerifiedZero: UInt64 = 0
@@ -35,7 +35,7 @@ public final class TransferSlot: Sendable {
         switch Region.map(minimumLength: length, backend: .locked, system: .live) {
         case .success(let region):
             self.byteCount = region.length
-            self.state = Mutex(TransferState(region: region))
+            self.state = LockedState(TransferState(region: region))
             self.budget = budget
         case .failure(let error):
             budget.giveBack(length)

@@ -28,6 +28,9 @@ import Synchronization
 /// Open scopes are kept in sharded registries (by request id), so thousands of concurrent
 /// requests do not share one lock; each scope's own operations take only that scope's lock
 /// and the memory pool's per-size-class locks.
+///
+/// An open scope keeps its vault alive, so a vault is released only once every scope it opened
+/// has been discarded; scopes the host forgot are discarded by the reaper at their deadline.
 public final class Vault: Sendable {
     /// Vault settings.
     public struct Configuration: Sendable, Hashable {
@@ -87,10 +90,10 @@ public final class Vault: Sendable {
     private let expiredCount = Atomic<Int>(0)
     private let purgedCount = Atomic<Int>(0)
     private let failedCount = Atomic<Int>(0)
-    /// Boxed: a closure stored directly in a generic `Mutex` is re-wrapped in a reabstraction
+    /// Boxed: a closure stored directly in a generic lock's state is re-wrapped in a reabstraction
     /// thunk on every `withLock { $0 }`, which grows without bound over thousands of calls.
-    private let receiptHandler = Mutex<ReceiptHandlerBox?>(nil)
-    private let reaper = Mutex<Task<Void, Never>?>(nil)
+    private let receiptHandler = LockedState<ReceiptHandlerBox?>(nil)
+    private let reaper = LockedState<Task<Void, Never>?>(nil)
 
     /// Creates the vault: chooses and probes the memory backend, chooses the AEAD, and starts
     /// the reaper.
@@ -312,7 +315,7 @@ public struct VaultStatistics: Sendable, Hashable, CustomStringConvertible {
 
 /// One shard of the open-scope registry.
 final class ScopeShard: Sendable {
-    let scopes = Mutex<[ObjectIdentifier: RequestScope]>([:])
+    let scopes = LockedState<[ObjectIdentifier: RequestScope]>([:])
 }
 
 /// The host's receipt handler, in a class so reading it copies a reference, not a closure.
