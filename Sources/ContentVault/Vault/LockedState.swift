@@ -10,6 +10,9 @@ import Musl
 /// library, which ThreadSanitizer cannot see, so every access under it is reported as a race and
 /// the suite cannot run under `-sanitize=thread`. `pthread_mutex_lock` is intercepted by TSan,
 /// costs the same uncontended, and behaves better under contention (swiftlang/swift#88440).
+///
+/// Unlike the pool's `PthreadLock`, `withLock` may return a noncopyable result, which is how a
+/// scope hands a decrypted `LockedBuffer` out of its critical section.
 final class LockedState<State>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     /// Only touched between `pthread_mutex_lock` and `pthread_mutex_unlock`.
