@@ -383,6 +383,27 @@ struct ScopeTests {
         vault.purgeAll()
     }
 
+    @Test("a transfer body may seal into the scope; a discard during the body wipes now and unmaps after it")
+    func discardDuringTransfer() throws {
+        let vault = try makeVault()
+        let scope = try vault.openScope()
+        let slot = try scope.transferSlot(byteCount: 8192)
+        try slot.withUnsafeMutableBytes { bytes in
+            fillPattern(bytes)
+            // What a device-to-host copy brought back, sealed from inside the body.
+            try scope.append(to: .completion, copying: UnsafeRawBufferPointer(rebasing: bytes[..<100]))
+            // The reaper, a cancellation or a purge may discard now; nothing deadlocks.
+            let receipt = scope.discard(reason: .expired)
+            #expect(receipt.slotsWiped == 2)
+            #expect(isAllZero(bytes.baseAddress!, bytes.count))
+            // Still mapped until the body returns.
+            #expect(vault.statistics.transferBytesInUse == 8192)
+        }
+        #expect(vault.statistics.transferBytesInUse == 0)
+        #expect(throws: VaultError.transferSlotReleased) { try slot.wipe() }
+        #expect(scope.receipt?.chunksWiped == 1)
+    }
+
     @Test("descriptions, reflection, receipts and errors carry no content")
     func redaction() throws {
         let canary = Array("ZDR-CANARY-4f1d9c2e".utf8)

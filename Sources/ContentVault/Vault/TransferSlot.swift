@@ -23,7 +23,11 @@ public final class TransferSlot: Sendable {
     private let budget: TransferBudget
 
     struct TransferState {
+        /// Mapped until released and no body is running.
         var region: Region?
+        /// Bodies running now; the unmap waits for the last one.
+        var users = 0
+        var released = false
         var wipes = 0
         var bytesVerifiedZero: UInt64 = 0
     }
@@ -47,23 +51,38 @@ public final class TransferSlot: Sendable {
         _ = release()
     }
 
-    /// Calls `body` with the slot's bytes (page-aligned start, ``byteCount`` long). The slot
-    /// cannot be released while `body` runs; `body` must not discard the owning scope.
+    /// Calls `body` with the slot's bytes (page-aligned start, ``byteCount`` long).
+    ///
+    /// No lock is held while `body` runs, so `body` may use the scope (seal what a DMA brought
+    /// back, for example). If the scope is discarded meanwhile, the slot is wiped at once and
+    /// unmapped when `body` returns: a DMA into it must be finished (synchronized) before `body`
+    /// returns.
     ///
     /// - Throws: ``VaultError/transferSlotReleased`` after release, or what `body` throws.
     public func withUnsafeMutableBytes<Result>(
         _ body: (UnsafeMutableRawBufferPointer) throws -> Result
     ) throws -> Result {
-        try state.withLock { (state: inout TransferState) throws -> Result in
-            guard let region = state.region else { throw VaultError.transferSlotReleased }
-            return try body(UnsafeMutableRawBufferPointer(start: region.base, count: region.length))
+        let bytes = try state.withLock { (state: inout TransferState) throws(VaultError) -> UnsafeMutableRawBufferPointer in
+            guard let region = state.region, !state.released else { throw .transferSlotReleased }
+            state.users += 1
+            return UnsafeMutableRawBufferPointer(start: region.base, count: region.length)
         }
+        defer {
+            let unmap: Region? = state.withLock { state in
+                state.users -= 1
+                guard state.released, state.users == 0, let region = state.region else { return nil }
+                state.region = nil
+                return region
+            }
+            if let unmap { self.unmap(unmap) }
+        }
+        return try body(bytes)
     }
 
     /// Wipes the slot and verifies it reads zero; call after each transfer.
     public func wipe() throws(VaultError) {
         try state.withLock { (state: inout TransferState) throws(VaultError) in
-            guard let region = state.region else { throw .transferSlotReleased }
+            guard let region = state.region, !state.released else { throw .transferSlotReleased }
             Self.wipe(region, &state)
         }
     }
@@ -77,23 +96,28 @@ public final class TransferSlot: Sendable {
         if cvault_is_zero(region.base, region.length) == 1 { state.bytesVerifiedZero += UInt64(region.length) }
     }
 
-    /// Final wipe, verification and unmap. Returns bytes verified zero over the slot's life,
-    /// or nil when it was already released.
+    /// Final wipe and verification, then unmap (now, or when the running body returns).
+    /// Returns bytes verified zero over the slot's life, or nil when it was already released.
     func release() -> UInt64? {
-        let (region, verified): (Region?, UInt64) = state.withLock { state in
-            guard let region = state.region else { return (nil, 0) }
+        let (verified, unmap): (UInt64?, Region?) = state.withLock { state in
+            guard let region = state.region, !state.released else { return (nil, nil) }
             Self.wipe(region, &state)
+            state.released = true
+            guard state.users == 0 else { return (state.bytesVerifiedZero, nil) }
             state.region = nil
-            return (region, state.bytesVerifiedZero)
+            return (state.bytesVerifiedZero, region)
         }
-        guard let region else { return nil }
-        region.unmap(system: .live)
-        budget.giveBack(region.length)
+        if let unmap { self.unmap(unmap) }
         return verified
     }
 
+    private func unmap(_ region: Region) {
+        region.unmap(system: .live)
+        budget.giveBack(region.length)
+    }
+
     /// Page-aligned start address for registering with a DMA engine, while the slot is alive.
-    var baseAddressForTesting: UnsafeMutableRawPointer? { state.withLock { $0.region?.base } }
+    var baseAddressForTesting: UnsafeMutableRawPointer? { state.withLock { $0.released ? nil : $0.region?.base } }
 }
 
 extension TransferSlot: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
