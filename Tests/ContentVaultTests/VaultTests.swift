@@ -22,6 +22,13 @@ final class ReceiptSink: Sendable {
 /// signal (3) is inconclusive, not a leak, when another test holds secretmem regions: those are
 /// `MADV_DONTFORK`, absent in the child, and the purge faults on them.
 func expectPurged(_ result: Int32, sourceLocation: SourceLocation = #_sourceLocation) {
+    if result == 66 && runningUnderThreadSanitizer {
+        // TSan's exit code: the child's purge wrote memory other (pre-fork) threads had used.
+        withKnownIssue("ThreadSanitizer reports the forked child's purge writes", isIntermittent: true) {
+            Issue.record("child exited with TSan's code", sourceLocation: sourceLocation)
+        }
+        return
+    }
     if result == 3 && secretmemAvailable {
         withKnownIssue("purge in a forked child faults on secretmem (MADV_DONTFORK) regions of parallel tests", isIntermittent: true) {
             Issue.record("child died by a signal", sourceLocation: sourceLocation)
