@@ -71,9 +71,12 @@ public enum ExternalHolderKind: UInt8, Sendable, Hashable, CaseIterable, CustomS
 
 /// One external holder's line in a receipt.
 public struct ExternalHolderRecord: Sendable, Hashable, CustomStringConvertible {
+    /// What the holder held.
     public var kind: ExternalHolderKind
+    /// What its wipe callback reported.
     public var outcome: ExternalHolderOutcome
 
+    /// A record; the vault makes these at discard (public for tests and ledger mapping).
     public init(kind: ExternalHolderKind, outcome: ExternalHolderOutcome) {
         self.kind = kind
         self.outcome = outcome
@@ -118,6 +121,8 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     /// Each registered external holder and what its wipe reported, in registration order.
     public var externalHolders: [ExternalHolderRecord]
 
+    /// A receipt; the vault makes these at discard (public so the ledger and tests can build
+    /// them).
     public init(
         requestID: RequestID, reason: DiscardReason, openedAt: UInt64, firstContentAt: UInt64?,
         discardedAt: UInt64, peakBytesHeld: UInt64, totalBytesHeld: UInt64, chunksWiped: Int,

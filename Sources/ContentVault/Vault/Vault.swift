@@ -51,6 +51,8 @@ public final class Vault: Sendable {
         /// Region size for the pool's small size classes.
         public var regionByteCount: Int
 
+        /// Settings with production defaults: automatic backend and AEAD, pool default budget,
+        /// 5-minute TTL, 64 MiB of transfer slots, a reaper every second.
         public init(
             backend: BackendPreference = .automatic,
             byteBudget: Int? = nil,
