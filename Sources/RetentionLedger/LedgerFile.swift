@@ -65,21 +65,20 @@ func readU32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
     UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
 }
 
-/// Appends the frame for `record` to `buffer`.
+/// Appends the frame for `record` to `buffer`, in place (the append path's only copy).
 func appendFrame(_ record: [UInt8], to buffer: inout [UInt8]) {
     let length = UInt32(record.count)
-    var writer = RecordWriter(capacity: record.count + frameOverhead)
-    writer.u32(length)
-    writer.u32(~length)
-    writer.raw(record)
+    let lengthWord = [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+    let complement = ~length
+    buffer.reserveCapacity(buffer.count + record.count + frameOverhead)
+    buffer.append(contentsOf: lengthWord)
+    buffer.append(contentsOf: [UInt8(complement >> 24), UInt8(truncatingIfNeeded: complement >> 16), UInt8(truncatingIfNeeded: complement >> 8), UInt8(truncatingIfNeeded: complement)])
+    buffer.append(contentsOf: record)
     // The CRC covers the length word and the record (not the complement word).
-    let crc = writer.bytes.withUnsafeBytes { raw -> UInt32 in
-        let lengthWord = UnsafeRawBufferPointer(rebasing: raw[0..<4])
-        let body = UnsafeRawBufferPointer(rebasing: raw[8...])
-        return CRC32C.checksum(body, seed: CRC32C.checksum(lengthWord))
+    let crc = record.withUnsafeBytes { body in
+        lengthWord.withUnsafeBytes { CRC32C.checksum(body, seed: CRC32C.checksum($0)) }
     }
-    writer.u32(crc)
-    buffer.append(contentsOf: writer.bytes)
+    buffer.append(contentsOf: [UInt8(crc >> 24), UInt8(truncatingIfNeeded: crc >> 16), UInt8(truncatingIfNeeded: crc >> 8), UInt8(truncatingIfNeeded: crc)])
 }
 
 /// The outcome of scanning a ledger file.
