@@ -329,3 +329,19 @@ enum LedgerVerifierTestHooks {
     #expect(ledger.durableSize == 1)
     try ledger.close()
 }
+
+@Test func timeTriggeredCheckpointIsWrittenByTheBackgroundFlusher() async throws {
+    let directory = TemporaryDirectory()
+    defer { directory.cleanup() }
+    let path = directory.file("ledger.zdr")
+    let signer = try SigningKey.generate(name: "ledger.example")
+    // The stepping clock advances 1 µs per reading, so a 1 ns interval is always due.
+    let configuration = LedgerConfiguration(
+        flushIntervalNanoseconds: 1_000_000, checkpointEveryRecords: nil, checkpointIntervalNanoseconds: 1, clock: steppingClock())
+    let ledger = try openLedger(path, signer: signer, configuration)
+    try ledger.append(sampleRecords(request(1))[0])
+    for _ in 0..<2000 where ledger.durableSize < 2 { try await Task.sleep(nanoseconds: 5_000_000) }
+    try ledger.close()
+    let report = try LedgerVerifier.verify(path: path, verifierKey: signer.verifierKey)
+    #expect(report.checkpointCount == 1 && report.lastCheckpointTreeSize == 1)
+}

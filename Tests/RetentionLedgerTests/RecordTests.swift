@@ -194,3 +194,8 @@ import Testing
     #expect(kindsSeen == kindNames)
     #expect(export.contains("\"backend\":\"secretmem\"") && export.contains("\"holder\":\"kv_cache\"") && export.contains("\"unit\":\"audio_milliseconds_out\""))
 }
+
+@Test func frameChecksumIsStandardCRC32C() {
+    // The standard check value of CRC-32C (iSCSI), as stated in Docs/LedgerFormat.md §2.2.
+    #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+}
