@@ -40,8 +40,12 @@ struct LedgerReplay: Sendable {
     /// When set, signatures are checked and the key follows the rotation chain.
     var currentKey: VerifierKey?
 
-    init(origin: String, pinnedKey: VerifierKey?) {
+    /// Whether the header promises bucketed sizes (then every size must be a bucket value).
+    let bucketedSizes: Bool
+
+    init(origin: String, pinnedKey: VerifierKey?, bucketedSizes: Bool = false) {
         self.origin = origin
+        self.bucketedSizes = bucketedSizes
         self.currentKey = pinnedKey
         if let pinnedKey { epochKeys[0] = pinnedKey.publicKey }
     }
@@ -52,6 +56,7 @@ struct LedgerReplay: Sendable {
     ) throws(LedgerError) {
         let index = tree.size
         let fault = { (fault: RecordFault) -> LedgerError in .invalidRecord(index: index, offset: UInt64(offset), fault: fault) }
+        if bucketedSizes && !Coarsening.isBucketed(record) { throw fault(.unbucketedSize) }
         switch record.body {
         case .checkpoint(let checkpoint):
             guard checkpoint.treeSize == index else { throw fault(.checkpointSizeMismatch) }
@@ -114,7 +119,7 @@ func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError)
     let scan = try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> LedgerScan in
         let (header, _) = try LedgerHeader.parse(raw)
         if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
-        replay = LedgerReplay(origin: header.origin, pinnedKey: pinnedKey)
+        replay = LedgerReplay(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
         return try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
             let decoded: LedgerRecord
             do {

@@ -345,3 +345,13 @@ enum LedgerVerifierTestHooks {
     let report = try LedgerVerifier.verify(path: path, verifierKey: signer.verifierKey)
     #expect(report.checkpointCount == 1 && report.lastCheckpointTreeSize == 1)
 }
+
+@Test func aSecondWriterOnTheSameFileIsRefused() throws {
+    let directory = TemporaryDirectory()
+    defer { directory.cleanup() }
+    let path = directory.file("ledger.zdr")
+    let signer = try SigningKey.generate(name: "ledger.example")
+    let ledger = try openLedger(path, signer: signer)
+    #expect(throws: LedgerError.io(.open, errno: EWOULDBLOCK)) { _ = try openLedger(path, signer: signer) }
+    try ledger.close()
+}
