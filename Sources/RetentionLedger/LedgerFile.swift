@@ -70,7 +70,6 @@ func appendFrame(_ record: [UInt8], to buffer: inout [UInt8]) {
     let length = UInt32(record.count)
     let lengthWord = [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
     let complement = ~length
-    buffer.reserveCapacity(buffer.count + record.count + frameOverhead)
     buffer.append(contentsOf: lengthWord)
     buffer.append(contentsOf: [UInt8(complement >> 24), UInt8(truncatingIfNeeded: complement >> 16), UInt8(truncatingIfNeeded: complement >> 8), UInt8(truncatingIfNeeded: complement)])
     buffer.append(contentsOf: record)
