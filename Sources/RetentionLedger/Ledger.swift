@@ -50,16 +50,17 @@ public final class Ledger: Sendable {
         do throws(LedgerError) {
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw .io(.open, errno: errno) }
             let header = LedgerHeader(origin: signer.name, flags: configuration.bucketSizes ? .bucketedSizes : [])
-            var bytes = try readWholeFile(fd: fd)
             let headerBytes = header.encoded
-            if bytes.count < headerBytes.count && Array(headerBytes.prefix(bytes.count)) == bytes {
+            var mapped = try MappedFile(fd: fd)
+            if mapped.bytes.count < headerBytes.count && headerBytes.starts(with: mapped.bytes) {
                 // New file, or a creation interrupted before the header was complete.
                 try writeAll(fd: fd, headerBytes, at: 0)
                 guard fsync(fd) == 0 else { throw .io(.sync, errno: errno) }
                 syncParentDirectory(of: path)
-                bytes = headerBytes
+                mapped = try MappedFile(fd: fd)
             }
-            let (scan, replay) = try replayLedger(bytes, pinnedKey: nil)
+            let (scan, replay) = try replayLedger(mapped.bytes, pinnedKey: nil)
+            withExtendedLifetime(mapped) {}
             guard scan.header == header else {
                 throw scan.header.origin != header.origin ? .signingKeyMismatch : .invalidField("configuration.bucketSizes")
             }

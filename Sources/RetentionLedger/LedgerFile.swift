@@ -148,7 +148,32 @@ func scanLedger(
     return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: 0, recordCount: index)
 }
 
-/// Reads a whole file. Ledgers are read whole on open and verification.
+/// A read-only private mapping of a whole file, unmapped on deinit. Used by the writer on open,
+/// where its exclusive lock guarantees nobody truncates the file under the mapping (which would
+/// turn reads into SIGBUS); verifiers read with `pread` instead because they take no lock.
+final class MappedFile {
+    let bytes: UnsafeRawBufferPointer
+
+    init(fd: Int32) throws(LedgerError) {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }
+        let size = Int(status.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw .io(.read, errno: errno)
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+/// Reads a whole file (verifiers; see `MappedFile` for why they do not map).
 func readWholeFile(fd: Int32) throws(LedgerError) -> [UInt8] {
     var status = stat()
     guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }

@@ -115,21 +115,25 @@ struct LedgerReplay: Sendable {
 
 /// Reads the ledger at `bytes`, decoding every record and replaying it.
 func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay) {
-    var replay: LedgerReplay?
-    let scan = try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> LedgerScan in
-        let (header, _) = try LedgerHeader.parse(raw)
-        if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
-        replay = LedgerReplay(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
-        return try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
-            let decoded: LedgerRecord
-            do {
-                decoded = try LedgerRecord.decode(record)
-            } catch {
-                throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
-            }
-            try replay!.ingest(decoded, bytes: record, leafHash: MerkleHashing.leaf(record), offset: offset,
-                               frameLength: record.count + frameOverhead)
-        }
+    try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> (LedgerScan, LedgerReplay) in
+        try replayLedger(raw, pinnedKey: pinnedKey)
     }
-    return (scan, replay!)
+}
+
+/// Reads the ledger at `raw`, decoding every record and replaying it.
+func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay) {
+    let (header, _) = try LedgerHeader.parse(raw)
+    if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
+    var replay = LedgerReplay(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
+    let scan = try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
+        let decoded: LedgerRecord
+        do {
+            decoded = try LedgerRecord.decode(record)
+        } catch {
+            throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
+        }
+        try replay.ingest(decoded, bytes: record, leafHash: MerkleHashing.leaf(record), offset: offset,
+                          frameLength: record.count + frameOverhead)
+    }
+    return (scan, replay)
 }
