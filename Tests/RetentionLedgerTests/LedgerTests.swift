@@ -355,3 +355,21 @@ enum LedgerVerifierTestHooks {
     #expect(throws: LedgerError.io(.open, errno: EWOULDBLOCK)) { _ = try openLedger(path, signer: signer) }
     try ledger.close()
 }
+
+@Test func interruptedCreationIsCompletedAndForeignFilesAreRefused() throws {
+    let directory = TemporaryDirectory()
+    defer { directory.cleanup() }
+    let signer = try SigningKey.generate(name: "ledger.example")
+    // A crash while writing the header leaves a prefix of it: the writer completes the header.
+    let partial = directory.file("partial.zdr")
+    writeFile(partial, Array(LedgerHeader(origin: "ledger.example", flags: []).encoded.prefix(11)))
+    let ledger = try openLedger(partial, signer: signer)
+    try ledger.append(sampleRecords(request(1))[0])
+    try ledger.close()
+    #expect(try LedgerVerifier.verify(path: partial, verifierKey: signer.verifierKey).recordCount == 1)
+    // Anything else is not ours to overwrite.
+    let foreign = directory.file("foreign.txt")
+    writeFile(foreign, Array("not a ledger at all\n".utf8))
+    #expect(throws: LedgerError.notALedger) { _ = try openLedger(foreign, signer: signer) }
+    #expect(readFile(foreign) == Array("not a ledger at all\n".utf8))
+}
