@@ -70,9 +70,8 @@ public final class Ledger: Sendable {
             }
             var writer = WriterState(fd: fd, replay: replay, nextFrameOffset: scan.validEnd, durableCount: replay.tree.size)
             try Self.adoptSigner(signer, into: &writer, keyEvolution: configuration.keyEvolution)
-            if let last = replay.checkpoints.last {
-                writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == last.keyEpoch }.count)
-            }
+            // Checkpoints already signed in the current epoch count towards the next rotation.
+            writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == replay.epoch }.count)
             state = Mutex(writer)
         } catch {
             Glibc.close(fd)

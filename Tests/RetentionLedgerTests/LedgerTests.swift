@@ -373,3 +373,27 @@ enum LedgerVerifierTestHooks {
     #expect(throws: LedgerError.notALedger) { _ = try openLedger(foreign, signer: signer) }
     #expect(readFile(foreign) == Array("not a ledger at all\n".utf8))
 }
+
+@Test func keyEpochCadenceSurvivesReopening() throws {
+    let directory = TemporaryDirectory()
+    defer { directory.cleanup() }
+    let path = directory.file("ledger.zdr")
+    let keyPath = directory.file("signer.key")
+    let signer = try SigningKey.generate(name: "ledger.example")
+    try signer.save(to: keyPath)
+    let pinned = signer.verifierKey
+    let configuration = quietConfiguration(keyEvolution: KeyEvolution(checkpointsPerEpoch: 2, keyFilePath: keyPath))
+    var ledger = try openLedger(path, signer: signer, configuration)
+    try ledger.append(sampleRecords(request(1))[0])
+    _ = try ledger.checkpoint()
+    _ = try ledger.checkpoint()  // second checkpoint of epoch 0: rotates to epoch 1
+    try ledger.close()
+    ledger = try openLedger(path, signer: try SigningKey(loadingFrom: keyPath), configuration)
+    _ = try ledger.checkpoint()  // first of epoch 1: no rotation yet
+    try ledger.close()
+    #expect(try LedgerVerifier.verify(path: path, verifierKey: pinned).keyEpoch == 1)
+    ledger = try openLedger(path, signer: try SigningKey(loadingFrom: keyPath), configuration)
+    _ = try ledger.checkpoint()  // second of epoch 1: rotates to epoch 2
+    try ledger.close()
+    #expect(try LedgerVerifier.verify(path: path, verifierKey: pinned).keyEpoch == 2)
+}
