@@ -169,7 +169,9 @@ public final class SigningKey: Sendable {
         guard self.keyID == keyID else { throw .malformedKey }
     }
 
-    /// The public verifier key, `name+keyid+base64(0x01 || public key)`, for auditors to pin.
+    /// The current public verifier key, `name+keyid+base64(0x01 || public key)`, for auditors
+    /// to pin. With key evolution, pin the key as printed *before* the ledger first evolves it
+    /// (epoch 0): later keys are reached through the ledger's rotation records.
     public var verifierKey: String { verifier.description }
 
     /// The current public key as a `VerifierKey`.
