@@ -338,16 +338,41 @@ struct ScopeTests {
         let scope = try vault.openScope()
         let calls = LockedState<[Int]>([])
         try scope.registerExternalHolder(kind: .kvCache) { calls.withLock { $0.append(1) }; return .wiped }
-        try scope.registerExternalHolder(kind: .gpuBuffer) { calls.withLock { $0.append(2) }; return .failed(code: 700) }
+        try scope.registerExternalHolder(kind: .gpuBuffer) { calls.withLock { $0.append(2) }; return .failed }
         try scope.registerExternalHolder(kind: .frameworkCache) { calls.withLock { $0.append(3) }; return .nothingHeld }
         let receipt = scope.discard(reason: .completed)
         scope.discard(reason: .completed)
         #expect(calls.withLock { $0 } == [1, 2, 3])
         #expect(receipt.externalHolders == [
-            ExternalHolderRecord(kind: .kvCache, outcome: .wiped),
-            ExternalHolderRecord(kind: .gpuBuffer, outcome: .failed(code: 700)),
-            ExternalHolderRecord(kind: .frameworkCache, outcome: .nothingHeld),
+            ExternalHolderReport(kind: .kvCache, outcome: .wiped),
+            ExternalHolderReport(kind: .gpuBuffer, outcome: .failed),
+            ExternalHolderReport(kind: .frameworkCache, outcome: .nothingHeld),
         ])
+    }
+
+    @Test("at most 32 external holders (what a ledger record lists); the receipt maps into the ledger record")
+    func holderLimitAndLedgerRecord() throws {
+        let vault = try makeVault()
+        let scope = try vault.openScope()
+        for _ in 0..<DiscardReceiptRecord.maximumExternalHolders {
+            try scope.registerExternalHolder(kind: .hostCache) { .wiped }
+        }
+        #expect(throws: VaultError.tooManyExternalHolders(limit: 32)) {
+            try scope.registerExternalHolder(kind: .kvCache) { .wiped }
+        }
+        try scope.append(content(10), to: .textInput)
+        let receipt = scope.discard(reason: .completed)
+        let record = receipt.ledgerRecord
+        #expect(record.requestID == receipt.requestID)
+        #expect(record.reason == .completed)
+        #expect(record.openedAt.nanosecondsSinceEpoch == receipt.openedAt)
+        #expect(record.firstContentAt?.nanosecondsSinceEpoch == receipt.firstContentAt)
+        #expect(record.discardedAt.nanosecondsSinceEpoch == receipt.discardedAt)
+        #expect(record.chunksWiped == 1 && record.slotsWiped == 1)
+        #expect(record.bytesVerifiedZero == receipt.bytesVerifiedZero)
+        #expect(record.keyDestroyed && record.backend == .locked && record.aead == .xchacha20poly1305)
+        #expect(record.externalHolders.count == 32)
+        #expect(record.peakBytesHeld == 10 && record.totalBytesHeld == 10)
     }
 
     @Test("transfer slots are page-aligned, locked, dump-excluded, wiped per transfer and at discard")

@@ -10,7 +10,7 @@ let availableAEADs: [AEADAlgorithm] = AEADAlgorithm.allCases.filter(\.isAvailabl
 /// A vault for tests: no background reaper (expiry is driven by `reapExpired(asOf:)`), a fixed
 /// AEAD so results do not depend on a measurement.
 func makeVault(
-    _ backend: MemoryBackend = .locked, aead: AEADAlgorithm = .xchacha20Poly1305,
+    _ backend: MemoryBackend = .locked, aead: AEADAlgorithm = .xchacha20poly1305,
     budget: Int = 16 << 20, ttl: Duration = .seconds(300), perKeyByteLimit: Int? = nil
 ) throws -> Vault {
     try Vault(

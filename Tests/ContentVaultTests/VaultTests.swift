@@ -72,7 +72,7 @@ struct VaultTests {
     @Test("the background reaper runs on its own")
     func backgroundReaper() async throws {
         let vault = try Vault(configuration: .init(
-            backend: .locked, byteBudget: 4 << 20, aead: .fixed(.xchacha20Poly1305), reaperInterval: .milliseconds(10)))
+            backend: .locked, byteBudget: 4 << 20, aead: .fixed(.xchacha20poly1305), reaperInterval: .milliseconds(10)))
         let scope = try vault.openScope(timeToLive: .milliseconds(1))
         // Waits for the event, not for a time: the loop ends as soon as the reaper has run.
         while !scope.isDiscarded { try await Task.sleep(for: .milliseconds(5)) }
@@ -300,9 +300,9 @@ struct VaultTests {
         #expect(selection.algorithm == fastest)
         let scope = try vault.openScope()
         #expect(scope.discard(reason: .completed).aead == selection.algorithm)
-        if !AEADAlgorithm.aes256GCM.isAvailable {
-            #expect(throws: VaultError.aeadUnavailable(.aes256GCM)) {
-                try Vault(configuration: .init(aead: .fixed(.aes256GCM), reaperInterval: nil))
+        if !AEADAlgorithm.aes256gcm.isAvailable {
+            #expect(throws: VaultError.aeadUnavailable(.aes256gcm)) {
+                try Vault(configuration: .init(aead: .fixed(.aes256gcm), reaperInterval: nil))
             }
         }
     }

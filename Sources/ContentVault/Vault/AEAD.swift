@@ -1,27 +1,15 @@
 internal import CVaultSodium
 import RetentionLedger
 
-/// The authenticated encryption that seals a scope's chunks.
-public enum AEADAlgorithm: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// XChaCha20-Poly1305 (IETF): 24-byte nonces, no practical per-key limit, fast everywhere.
-    case xchacha20Poly1305 = 1
-    /// AES-256-GCM: 12-byte nonces; needs AES-NI and PCLMUL; keys rotate before
-    /// ``AEADAlgorithm/perKeyByteLimit`` bytes.
-    case aes256GCM = 2
-
-    public var description: String {
-        switch self {
-        case .xchacha20Poly1305: return "xchacha20-poly1305"
-        case .aes256GCM: return "aes-256-gcm"
-        }
-    }
-
-    /// Whether this CPU and libsodium can use the algorithm.
+/// What the vault needs to know about each AEAD of the vocabulary's `AEADAlgorithm`.
+extension AEADAlgorithm {
+    /// Whether this CPU and libsodium can use the algorithm (AES-256-GCM needs AES-NI and
+    /// PCLMUL).
     public var isAvailable: Bool {
         sodiumReady()
         switch self {
-        case .xchacha20Poly1305: return true
-        case .aes256GCM: return crypto_aead_aes256gcm_is_available() == 1
+        case .xchacha20poly1305: return true
+        case .aes256gcm: return crypto_aead_aes256gcm_is_available() == 1
         }
     }
 
@@ -30,8 +18,8 @@ public enum AEADAlgorithm: UInt8, Sendable, Hashable, CaseIterable, CustomString
     /// advantage reaches 2^-32 for 64 KiB messages. XChaCha20-Poly1305: no practical limit.
     public var perKeyByteLimit: Int {
         switch self {
-        case .xchacha20Poly1305: return Int.max
-        case .aes256GCM: return 256 << 20
+        case .xchacha20poly1305: return Int.max
+        case .aes256gcm: return 256 << 20
         }
     }
 
@@ -71,7 +59,7 @@ public struct AEADSelection: Sendable, Hashable, CustomStringConvertible {
             for algorithm in AEADAlgorithm.allCases where algorithm.isAvailable {
                 measured[algorithm] = measureThroughput(algorithm)
             }
-            let fastest = measured.max { $0.value < $1.value }?.key ?? .xchacha20Poly1305
+            let fastest = measured.max { $0.value < $1.value }?.key ?? .xchacha20poly1305
             return AEADSelection(algorithm: fastest, measuredBytesPerSecond: measured)
         }
     }
@@ -126,10 +114,10 @@ enum AEAD {
     ) -> Bool {
         var outputLength: UInt64 = 0
         switch algorithm {
-        case .xchacha20Poly1305:
+        case .xchacha20poly1305:
             return crypto_aead_xchacha20poly1305_ietf_encrypt(
                 output, &outputLength, message, UInt64(messageLength), ad, UInt64(adLength), nil, nonce, key) == 0
-        case .aes256GCM:
+        case .aes256gcm:
             return crypto_aead_aes256gcm_encrypt(
                 output, &outputLength, message, UInt64(messageLength), ad, UInt64(adLength), nil, nonce, key) == 0
         }
@@ -143,10 +131,10 @@ enum AEAD {
     ) -> Bool {
         var outputLength: UInt64 = 0
         switch algorithm {
-        case .xchacha20Poly1305:
+        case .xchacha20poly1305:
             return crypto_aead_xchacha20poly1305_ietf_decrypt(
                 output, &outputLength, nil, ciphertext, UInt64(ciphertextLength), ad, UInt64(adLength), nonce, key) == 0
-        case .aes256GCM:
+        case .aes256gcm:
             return crypto_aead_aes256gcm_decrypt(
                 output, &outputLength, nil, ciphertext, UInt64(ciphertextLength), ad, UInt64(adLength), nonce, key) == 0
         }
@@ -158,9 +146,9 @@ enum AEAD {
         _ algorithm: AEADAlgorithm, prefix: (UInt64, UInt64), index: UInt64
     ) -> (UInt64, UInt64, UInt64) {
         switch algorithm {
-        case .xchacha20Poly1305:
+        case .xchacha20poly1305:
             return (prefix.0, prefix.1, index.bigEndian)
-        case .aes256GCM:
+        case .aes256gcm:
             // 4 prefix bytes, then the 8-byte index: bytes 0..<12.
             var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
             withUnsafeMutableBytes(of: &words) { raw in

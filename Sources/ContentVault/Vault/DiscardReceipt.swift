@@ -1,89 +1,8 @@
 import RetentionLedger
 
-/// Why a scope was discarded.
-public enum DiscardReason: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// The request finished normally.
-    case completed = 1
-    /// The request's task was cancelled (client went away, timeout upstream).
-    case cancelled = 2
-    /// The scope outlived its time-to-live and the reaper discarded it.
-    case expired = 3
-    /// The vault purged every open scope (shutdown, operator action).
-    case purged = 4
-    /// The request failed (the body threw).
-    case failed = 5
-
-    public var description: String {
-        switch self {
-        case .completed: return "completed"
-        case .cancelled: return "cancelled"
-        case .expired: return "expired"
-        case .purged: return "purged"
-        case .failed: return "failed"
-        }
-    }
-}
-
-/// What an external holder's wipe reported.
-public enum ExternalHolderOutcome: Sendable, Hashable, CustomStringConvertible {
-    /// The holder wiped (or released to a wiping allocator) what it held.
-    case wiped
-    /// The holder held nothing for this request by the time of discard.
-    case nothingHeld
-    /// The wipe failed; `code` is a host-defined number (an errno, a CUDA error), never text.
-    case failed(code: Int32)
-
-    public var description: String {
-        switch self {
-        case .wiped: return "wiped"
-        case .nothingHeld: return "nothing held"
-        case .failed(let code): return "failed(\(code))"
-        }
-    }
-}
-
-/// The kind of a copy the vault cannot see, registered by the host so discard can reach it.
-public enum ExternalHolderKind: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// Attention key/value cache blocks.
-    case kvCache = 1
-    /// A device (GPU) buffer.
-    case gpuBuffer = 2
-    /// Pinned host memory used for DMA.
-    case pinnedHostBuffer = 3
-    /// A framework allocator's cache (PyTorch's caching allocator and the like).
-    case frameworkCache = 4
-    /// An application cache entry.
-    case cacheEntry = 5
-    /// Anything else the host holds.
-    case other = 255
-
-    public var description: String {
-        switch self {
-        case .kvCache: return "kv-cache"
-        case .gpuBuffer: return "gpu-buffer"
-        case .pinnedHostBuffer: return "pinned-host-buffer"
-        case .frameworkCache: return "framework-cache"
-        case .cacheEntry: return "cache-entry"
-        case .other: return "other"
-        }
-    }
-}
-
-/// One external holder's line in a receipt.
-public struct ExternalHolderRecord: Sendable, Hashable, CustomStringConvertible {
-    /// What the holder held.
-    public var kind: ExternalHolderKind
-    /// What its wipe callback reported.
-    public var outcome: ExternalHolderOutcome
-
-    /// A record; the vault makes these at discard (public for tests and ledger mapping).
-    public init(kind: ExternalHolderKind, outcome: ExternalHolderOutcome) {
-        self.kind = kind
-        self.outcome = outcome
-    }
-
-    public var description: String { "\(kind): \(outcome)" }
-}
+// `DiscardReason`, `ExternalHolderKind`, `ExternalHolderOutcome` and `ExternalHolderReport` are
+// the ledger vocabulary's (RetentionLedger), re-exported by ContentVault: one definition, so a
+// receipt maps into a `DiscardReceiptRecord` field by field.
 
 /// Proof of one discard, with no content: what was held, how it ended and what was wiped.
 ///
@@ -119,7 +38,7 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     /// The AEAD that sealed the chunks.
     public var aead: AEADAlgorithm
     /// Each registered external holder and what its wipe reported, in registration order.
-    public var externalHolders: [ExternalHolderRecord]
+    public var externalHolders: [ExternalHolderReport]
 
     /// A receipt; the vault makes these at discard (public so the ledger and tests can build
     /// them).
@@ -127,7 +46,7 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
         requestID: RequestID, reason: DiscardReason, openedAt: UInt64, firstContentAt: UInt64?,
         discardedAt: UInt64, peakBytesHeld: UInt64, totalBytesHeld: UInt64, chunksWiped: Int,
         slotsWiped: Int, bytesVerifiedZero: UInt64, keyDestroyed: Bool, backend: MemoryBackend,
-        aead: AEADAlgorithm, externalHolders: [ExternalHolderRecord]
+        aead: AEADAlgorithm, externalHolders: [ExternalHolderReport]
     ) {
         self.requestID = requestID
         self.reason = reason
@@ -147,7 +66,22 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
 
     /// Every field is metadata, so the description shows them all.
     public var description: String {
-        let holders = externalHolders.map(\.description).joined(separator: ", ")
+        let holders = externalHolders.map { "\($0.kind): \($0.outcome)" }.joined(separator: ", ")
         return "DiscardReceipt(\(requestID), \(reason), opened \(openedAt), first content \(firstContentAt.map(String.init) ?? "none"), discarded \(discardedAt), peak \(peakBytesHeld) B, total \(totalBytesHeld) B, chunks \(chunksWiped), slots \(slotsWiped), verified zero \(bytesVerifiedZero) B, key destroyed \(keyDestroyed), \(backend), \(aead), holders [\(holders)])"
+    }
+}
+
+extension DiscardReceipt {
+    /// The ledger's record of this receipt, field by field (timestamps as `LedgerTimestamp`).
+    public var ledgerRecord: DiscardReceiptRecord {
+        DiscardReceiptRecord(
+            requestID: requestID, reason: reason,
+            openedAt: LedgerTimestamp(nanosecondsSinceEpoch: openedAt),
+            firstContentAt: firstContentAt.map { LedgerTimestamp(nanosecondsSinceEpoch: $0) },
+            discardedAt: LedgerTimestamp(nanosecondsSinceEpoch: discardedAt),
+            peakBytesHeld: peakBytesHeld, totalBytesHeld: totalBytesHeld,
+            chunksWiped: UInt64(chunksWiped), slotsWiped: UInt64(slotsWiped),
+            bytesVerifiedZero: bytesVerifiedZero, keyDestroyed: keyDestroyed,
+            backend: backend, aead: aead, externalHolders: externalHolders)
     }
 }

@@ -259,12 +259,15 @@ public final class RequestScope: Sendable {
 
     /// Registers a copy the vault cannot see (KV-cache blocks, a GPU buffer, a cache entry).
     /// At discard, `wipe` is called once, before the vault's own memory is wiped, and its
-    /// outcome recorded in the receipt with `kind`. `wipe` runs under the scope's lock: it must
-    /// not call back into this scope.
+    /// outcome recorded in the receipt with `kind`. At most
+    /// `DiscardReceiptRecord.maximumExternalHolders` (32) per scope, the most a ledger record
+    /// lists. `wipe` runs under the scope's lock: it must not call back into this scope.
     public func registerExternalHolder(
         kind: ExternalHolderKind, wipe: @escaping @Sendable () -> ExternalHolderOutcome
     ) throws(VaultError) {
         try withOpenState { (state: inout ScopeState) throws(VaultError) in
+            let limit = DiscardReceiptRecord.maximumExternalHolders
+            guard state.holders.count < limit else { throw .tooManyExternalHolders(limit: limit) }
             state.holders.append(ExternalHolder(kind: kind, wipe: wipe))
         }
     }
@@ -574,7 +577,7 @@ struct ScopeState: Sendable {
     mutating func discard(
         reason: DiscardReason, id: RequestID, openedAt: UInt64, backend: MemoryBackend, aead: AEADAlgorithm
     ) -> DiscardReceipt {
-        let records = holders.map { ExternalHolderRecord(kind: $0.kind, outcome: $0.wipe()) }
+        let records = holders.map { ExternalHolderReport(kind: $0.kind, outcome: $0.wipe()) }
         holders.removeAll()
         for transfer in transferSlots {
             if let verified = transfer.release() {

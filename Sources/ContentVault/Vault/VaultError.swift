@@ -35,6 +35,8 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
     case transferSlotReleased
     /// The time-to-live is zero or negative.
     case invalidTimeToLive
+    /// The scope already has as many external holders as a receipt may list.
+    case tooManyExternalHolders(limit: Int)
     /// `sigaction(2)` failed while installing the purge handlers.
     case signalHandlerInstallFailed(errno: Int32)
 
@@ -57,6 +59,7 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
             return "transfer-slot budget exhausted: \(requested) bytes requested, \(inUse) of \(budget) in use"
         case .transferSlotReleased: return "transfer slot already released"
         case .invalidTimeToLive: return "time-to-live must be positive"
+        case .tooManyExternalHolders(let limit): return "a scope may register at most \(limit) external holders"
         case .signalHandlerInstallFailed(let code): return "installing the purge signal handlers failed (\(errnoName(code)))"
         }
     }
