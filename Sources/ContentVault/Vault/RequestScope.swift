@@ -28,6 +28,13 @@ import RetentionLedger
 /// ``VaultError/discarded``. Destroying the keys makes any copy of the ciphertext that escaped
 /// unrecoverable (crypto-shredding).
 ///
+/// Keys and limits: each slot seals under its own key, derived from the scope's master key with
+/// `crypto_kdf` for (data class, generation). Nonces are counters (the chunk index) under a
+/// random per-stream prefix, unique per key by construction. Before a slot's current key would
+/// seal more than ``AEADAlgorithm/perKeyByteLimit`` bytes (256 MiB for AES-256-GCM), the slot
+/// **rotates** to the next generation's key, so long streams never hit the limit; only a single
+/// chunk larger than the limit is refused, with ``VaultError/chunkTooLarge(byteCount:limit:)``.
+///
 /// Thread safety: all methods may be called from any thread. A scope serves one request, so
 /// its operations take one per-scope lock, uncontended except against the reaper. Closures run
 /// outside that lock, but external holder callbacks run inside it (so discard is atomic): they
