@@ -29,7 +29,7 @@ public struct LedgerConfiguration: Sendable {
     /// Background flusher period in nanoseconds; bounds how long an appended record may wait
     /// for fdatasync when no caller flushes. `nil` disables the flusher (callers flush).
     public var flushIntervalNanoseconds: UInt64?
-    /// Write a signed checkpoint after this many records (`nil`: no count trigger).
+    /// Write a signed checkpoint after this many records (`nil` or 0: no count trigger).
     public var checkpointEveryRecords: UInt64?
     /// Write a signed checkpoint when records are waiting and this many nanoseconds have passed
     /// since the last one (`nil`: no time trigger). Checked by the background flusher.
@@ -56,8 +56,9 @@ public struct LedgerConfiguration: Sendable {
         clock: @escaping @Sendable () -> LedgerTimestamp = { LedgerTimestamp.now() }
     ) {
         self.flushIntervalNanoseconds = flushIntervalNanoseconds
-        self.checkpointEveryRecords = checkpointEveryRecords
-        self.checkpointIntervalNanoseconds = checkpointIntervalNanoseconds
+        // 0 has no sensible count meaning; like nil it disables the trigger.
+        self.checkpointEveryRecords = checkpointEveryRecords == 0 ? nil : checkpointEveryRecords
+        self.checkpointIntervalNanoseconds = checkpointIntervalNanoseconds == 0 ? nil : checkpointIntervalNanoseconds
         self.bucketSizes = bucketSizes
         self.timestampResolutionNanoseconds = max(1, timestampResolutionNanoseconds)
         self.keyEvolution = keyEvolution

@@ -4,11 +4,16 @@
 
 /// The workspaces, agents, models and providers a ledger accepts in records.
 public struct IdentifierRegistry: Sendable, Hashable {
+    /// Workspaces (tenants) that may appear in request-opened and policy records.
     public var workspaces: Set<Identifier>
+    /// Agents that may appear in policy records.
     public var agents: Set<Identifier>
+    /// Models that may appear in request-opened records.
     public var models: Set<Identifier>
+    /// Upstream providers that may appear in egress records.
     public var providers: Set<Identifier>
 
+    /// A registry; declare everything the host will ever name before opening the ledger.
     public init(
         workspaces: Set<Identifier> = [], agents: Set<Identifier> = [], models: Set<Identifier> = [],
         providers: Set<Identifier> = []

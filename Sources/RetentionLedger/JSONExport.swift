@@ -87,17 +87,147 @@ extension LedgerRecord {
     }
 }
 
-/// Enum names in the export: Swift case names converted to snake_case: a fixed, finite set per field.
-func name(_ value: some Any) -> String {
-    var out = ""
-    for character in String(describing: value) {
-        if character.isUppercase {
-            out += "_" + character.lowercased()
-        } else {
-            out.append(character)
+/// The export name of an enum value: a fixed, finite set per field (Docs/LedgerFormat.md §3.2).
+/// Spelled out rather than derived by reflection, so builds without reflection metadata and
+/// future case renames cannot change the export.
+protocol LedgerEnumName {
+    var ledgerName: String { get }
+}
+
+func name(_ value: some LedgerEnumName) -> String { value.ledgerName }
+
+extension Product: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .textToSpeech: "text_to_speech"
+        case .speechToText: "speech_to_text"
+        case .textToDialogue: "text_to_dialogue"
+        case .voiceChanger: "voice_changer"
+        case .languageModel: "language_model"
+        case .voiceCloning: "voice_cloning"
+        case .voiceDesign: "voice_design"
+        case .music: "music"
+        case .dubbing: "dubbing"
+        case .image: "image"
+        case .video: "video"
         }
     }
-    return out
+}
+
+extension DataClass: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .textInput: "text_input"
+        case .systemPrompt: "system_prompt"
+        case .promptMessages: "prompt_messages"
+        case .toolInteraction: "tool_interaction"
+        case .completion: "completion"
+        case .audioInput: "audio_input"
+        case .audioOutput: "audio_output"
+        case .transcriptOutput: "transcript_output"
+        case .voiceSample: "voice_sample"
+        case .voiceDescription: "voice_description"
+        case .media: "media"
+        case .hostDefined: "host_defined"
+        }
+    }
+}
+
+extension RetentionMode: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .zeroDataRetention: "zero_data_retention"
+        case .standard: "standard"
+        }
+    }
+}
+
+extension TransferMode: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .sync: "sync"
+        case .streaming: "streaming"
+        }
+    }
+}
+
+extension UsageUnit: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .characters: "characters"
+        case .tokensIn: "tokens_in"
+        case .tokensOut: "tokens_out"
+        case .audioMillisecondsIn: "audio_milliseconds_in"
+        case .audioMillisecondsOut: "audio_milliseconds_out"
+        case .bytes: "bytes"
+        }
+    }
+}
+
+extension PolicyOutcome: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .accepted: "accepted"
+        case .rejected: "rejected"
+        case .acceptedWithRetention: "accepted_with_retention"
+        }
+    }
+}
+
+extension DiscardReason: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .completed: "completed"
+        case .cancelled: "cancelled"
+        case .expired: "expired"
+        case .purged: "purged"
+        case .failed: "failed"
+        }
+    }
+}
+
+extension MemoryBackend: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .secretmem: "secretmem"
+        case .locked: "locked"
+        case .unprotected: "unprotected"
+        }
+    }
+}
+
+extension AEADAlgorithm: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .xchacha20poly1305: "xchacha20poly1305"
+        case .aes256gcm: "aes256gcm"
+        }
+    }
+}
+
+extension ExternalHolderKind: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .kvCache: "kv_cache"
+        case .gpuBuffer: "gpu_buffer"
+        case .hostCache: "host_cache"
+        case .transferSlot: "transfer_slot"
+        case .frameworkCache: "framework_cache"
+        case .other: "other"
+        case .pinnedHostBuffer: "pinned_host_buffer"
+        }
+    }
+}
+
+extension ExternalHolderOutcome: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .wiped: "wiped"
+        case .failed: "failed"
+        case .timedOut: "timed_out"
+        case .nothingHeld: "nothing_held"
+        }
+    }
 }
 
 /// Values passed here are identifiers, enum names, hex or base64: none needs escaping, but

@@ -50,16 +50,17 @@ public final class Ledger: Sendable {
         do throws(LedgerError) {
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw .io(.open, errno: errno) }
             let header = LedgerHeader(origin: signer.name, flags: configuration.bucketSizes ? .bucketedSizes : [])
-            var bytes = try readWholeFile(fd: fd)
             let headerBytes = header.encoded
-            if bytes.count < headerBytes.count && Array(headerBytes.prefix(bytes.count)) == bytes {
+            var mapped = try MappedFile(fd: fd)
+            if mapped.bytes.count < headerBytes.count && headerBytes.starts(with: mapped.bytes) {
                 // New file, or a creation interrupted before the header was complete.
                 try writeAll(fd: fd, headerBytes, at: 0)
                 guard fsync(fd) == 0 else { throw .io(.sync, errno: errno) }
                 syncParentDirectory(of: path)
-                bytes = headerBytes
+                mapped = try MappedFile(fd: fd)
             }
-            let (scan, replay) = try replayLedger(bytes, pinnedKey: nil)
+            let (scan, replay) = try replayLedger(mapped.bytes, pinnedKey: nil)
+            withExtendedLifetime(mapped) {}
             guard scan.header == header else {
                 throw scan.header.origin != header.origin ? .signingKeyMismatch : .invalidField("configuration.bucketSizes")
             }
@@ -69,9 +70,8 @@ public final class Ledger: Sendable {
             }
             var writer = WriterState(fd: fd, replay: replay, nextFrameOffset: scan.validEnd, durableCount: replay.tree.size)
             try Self.adoptSigner(signer, into: &writer, keyEvolution: configuration.keyEvolution)
-            if let last = replay.checkpoints.last {
-                writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == last.keyEpoch }.count)
-            }
+            // Checkpoints already signed in the current epoch count towards the next rotation.
+            writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == replay.epoch }.count)
             state = Mutex(writer)
         } catch {
             Glibc.close(fd)
@@ -201,18 +201,23 @@ public final class Ledger: Sendable {
 
     /// Writes every appended record and returns after fdatasync. Concurrent callers share syncs.
     public func flush() throws(LedgerError) {
-        try flushLock.withLock { (_: inout Void) throws(LedgerError) in
-            let (batch, offset, target, fd, alreadyDurable) = try state.withLock {
-                (writer: inout WriterState) throws(LedgerError) -> ([UInt8], Int, UInt64, Int32, Bool) in
-                if let failure = writer.failure { throw failure }
-                let target = writer.replay.tree.size
-                if writer.closed || target == writer.durableCount { return ([], 0, target, writer.fd, true) }
-                let batch = writer.pending
-                writer.pending = []
-                writer.pending.reserveCapacity(batch.count)
-                return (batch, writer.nextFrameOffset - batch.count, target, writer.fd, false)
-            }
-            if alreadyDurable { return }
+        try flushLock.withLock { (_: inout Void) throws(LedgerError) in try flushHoldingLock() }
+    }
+
+    /// The body of `flush()`; the caller holds `flushLock`, so one write+sync runs at a time and
+    /// the file descriptor cannot be closed underneath it.
+    private func flushHoldingLock() throws(LedgerError) {
+        let (batch, offset, target, fd) = try state.withLock {
+            (writer: inout WriterState) throws(LedgerError) -> ([UInt8], Int, UInt64, Int32) in
+            if let failure = writer.failure { throw failure }
+            let target = writer.replay.tree.size
+            if writer.closed || target == writer.durableCount { return ([], 0, target, writer.fd) }
+            let batch = writer.pending
+            writer.pending = []
+            writer.pending.reserveCapacity(batch.count)
+            return (batch, writer.nextFrameOffset - batch.count, target, writer.fd)
+        }
+        if !batch.isEmpty {
             do throws(LedgerError) {
                 try writeAll(fd: fd, batch, at: offset)
                 guard fdatasync(fd) == 0 else { throw .io(.sync, errno: errno) }
@@ -220,16 +225,24 @@ public final class Ledger: Sendable {
                 state.withLock { $0.failure = error }
                 throw error
             }
-            let keySave = state.withLock { (writer: inout WriterState) -> Bool in
-                writer.durableCount = max(writer.durableCount, target)
-                if let at = writer.keySavePendingAt, at <= writer.durableCount {
-                    writer.keySavePendingAt = nil
-                    return true
-                }
-                return false
+        }
+        let keySaveAt = state.withLock { (writer: inout WriterState) -> UInt64? in
+            writer.durableCount = max(writer.durableCount, target)
+            if let at = writer.keySavePendingAt, at <= writer.durableCount {
+                writer.keySavePendingAt = nil
+                return at
             }
-            if keySave, let path = configuration.keyEvolution?.keyFilePath {
+            return nil
+        }
+        // The evolved key replaces the old one on disk only once its rotation record is durable.
+        if let keySaveAt, let path = configuration.keyEvolution?.keyFilePath {
+            do throws(LedgerError) {
                 try signer.save(to: path, overwrite: true)
+            } catch {
+                state.withLock { writer in
+                    if writer.keySavePendingAt == nil { writer.keySavePendingAt = keySaveAt }
+                }
+                throw error
             }
         }
     }
@@ -240,17 +253,19 @@ public final class Ledger: Sendable {
     /// Records known to be on disk.
     public var durableSize: UInt64 { state.withLock { $0.durableCount } }
 
-    /// Flushes, stops the background flusher and closes the file. Further calls throw `closed`.
+    /// Flushes, stops the background flusher and closes the file. Further appends throw `closed`.
     public func close() throws(LedgerError) {
         timer.withLock { timer in
             timer?.cancel()
             timer = nil
         }
-        try flush()
-        state.withLock { writer in
-            if !writer.closed {
-                Glibc.close(writer.fd)
-                writer.closed = true
+        try flushLock.withLock { (_: inout Void) throws(LedgerError) in
+            try flushHoldingLock()
+            state.withLock { writer in
+                if !writer.closed {
+                    Glibc.close(writer.fd)
+                    writer.closed = true
+                }
             }
         }
     }

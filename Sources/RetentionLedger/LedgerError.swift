@@ -23,6 +23,8 @@ public enum RecordFault: String, Sendable, Hashable {
     case checkpointSignatureInvalid
     /// A key-rotation record is out of sequence or not signed by the previous key.
     case keyRotationInvalid
+    /// The header says sizes are bucketed, but this record holds an exact (non-bucket) size.
+    case unbucketedSize
 }
 
 /// Which file operation failed.

@@ -65,21 +65,19 @@ func readU32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
     UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
 }
 
-/// Appends the frame for `record` to `buffer`.
+/// Appends the frame for `record` to `buffer`, in place (the append path's only copy).
 func appendFrame(_ record: [UInt8], to buffer: inout [UInt8]) {
     let length = UInt32(record.count)
-    var writer = RecordWriter(capacity: record.count + frameOverhead)
-    writer.u32(length)
-    writer.u32(~length)
-    writer.raw(record)
+    let lengthWord = [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+    let complement = ~length
+    buffer.append(contentsOf: lengthWord)
+    buffer.append(contentsOf: [UInt8(complement >> 24), UInt8(truncatingIfNeeded: complement >> 16), UInt8(truncatingIfNeeded: complement >> 8), UInt8(truncatingIfNeeded: complement)])
+    buffer.append(contentsOf: record)
     // The CRC covers the length word and the record (not the complement word).
-    let crc = writer.bytes.withUnsafeBytes { raw -> UInt32 in
-        let lengthWord = UnsafeRawBufferPointer(rebasing: raw[0..<4])
-        let body = UnsafeRawBufferPointer(rebasing: raw[8...])
-        return CRC32C.checksum(body, seed: CRC32C.checksum(lengthWord))
+    let crc = record.withUnsafeBytes { body in
+        lengthWord.withUnsafeBytes { CRC32C.checksum(body, seed: CRC32C.checksum($0)) }
     }
-    writer.u32(crc)
-    buffer.append(contentsOf: writer.bytes)
+    buffer.append(contentsOf: [UInt8(crc >> 24), UInt8(truncatingIfNeeded: crc >> 16), UInt8(truncatingIfNeeded: crc >> 8), UInt8(truncatingIfNeeded: crc)])
 }
 
 /// The outcome of scanning a ledger file.
@@ -150,7 +148,32 @@ func scanLedger(
     return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: 0, recordCount: index)
 }
 
-/// Reads a whole file. Ledgers are read whole on open and verification.
+/// A read-only private mapping of a whole file, unmapped on deinit. Used by the writer on open,
+/// where its exclusive lock guarantees nobody truncates the file under the mapping (which would
+/// turn reads into SIGBUS); verifiers read with `pread` instead because they take no lock.
+final class MappedFile {
+    let bytes: UnsafeRawBufferPointer
+
+    init(fd: Int32) throws(LedgerError) {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }
+        let size = Int(status.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw .io(.read, errno: errno)
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+/// Reads a whole file (verifiers; see `MappedFile` for why they do not map).
 func readWholeFile(fd: Int32) throws(LedgerError) -> [UInt8] {
     var status = stat()
     guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }

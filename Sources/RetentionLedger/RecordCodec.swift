@@ -321,6 +321,18 @@ enum Coarsening {
         return UInt64(1) << UInt64(64 - leading)
     }
 
+    /// Whether every bucketed field of `record` holds a bucket value (what a bucketing writer
+    /// would have produced).
+    static func isBucketed(_ record: LedgerRecord) -> Bool {
+        func ok(_ value: UInt64) -> Bool { bucket(value) == value }
+        switch record.body {
+        case .usage(let usage): return usage.counts.allSatisfy { ok($0.count) }
+        case .discardReceipt(let r): return ok(r.peakBytesHeld) && ok(r.totalBytesHeld) && ok(r.bytesVerifiedZero)
+        case .serviceHealth(let health): return ok(health.bytesHeld)
+        case .requestOpened, .upstreamEgress, .policyDecision, .keyRotation, .checkpoint: return true
+        }
+    }
+
     static func floor(_ timestamp: LedgerTimestamp, resolution: UInt64) -> LedgerTimestamp {
         guard resolution > 1 else { return timestamp }
         return LedgerTimestamp(nanosecondsSinceEpoch: timestamp.nanosecondsSinceEpoch / resolution * resolution)

@@ -7,8 +7,10 @@ import Glibc
 
 /// Nanoseconds since the Unix epoch (UTC).
 public struct LedgerTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Nanoseconds since 1970-01-01T00:00:00Z.
     public var nanosecondsSinceEpoch: UInt64
 
+    /// A timestamp from nanoseconds since the Unix epoch.
     public init(nanosecondsSinceEpoch: UInt64) {
         self.nanosecondsSinceEpoch = nanosecondsSinceEpoch
     }
@@ -98,13 +100,6 @@ public struct UpstreamEgressRecord: Sendable, Hashable {
     }
 }
 
-/// The outcome of a retention-policy decision.
-public enum PolicyOutcome: UInt8, Sendable, Hashable, CaseIterable {
-    case accepted = 1
-    case rejected = 2
-    case acceptedWithRetention = 3
-}
-
 /// A retention-policy decision. The policy module owns the meaning of `reasonCode`.
 public struct PolicyDecisionRecord: Sendable, Hashable {
     public var requestID: RequestID
@@ -121,45 +116,6 @@ public struct PolicyDecisionRecord: Sendable, Hashable {
     }
 }
 
-/// Why a request's content was discarded.
-public enum DiscardReason: UInt8, Sendable, Hashable, CaseIterable {
-    case completed = 1
-    case cancelled = 2
-    case expired = 3
-    case purged = 4
-    case failed = 5
-}
-
-/// Which memory backend held the content.
-public enum MemoryBackend: UInt8, Sendable, Hashable, CaseIterable {
-    case secretmem = 1
-    case locked = 2
-    case unprotected = 3
-}
-
-/// Which AEAD sealed the content at rest in memory.
-public enum AEADAlgorithm: UInt8, Sendable, Hashable, CaseIterable {
-    case xchacha20poly1305 = 1
-    case aes256gcm = 2
-}
-
-/// A holder of content outside the vault (caches, GPU buffers) asked to wipe it.
-public enum ExternalHolderKind: UInt8, Sendable, Hashable, CaseIterable {
-    case kvCache = 1
-    case gpuBuffer = 2
-    case hostCache = 3
-    case transferSlot = 4
-    case frameworkCache = 5
-    case other = 6
-}
-
-/// What an external holder reported.
-public enum ExternalHolderOutcome: UInt8, Sendable, Hashable, CaseIterable {
-    case wiped = 1
-    case failed = 2
-    case timedOut = 3
-}
-
 /// One external holder's wipe outcome.
 public struct ExternalHolderReport: Sendable, Hashable {
     public var kind: ExternalHolderKind
@@ -174,19 +130,33 @@ public struct ExternalHolderReport: Sendable, Hashable {
 public struct DiscardReceiptRecord: Sendable, Hashable {
     /// Most external holders one receipt may list.
     public static let maximumExternalHolders = 32
+    /// The request whose content was discarded.
     public var requestID: RequestID
+    /// Why it was discarded.
     public var reason: DiscardReason
+    /// When the vault opened the request.
     public var openedAt: LedgerTimestamp
+    /// When the first content byte arrived (nil if none ever did).
     public var firstContentAt: LedgerTimestamp?
+    /// When the discard completed.
     public var discardedAt: LedgerTimestamp
+    /// Most content bytes held at once.
     public var peakBytesHeld: UInt64
+    /// Content bytes held over the request's life.
     public var totalBytesHeld: UInt64
+    /// Memory chunks wiped.
     public var chunksWiped: UInt64
+    /// Content slots (one per data class) wiped.
     public var slotsWiped: UInt64
+    /// Bytes read back as zero after wiping.
     public var bytesVerifiedZero: UInt64
+    /// Whether the per-request encryption key was destroyed.
     public var keyDestroyed: Bool
+    /// The memory backend that held the content.
     public var backend: MemoryBackend
+    /// The AEAD that sealed the content in memory.
     public var aead: AEADAlgorithm
+    /// External holders asked to wipe, at most ``maximumExternalHolders``.
     public var externalHolders: [ExternalHolderReport]
 
     public init(
@@ -214,12 +184,19 @@ public struct DiscardReceiptRecord: Sendable, Hashable {
 
 /// A periodic service-health sample: counters and memory-budget use.
 public struct ServiceHealthRecord: Sendable, Hashable {
+    /// Start of the sampled window.
     public var windowStart: LedgerTimestamp
+    /// End of the sampled window.
     public var windowEnd: LedgerTimestamp
+    /// Requests opened in the window.
     public var requestsOpened: UInt64
+    /// Requests discarded in the window.
     public var requestsDiscarded: UInt64
+    /// Discards that failed in the window.
     public var discardFailures: UInt64
+    /// Requests open at the end of the window.
     public var activeRequests: UInt64
+    /// Content bytes held at the end of the window.
     public var bytesHeld: UInt64
     /// Share of the memory budget in use, in thousandths (0…1000; over-budget values allowed up to 65535).
     public var budgetUsedPermille: UInt16
@@ -323,6 +300,7 @@ public enum LedgerRecordKind: UInt8, Sendable, Hashable, CaseIterable {
 public struct LedgerRecord: Sendable, Hashable {
     /// Set by the ledger when appended (the value passed to `append` is replaced).
     public var recordedAt: LedgerTimestamp
+    /// What the record says.
     public var body: LedgerRecordBody
 
     public init(recordedAt: LedgerTimestamp = LedgerTimestamp(nanosecondsSinceEpoch: 0), _ body: LedgerRecordBody) {
@@ -330,6 +308,7 @@ public struct LedgerRecord: Sendable, Hashable {
         self.body = body
     }
 
+    /// Convenience constructors, one per host-appendable kind (`recordedAt` is set on append).
     public static func requestOpened(_ record: RequestOpenedRecord) -> LedgerRecord { LedgerRecord(.requestOpened(record)) }
     public static func usage(_ record: UsageRecord) -> LedgerRecord { LedgerRecord(.usage(record)) }
     public static func upstreamEgress(_ record: UpstreamEgressRecord) -> LedgerRecord { LedgerRecord(.upstreamEgress(record)) }

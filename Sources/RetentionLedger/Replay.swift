@@ -40,8 +40,12 @@ struct LedgerReplay: Sendable {
     /// When set, signatures are checked and the key follows the rotation chain.
     var currentKey: VerifierKey?
 
-    init(origin: String, pinnedKey: VerifierKey?) {
+    /// Whether the header promises bucketed sizes (then every size must be a bucket value).
+    let bucketedSizes: Bool
+
+    init(origin: String, pinnedKey: VerifierKey?, bucketedSizes: Bool = false) {
         self.origin = origin
+        self.bucketedSizes = bucketedSizes
         self.currentKey = pinnedKey
         if let pinnedKey { epochKeys[0] = pinnedKey.publicKey }
     }
@@ -52,6 +56,7 @@ struct LedgerReplay: Sendable {
     ) throws(LedgerError) {
         let index = tree.size
         let fault = { (fault: RecordFault) -> LedgerError in .invalidRecord(index: index, offset: UInt64(offset), fault: fault) }
+        if bucketedSizes && !Coarsening.isBucketed(record) { throw fault(.unbucketedSize) }
         switch record.body {
         case .checkpoint(let checkpoint):
             guard checkpoint.treeSize == index else { throw fault(.checkpointSizeMismatch) }
@@ -110,21 +115,25 @@ struct LedgerReplay: Sendable {
 
 /// Reads the ledger at `bytes`, decoding every record and replaying it.
 func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay) {
-    var replay: LedgerReplay?
-    let scan = try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> LedgerScan in
-        let (header, _) = try LedgerHeader.parse(raw)
-        if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
-        replay = LedgerReplay(origin: header.origin, pinnedKey: pinnedKey)
-        return try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
-            let decoded: LedgerRecord
-            do {
-                decoded = try LedgerRecord.decode(record)
-            } catch {
-                throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
-            }
-            try replay!.ingest(decoded, bytes: record, leafHash: MerkleHashing.leaf(record), offset: offset,
-                               frameLength: record.count + frameOverhead)
-        }
+    try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> (LedgerScan, LedgerReplay) in
+        try replayLedger(raw, pinnedKey: pinnedKey)
     }
-    return (scan, replay!)
+}
+
+/// Reads the ledger at `raw`, decoding every record and replaying it.
+func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay) {
+    let (header, _) = try LedgerHeader.parse(raw)
+    if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
+    var replay = LedgerReplay(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
+    let scan = try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
+        let decoded: LedgerRecord
+        do {
+            decoded = try LedgerRecord.decode(record)
+        } catch {
+            throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
+        }
+        try replay.ingest(decoded, bytes: record, leafHash: MerkleHashing.leaf(record), offset: offset,
+                          frameLength: record.count + frameOverhead)
+    }
+    return (scan, replay)
 }

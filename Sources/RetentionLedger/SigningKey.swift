@@ -96,9 +96,10 @@ public final class SigningKey: Sendable {
         self.material = Mutex(KeyMaterial(secret: secret, publicKey: publicKey, epoch: epoch))
     }
 
-    /// A fresh key from libsodium's CSPRNG. `name` must be 1–255 printable ASCII bytes without
-    /// '+' or spaces (for example `example.com/zdr-ledger`).
-    public static func generate(name: String) throws(LedgerError) -> SigningKey {
+    /// A fresh key from libsodium's CSPRNG. `name` becomes the checkpoint origin: 1–255 printable
+    /// ASCII bytes without '+' or spaces; use something globally unique such as
+    /// `example.com/zdr-ledger` (C2SP recommends a schema-less URL).
+    public static func generate(name: String = "zdr-ledger") throws(LedgerError) -> SigningKey {
         guard isValidKeyName(name) else { throw .malformedKey }
         ledgerSodiumInit()
         guard let seed = sodium_malloc(32)?.assumingMemoryBound(to: UInt8.self) else { throw .io(.open, errno: ENOMEM) }
@@ -168,7 +169,9 @@ public final class SigningKey: Sendable {
         guard self.keyID == keyID else { throw .malformedKey }
     }
 
-    /// The public verifier key, `name+keyid+base64(0x01 || public key)`, for auditors to pin.
+    /// The current public verifier key, `name+keyid+base64(0x01 || public key)`, for auditors
+    /// to pin. With key evolution, pin the key as printed *before* the ledger first evolves it
+    /// (epoch 0): later keys are reached through the ledger's rotation records.
     public var verifierKey: String { verifier.description }
 
     /// The current public key as a `VerifierKey`.

@@ -134,6 +134,19 @@ import Testing
     }
     #expect(receipt.totalBytesHeld == 16384 && receipt.peakBytesHeld == 4096 && receipt.bytesVerifiedZero == 16384)
     #expect(usage.counts[0].count == 1024)
+    // A verifier holds the file to the header's promise: an exact size is refused.
+    var exact = entries[1].record
+    exact.body = .usage(UsageRecord(requestID: request(1), counts: [UsageCount(unit: .characters, count: 1000)]))
+    var frame: [UInt8] = []
+    appendFrame(exact.canonicalBytes, to: &frame)
+    var bytes = readFile(path)
+    bytes.replaceSubrange(Int(entries[1].offset)..., with: frame)
+    let forgedPath = directory.file("exact.zdr")
+    writeFile(forgedPath, bytes)
+    #expect(throws: LedgerError.invalidRecord(index: 1, offset: entries[1].offset, fault: .unbucketedSize)) {
+        _ = try LedgerVerifier.entries(path: forgedPath)
+        _ = try replayLedger(readFile(forgedPath), pinnedKey: nil)
+    }
     // The header records the switch; reopening with a different setting is refused.
     #expect(throws: LedgerError.self) {
         _ = try Ledger(path: path, registry: testRegistry, signer: try SigningKey.generate(name: "ledger.example"), configuration: quietConfiguration())
@@ -155,7 +168,7 @@ import Testing
     let declared = Set((testRegistry.workspaces.union(testRegistry.agents).union(testRegistry.models).union(testRegistry.providers)).map(\.value))
     let kindNames = Set(LedgerRecordKind.allCases.map(\.name))
     var enumNames = kindNames
-    func addCases<E: CaseIterable>(_: E.Type) { for value in E.allCases { enumNames.insert(name(value)) } }
+    func addCases<E: CaseIterable & LedgerEnumName>(_: E.Type) { for value in E.allCases { enumNames.insert(name(value)) } }
     addCases(Product.self); addCases(DataClass.self); addCases(RetentionMode.self); addCases(TransferMode.self)
     addCases(UsageUnit.self); addCases(PolicyOutcome.self); addCases(DiscardReason.self); addCases(MemoryBackend.self)
     addCases(AEADAlgorithm.self); addCases(ExternalHolderKind.self); addCases(ExternalHolderOutcome.self)
@@ -193,4 +206,26 @@ import Testing
     }
     #expect(kindsSeen == kindNames)
     #expect(export.contains("\"backend\":\"secretmem\"") && export.contains("\"holder\":\"kv_cache\"") && export.contains("\"unit\":\"audio_milliseconds_out\""))
+}
+
+@Test func frameChecksumIsStandardCRC32C() {
+    // The standard check value of CRC-32C (iSCSI), as stated in Docs/LedgerFormat.md §2.2.
+    #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+}
+
+@Test func exportEnumNamesAreSnakeCaseOfTheCaseNamesAndDistinct() {
+    // Guards the hand-written tables against typos: each must equal the case name in snake_case.
+    func snake(_ value: some Any) -> String {
+        String(describing: value).reduce(into: "") { out, character in
+            if character.isUppercase { out += "_" + character.lowercased() } else { out.append(character) }
+        }
+    }
+    func check<E: CaseIterable & LedgerEnumName>(_: E.Type) {
+        let names = E.allCases.map(name)
+        #expect(names == E.allCases.map(snake))
+        #expect(Set(names).count == names.count)
+    }
+    check(Product.self); check(DataClass.self); check(RetentionMode.self); check(TransferMode.self)
+    check(UsageUnit.self); check(PolicyOutcome.self); check(DiscardReason.self); check(MemoryBackend.self)
+    check(AEADAlgorithm.self); check(ExternalHolderKind.self); check(ExternalHolderOutcome.self)
 }
