@@ -72,7 +72,10 @@ final class HoldingDrill {
         let object = try run.json()
         #expect(object["bytesRead"] as? Int == content.utf8.count)
         #expect((object["usage"] as? [String: Any])?["characters"] as? Int == content.count)
-        #expect((object["bytesVerifiedZero"] as? Int ?? 0) >= content.utf8.count)
+        let receipt = try #require(object["receipt"] as? [String: Any])
+        #expect(receipt["totalBytesHeld"] as? Int == content.utf8.count)
+        #expect((receipt["bytesVerifiedZero"] as? Int ?? 0) >= content.utf8.count)
+        #expect(receipt["keyDestroyed"] as? Bool == true)
         #expect((object["requestID"] as? String)?.count == 32)
         #expect(!run.wrote("Zero data retention drill"))
     }
@@ -87,5 +90,56 @@ final class HoldingDrill {
         let run = try ZDR.run(["drill"], stdin: Data())
         #expect(run.status == 64)
         #expect(run.err.contains("standard input is empty"))
+    }
+}
+
+/// The whole path an operator would take: a drill records its receipt, `prove` extracts it,
+/// `check-receipt` verifies it. The content never appears in any byte the CLI wrote.
+@Suite struct DrillLedgerTests {
+    @Test func receiptFromADrillIsProvableAndContentFree() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-drill-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = directory.appendingPathComponent("signing.key").path
+        let ledger = directory.appendingPathComponent("drill.ledger").path
+        let bundle = directory.appendingPathComponent("receipt.json").path
+        let canary = makeCanary(bytes: 32)
+
+        let keygen = try ZDR.run(["ledger", "keygen", "--out", key, "--name", "drill.test/zdr", "--json"])
+        let verifier = try #require(try keygen.json()["verifierKey"] as? String)
+        var outputs = [keygen]
+        for product in ["tts", "stt", "llm"] {
+            let drill = try ZDR.run(["drill", "--product", product, "--ledger", ledger, "--signing-key", key, "--json"],
+                                    stdin: Data(canary.utf8))
+            #expect(drill.status == 0)
+            outputs.append(drill)
+        }
+        let id = try #require(try outputs[1].json()["requestID"] as? String)
+        outputs.append(try ZDR.run(["ledger", "verify", ledger, "--key", verifier]))
+        outputs.append(try ZDR.run(["ledger", "show", ledger]))
+        outputs.append(try ZDR.run(["ledger", "export", ledger]))
+        outputs.append(try ZDR.run(["ledger", "prove", ledger, "--request", id, "--key", verifier, "--out", bundle]))
+        let check = try ZDR.run(["ledger", "check-receipt", bundle, "--key", verifier, "--request", id, "--json"])
+        outputs.append(check)
+        #expect(outputs.allSatisfy { $0.status == 0 })
+        #expect(try check.json()["valid"] as? Bool == true)
+
+        // Every byte written: standard streams and files.
+        let fragment = Data(canary.prefix(16).utf8)
+        for output in outputs {
+            #expect(output.stdout.range(of: fragment) == nil)
+            #expect(output.stderr.range(of: fragment) == nil)
+        }
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+            let bytes = try Data(contentsOf: directory.appendingPathComponent(file))
+            #expect(bytes.range(of: fragment) == nil, "content found in \(file)")
+        }
+    }
+
+    @Test func existingLedgerWithoutItsKeyIsAUsageError() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let run = try ZDR.run(["drill", "--ledger", fixture.ledgerPath], stdin: Data("abcdefgh".utf8))
+        #expect(run.status == 64)
     }
 }

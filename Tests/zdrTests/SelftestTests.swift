@@ -15,8 +15,15 @@ import Testing
         let vault = try #require(object["vault"] as? [String: Any])
         let bytesIn = try #require(vault["bytesIn"] as? Int)
         #expect(bytesIn > 0)
-        #expect((vault["bytesWiped"] as? Int ?? 0) >= bytesIn)
-        #expect(vault["bytesVerifiedZero"] as? Int == vault["bytesWiped"] as? Int)
+        #expect((vault["bytesHeld"] as? Int ?? 0) >= bytesIn)
+        #expect((vault["bytesVerifiedZero"] as? Int ?? 0) >= (vault["bytesHeld"] as? Int ?? .max))
+        #expect(vault["keysDestroyed"] as? Int == 12)
+        #expect(vault["poolBytesVerifiedZero"] as? Int == vault["poolBytesWiped"] as? Int)
+        #expect(vault["quarantinedSlots"] as? Int == 0)
+        let ledger = try #require(object["ledger"] as? [String: Any])
+        #expect(ledger["valid"] as? Bool == true)
+        #expect(ledger["receiptsVerified"] as? Int == 12)
+        #expect(ledger["receiptsChecked"] as? Int == 12)
         let scan = try #require(object["scan"] as? [String: Any])
         #expect((scan["bytesScanned"] as? Int ?? 0) > 0)
         #expect(["secretmem", "locked"].contains(object["backend"] as? String))
@@ -48,9 +55,47 @@ import Testing
     @Test func humanOutputSummarizes() throws {
         let run = try ZDR.run(["selftest", "--requests", "2"])
         #expect(run.status == 0)
-        for label in ["backend", "requests:", "wiped:", "scanned:", "residue:", "time:", "result:"] {
+        for label in ["backend", "requests:", "discarded:", "pool:", "scanned:", "ledger:", "residue:", "time:", "result:"] {
             #expect(run.out.contains(label))
         }
         #expect(run.out.contains("PASS"))
+    }
+}
+
+/// `--ledger` keeps the ledger the run wrote; an auditor then verifies it and any receipt with
+/// the verifier key the run reported.
+@Suite struct SelftestLedgerTests {
+    @Test func keptLedgerVerifiesAndProvesEveryRequest() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-selftest-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ledger = directory.appendingPathComponent("selftest.ledger").path
+
+        let run = try ZDR.run(["selftest", "--requests", "2", "--ledger", ledger, "--json"])
+        #expect(run.status == 0)
+        let object = try run.json()
+        #expect(object["ledgerPath"] as? String == ledger)
+        let key = try #require(object["verifierKey"] as? String)
+
+        let verify = try ZDR.run(["ledger", "verify", ledger, "--key", key, "--json"])
+        #expect(verify.status == 0)
+        let show = try ZDR.run(["ledger", "show", ledger, "--json"])
+        let records = try #require(try JSONSerialization.jsonObject(with: show.stdout) as? [[String: Any]])
+        let receipts = records.filter { $0["kind"] as? String == "discard_receipt" }
+        #expect(receipts.count == 6)
+        #expect(records.contains { $0["kind"] as? String == "policy_decision" })
+        #expect(records.contains { $0["kind"] as? String == "upstream_egress" })
+        let id = try #require(receipts.first?["request_id"] as? String)
+        let bundle = directory.appendingPathComponent("receipt.json").path
+        #expect(try ZDR.run(["ledger", "prove", ledger, "--request", id, "--key", key, "--out", bundle]).status == 0)
+        #expect(try ZDR.run(["ledger", "check-receipt", bundle, "--key", key, "--request", id]).status == 0)
+    }
+
+    @Test func existingLedgerNeedsItsKey() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let withoutKey = try ZDR.run(["selftest", "--requests", "1", "--ledger", fixture.ledgerPath])
+        #expect(withoutKey.status == 64)
+        #expect(withoutKey.err.contains("--signing-key"))
     }
 }

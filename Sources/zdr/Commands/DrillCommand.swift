@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 import ContentVault
-import RetentionLedger
+import RetentionPolicy
 
 /// `zdr drill`: one real request from standard input, then stay alive for outside inspection.
 enum DrillCommand: ZDRCommand {
@@ -26,11 +26,25 @@ enum DrillCommand: ZDRCommand {
         options: [
             .value("product", "tts|stt|llm", "Kind of request to simulate (default tts)."),
             .value("backend", "auto|secretmem|locked", "Vault memory backend (default auto)."),
-            .value("ledger", "PATH", "Ledger file to append the receipt to."),
+            .value("ledger", "PATH", "Ledger file to append the decision, usage and receipt to."),
+            .value("signing-key", "PATH", "Key that signs the ledger (needed for an existing ledger); default: a fresh key."),
             .value("hold", "SECONDS", "Stay alive this long after the discard (default 0)."),
             .flag("json", "Print the result as JSON."),
         ]
     )
+
+    static let workspace = Identifier("zdr-drill")!
+
+    static func model(_ kind: SyntheticKind) -> Identifier { Identifier("drill-\(kind.rawValue)")! }
+
+    /// The data class standard input stands for.
+    static func inputClass(_ kind: SyntheticKind) -> DataClass {
+        switch kind {
+        case .tts: .textInput
+        case .stt: .audioInput
+        case .llm: .promptMessages
+        }
+    }
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
         let kind = SyntheticKind(rawValue: try arguments.choice("product", default: "tts", from: ["tts", "stt", "llm"]))!
@@ -40,55 +54,92 @@ enum DrillCommand: ZDRCommand {
         case "locked": .locked
         default: .automatic
         }
-        if arguments.value("ledger") != nil {
-            throw .unavailable("--ledger needs the vault's request scopes, which write the receipts")
-        }
+        let dataClass = inputClass(kind)
+        // Like a server: not dumpable, no core file, purge on SIGTERM/SIGINT.
         ProcessHardening.apply()
-
-        let pool: SecureMemoryPool
+        let ledger: LedgerSession? = try arguments.value("ledger").map { path throws(CLIError) in
+            try LedgerSession.open(
+                path: path, signingKeyPath: arguments.value("signing-key"), keyName: "zdr-drill",
+                registry: IdentifierRegistry(workspaces: [workspace], models: Set(SyntheticKind.allCases.map(model))),
+                arguments: arguments)
+        }
+        let vault: Vault
         do {
-            pool = try SecureMemoryPool(configuration: .init(backend: backend))
+            vault = try Vault(configuration: .init(backend: backend, reaperInterval: nil))
+            try Vault.installTerminationHandlers()
         } catch {
             throw .failure("cannot create the vault: \(error)")
         }
-        let requestID = RequestID.random()
-        let maybeContent: LockedBuffer?
+        let policy: RetentionPolicy
         do {
-            maybeContent = try pool.read(fromFileDescriptor: STDIN_FILENO, limit: inputLimit)
+            policy = try RetentionPolicy().workspace(workspace.value, zdr: true)
         } catch {
-            throw .failure("cannot read the request from standard input: \(error)")
+            throw .failure("cannot build the drill policy: \(error)")
         }
-        guard let content = maybeContent else {
+
+        let scope: RequestScope
+        do {
+            scope = try vault.openScope()
+        } catch {
+            throw .failure("the vault refused the request: \(error)")
+        }
+        let request = PolicyRequest(workspace: workspace, product: kind.product, dataClasses: [dataClass], model: model(kind))
+        let decision = policy.decide(request)
+        for record in decision.ledgerRecords(for: request, requestID: scope.id) { try ledger?.append(record) }
+
+        let bytes: Int
+        let usage: UsageCount
+        do {
+            bytes = try scope.appendFromFileDescriptor(STDIN_FILENO, to: dataClass, limit: inputLimit, final: true)
+            usage = bytes == 0
+                ? UsageCount(unit: .bytes, count: 0)
+                : try scope.withUnsafePlaintext(of: dataClass) { Self.usage(of: $0, kind: kind) }
+        } catch {
+            let receipt = scope.discard(reason: .failed)
+            try ledger?.append(.discardReceipt(receipt.ledgerRecord))
+            try ledger?.finish()
+            throw .failure("cannot take the request from standard input: \(error)")
+        }
+        guard bytes > 0 else {
+            scope.discard(reason: .cancelled)
             throw arguments.usage("standard input is empty: pipe the request content in")
         }
-        let bytes = content.count
-        let usage = content.withUnsafeBytes { Self.usage(of: $0, kind: kind) }
-        do {
-            try content.release()
-        } catch {
-            throw .failure("the discard failed: \(error)")
-        }
-        let statistics = pool.statistics
+        try ledger?.append(.usage(UsageRecord(requestID: scope.id, counts: [usage])))
+        let receipt = scope.discard(reason: .completed)
+        try ledger?.append(.discardReceipt(receipt.ledgerRecord))
+        try ledger?.finish()
 
         let pid = getpid()
         if arguments.flag("json") {
             console.out(JSON.object([
-                ("requestID", .string(requestID.description)),
+                ("requestID", .string(scope.id.description)),
                 ("pid", .int(Int(pid))),
                 ("product", .string(kind.rawValue)),
-                ("backend", .string(pool.backend.rawValue)),
+                ("backend", .string(vault.backend.description)),
+                ("aead", .string(LedgerCommands.name(receipt.aead))),
                 ("bytesRead", .int(bytes)),
                 ("usage", .object([(LedgerCommands.name(usage.unit), .uint(usage.count))])),
-                ("bytesWiped", .uint(statistics.bytesWiped)),
-                ("bytesVerifiedZero", .uint(statistics.bytesVerifiedZero)),
-                ("receipt", .null),
+                ("receipt", .object([
+                    ("reason", .string(LedgerCommands.name(receipt.reason))),
+                    ("totalBytesHeld", .uint(receipt.totalBytesHeld)),
+                    ("bytesVerifiedZero", .uint(receipt.bytesVerifiedZero)),
+                    ("chunksWiped", .int(receipt.chunksWiped)),
+                    ("slotsWiped", .int(receipt.slotsWiped)),
+                    ("keyDestroyed", .bool(receipt.keyDestroyed)),
+                ])),
+                ("ledger", .optional(ledger?.keptPath)),
+                ("verifierKey", .optional(ledger?.verifierKey)),
                 ("holdSeconds", .int(hold)),
             ]).rendered())
         } else {
-            console.out("request \(requestID)  pid \(pid)  product \(kind.rawValue)  backend \(pool.selection)")
-            console.out("content: \(bytes) bytes read into the vault; usage \(LedgerCommands.name(usage.unit))=\(usage.count)")
-            console.out("discard: \(statistics.bytesWiped) bytes wiped, \(statistics.bytesVerifiedZero) verified zero")
-            console.out("receipt: not recorded (no --ledger)")
+            console.out("request \(scope.id)  pid \(pid)  product \(kind.rawValue)  backend \(vault.pool.selection)")
+            console.out("content: \(bytes) bytes read into the vault (\(LedgerCommands.name(dataClass))); usage \(LedgerCommands.name(usage.unit))=\(usage.count)")
+            console.out("receipt: \(LedgerCommands.summary(.discardReceipt(receipt.ledgerRecord)))")
+            if let ledger {
+                console.out("ledger:  appended to \(ledger.path); verifier key \(ledger.verifierKey)")
+            } else {
+                console.out("ledger:  not recorded (no --ledger)")
+            }
             if hold > 0 {
                 console.out("holding for \(hold) s: zdr scan --pid \(pid) --needle-file FILE")
             }

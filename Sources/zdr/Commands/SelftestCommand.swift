@@ -23,7 +23,8 @@ enum SelftestCommand: ZDRCommand {
         options: [
             .value("requests", "N", "Synthetic requests of each kind (default 32)."),
             .value("backend", "auto|secretmem|locked", "Vault memory backend (default auto)."),
-            .value("ledger", "PATH", "Write the ledger here and keep it (default: a temporary ledger)."),
+            .value("ledger", "PATH", "Write the ledger here and keep it (default: a temporary ledger, removed)."),
+            .value("signing-key", "PATH", "Sign with this key (from `zdr ledger keygen`); default: a fresh key."),
             .flag("positive-control", "Leave one copy of content in the heap to prove the scan finds it."),
             .flag("json", "Print the result as JSON."),
         ]
@@ -37,7 +38,10 @@ enum SelftestCommand: ZDRCommand {
         default: .automatic
         }
         let positiveControl = arguments.flag("positive-control")
-        let report = try Selftest(requestsPerKind: requests, backend: backend, positiveControl: positiveControl).run()
+        let report = try Selftest(
+            requestsPerKind: requests, backend: backend, positiveControl: positiveControl,
+            ledgerPath: arguments.value("ledger"), signingKeyPath: arguments.value("signing-key")
+        ).run(arguments: arguments)
         if arguments.flag("json") {
             console.out(report.json.rendered())
         } else {
@@ -51,20 +55,19 @@ enum SelftestCommand: ZDRCommand {
         console.out("zdr selftest: backend \(report.backend)")
         console.out("requests:  \(report.totalRequests) (\(kinds.joined(separator: ", ")))")
         console.out("content:   \(report.pieces) pieces, \(formatBytes(UInt64(report.pieceBytes))) through the vault, \(report.needles) needles")
-        console.out("wiped:     \(formatBytes(report.counters.bytesWiped)), verified zero \(formatBytes(report.counters.bytesVerifiedZero)), quarantined slots \(report.counters.quarantinedSlots)")
+        let counters = report.counters
+        console.out("discarded: \(formatBytes(counters.bytesHeld)) held, \(formatBytes(counters.bytesVerifiedZero)) verified zero, \(counters.chunksWiped) chunks, keys destroyed \(counters.keysDestroyed)/\(report.totalRequests)")
+        console.out("pool:      \(formatBytes(counters.bytesWiped)) wiped, \(formatBytes(counters.poolBytesVerifiedZero)) verified zero, quarantined slots \(counters.quarantinedSlots)")
         var scanLine = "scanned:   \(formatBytes(report.scan.bytesScanned)) in \(report.scan.count(.scanned)) regions"
         if report.scan.count(.secretmem) > 0 {
             scanLine += "; \(report.scan.count(.secretmem)) secretmem region(s), \(formatBytes(report.scan.bytesSecretMemory)), unreadable by design"
         }
         console.out(scanLine)
-        if let audit = report.audit {
-            console.out("ledger:    \(audit.ledgerValid ? "valid" : "INVALID"), \(audit.records) records, \(audit.checkpoints) checkpoint(s); receipts verified \(audit.receiptsVerified)/\(audit.receiptsChecked)")
-            if let error = audit.ledgerError { console.out("  " + console.paint(error, .red)) }
-            for (request, problem) in audit.problems { console.out("  request \(request): " + console.paint(problem.description, .red)) }
-            if let path = report.keptLedger { console.out("           kept at \(path); verifier key \(report.verifierKey ?? "-")") }
-        } else {
-            console.out("ledger:    not checked (this build has no request scopes writing receipts)")
-        }
+        let audit = report.audit
+        console.out("ledger:    \(audit.ledgerValid ? "valid" : "INVALID"), \(audit.records) records, \(audit.checkpoints) checkpoint(s); receipts verified \(audit.receiptsVerified)/\(audit.receiptsChecked)")
+        if let error = audit.ledgerError { console.out("  " + console.paint(error, .red)) }
+        for (request, problem) in audit.problems { console.out("  request \(request): " + console.paint(problem.description, .red)) }
+        if let path = report.keptLedger { console.out("           kept at \(path); verifier key \(report.verifierKey)") }
         let residueText = report.residueMatches == 0
             ? console.paint("0", .green)
             : console.paint("\(report.residueMatches) match(es), \(report.scan.bytesMatched) bytes", .red)
@@ -91,8 +94,10 @@ struct Selftest {
     let requestsPerKind: Int
     let backend: BackendPreference
     let positiveControl: Bool
+    let ledgerPath: String?
+    let signingKeyPath: String?
 
-    func run() throws(CLIError) -> SelftestReport {
+    func run(arguments: ParsedArguments) throws(CLIError) -> SelftestReport {
         let start = Clock.now
         let window = NeedleScanner.preferredWindow
         let windowsPerRound = SyntheticKind.allCases.flatMap(\.pieces)
@@ -100,7 +105,11 @@ struct Selftest {
         guard let scanner = NeedleScanner(window: window, expectedWindows: windowsPerRound * requestsPerKind),
               let canaries = CanarySource(scanner: scanner)
         else { throw .failure("cannot map the scanner's tables (ENOMEM)") }
-        let engine = try SelftestEngine(backend: backend, canaries: canaries)
+        let ledger = try LedgerSession.open(
+            path: ledgerPath, signingKeyPath: signingKeyPath, keyName: "zdr-selftest",
+            registry: SelftestEngine.registry, arguments: arguments)
+        defer { ledger.removeTemporary() }
+        let engine = try SelftestEngine(backend: backend, canaries: canaries, ledger: ledger)
         defer { engine.releasePlantedResidue() }
         for index in 0..<requestsPerKind {
             for kind in SyntheticKind.allCases {
@@ -108,11 +117,13 @@ struct Selftest {
             }
         }
         engine.finish()
+        let bundles = try ledger.finish(bundlesFor: engine.requestIDs)
         let requestsDone = Clock.now
         guard canaries.unregisteredNeedles == 0 else {
             throw .failure("the scanner could not hold \(canaries.unregisteredNeedles) needles (ENOMEM); residue could go unseen")
         }
 
+        // The vault stays alive through the scan: its wiped slots are part of what is scanned.
         let scan: ScanReport
         do {
             scan = try ProcessMemoryScanner(scanner: scanner).scan(pid: nil, excluding: [canaries.addressRange])
@@ -121,13 +132,14 @@ struct Selftest {
         }
         let scanDone = Clock.now
 
-        let audit = engine.ledger.map { LedgerAudit.run(path: $0.path, verifierKey: $0.verifierKey, requests: engine.requestIDs) }
+        let audit = LedgerAudit.run(path: ledger.path, verifierKey: ledger.verifierKey, bundles: bundles)
         let auditDone = Clock.now
+        withExtendedLifetime(engine) {}
 
         return SelftestReport(
             backend: engine.backendDescription, backendName: engine.backendName, counters: engine.counters,
             pieces: canaries.pieceCount, pieceBytes: canaries.pieceBytes, needles: scanner.needleCount, scan: scan,
-            audit: audit, keptLedger: nil, verifierKey: engine.ledger?.verifierKey, positiveControl: positiveControl,
+            audit: audit, keptLedger: ledger.keptPath, verifierKey: ledger.verifierKey, positiveControl: positiveControl,
             seconds: .init(requests: requestsDone - start, scan: scanDone - requestsDone, ledger: auditDone - scanDone,
                            total: auditDone - start))
     }
@@ -144,20 +156,21 @@ struct SelftestReport: Sendable {
     let pieceBytes: Int
     let needles: Int
     let scan: ScanReport
-    let audit: LedgerAudit?
+    let audit: LedgerAudit
     let keptLedger: String?
-    let verifierKey: String?
+    let verifierKey: String
     let positiveControl: Bool
     let seconds: Seconds
 
     var totalRequests: Int { counters.requests.values.reduce(0, +) }
     var residueMatches: Int { scan.matches.count }
 
-    /// Residue, a failed audit, a quarantined slot or an unverified wipe is a finding.
+    /// Residue, a failed audit, a key not destroyed, a quarantined slot or an unverified wipe
+    /// is a finding.
     var exitCode: ExitCode {
-        if residueMatches > 0 { return .finding }
-        if let audit, !audit.passed { return .finding }
-        if counters.quarantinedSlots > 0 || counters.bytesVerifiedZero < counters.bytesWiped { return .finding }
+        if residueMatches > 0 || !audit.passed { return .finding }
+        if counters.keysDestroyed < totalRequests || counters.bytesVerifiedZero < counters.bytesHeld { return .finding }
+        if counters.quarantinedSlots > 0 || counters.poolBytesVerifiedZero < counters.bytesWiped { return .finding }
         return .ok
     }
 
@@ -178,8 +191,12 @@ struct SelftestReport: Sendable {
             ("content", .object([("pieces", .int(pieces)), ("bytes", .int(pieceBytes)), ("needles", .int(needles))])),
             ("vault", .object([
                 ("bytesIn", .uint(counters.bytesIn)),
-                ("bytesWiped", .uint(counters.bytesWiped)),
+                ("bytesHeld", .uint(counters.bytesHeld)),
                 ("bytesVerifiedZero", .uint(counters.bytesVerifiedZero)),
+                ("chunksWiped", .int(counters.chunksWiped)),
+                ("keysDestroyed", .int(counters.keysDestroyed)),
+                ("poolBytesWiped", .uint(counters.bytesWiped)),
+                ("poolBytesVerifiedZero", .uint(counters.poolBytesVerifiedZero)),
                 ("quarantinedSlots", .int(counters.quarantinedSlots)),
             ])),
             ("scan", .object([
@@ -203,9 +220,9 @@ struct SelftestReport: Sendable {
                 })),
             ])),
             ("positiveControl", .bool(positiveControl)),
-            ("ledger", audit?.json ?? .null),
+            ("ledger", audit.json),
             ("ledgerPath", .optional(keptLedger)),
-            ("verifierKey", .optional(verifierKey)),
+            ("verifierKey", .string(verifierKey)),
             ("seconds", .object([
                 ("requests", .double(seconds.requests)), ("scan", .double(seconds.scan)),
                 ("ledger", .double(seconds.ledger)), ("total", .double(seconds.total)),

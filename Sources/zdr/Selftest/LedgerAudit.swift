@@ -34,8 +34,19 @@ struct LedgerAudit: Sendable {
 
     var passed: Bool { ledgerValid && receiptsVerified == receiptsChecked && problems.isEmpty }
 
-    /// Verifies the ledger at `path` and the receipt of each of `requests`.
+    /// Verifies the ledger at `path`, then builds and checks the receipt bundle of each of
+    /// `requests` from the file alone (what an auditor holding only the file would do).
     static func run(path: String, verifierKey: String, requests: [RequestID]) -> LedgerAudit {
+        run(path: path, verifierKey: verifierKey, bundles: requests.map { request in
+            (request, Result { () throws(LedgerError) in
+                try LedgerVerifier.receiptBundle(path: path, request: request, verifierKey: verifierKey).json
+            })
+        })
+    }
+
+    /// Verifies the ledger at `path`, then each request's receipt bundle (JSON, as a customer
+    /// would receive it) offline against `verifierKey`.
+    static func run(path: String, verifierKey: String, bundles: [(RequestID, Result<String, LedgerError>)]) -> LedgerAudit {
         var audit = LedgerAudit()
         do {
             let report = try LedgerVerifier.verify(path: path, verifierKey: verifierKey)
@@ -46,12 +57,11 @@ struct LedgerAudit: Sendable {
             audit.ledgerError = error.description
             return audit
         }
-        for request in requests {
+        for (request, bundle) in bundles {
             audit.receiptsChecked += 1
             let problem: ReceiptProblem?
             do {
-                let bundle = try LedgerVerifier.receiptBundle(path: path, request: request, verifierKey: verifierKey)
-                let verified = try ReceiptBundle.verify(json: bundle.json, verifierKey: verifierKey)
+                let verified = try ReceiptBundle.verify(json: try bundle.get(), verifierKey: verifierKey)
                 let receipt = verified.receipt
                 audit.bytesHeld += receipt.totalBytesHeld
                 audit.bytesVerifiedZero += receipt.bytesVerifiedZero

@@ -5,103 +5,183 @@ import Musl
 #endif
 import ContentVault
 import CVaultSodium
-import RetentionLedger
+import RetentionPolicy
 
-/// Runs the synthetic requests through the vault. Everything that touches the vault's API lives
-/// here, so the harness around it (canaries, scan, audit, report) does not change with it.
+/// Runs the synthetic requests the way a server would: the policy decides, the vault holds the
+/// content in a request scope, the ledger records the decision, the usage and the discard
+/// receipt. Everything that calls those APIs lives here, so the harness around it (canaries,
+/// scan, audit, report) does not depend on their details.
 final class SelftestEngine {
     struct Counters: Sendable {
         var requests: [SyntheticKind: Int] = [:]
         var bytesIn: UInt64 = 0
-        var bytesWiped: UInt64 = 0
+        /// From the receipts: bytes the scopes held, bytes read back as zero after the wipe.
+        var bytesHeld: UInt64 = 0
         var bytesVerifiedZero: UInt64 = 0
+        var chunksWiped = 0
+        var keysDestroyed = 0
+        /// From the pool: every slot wiped (chunks, keys, scratch), and slots quarantined.
+        var bytesWiped: UInt64 = 0
+        var poolBytesVerifiedZero: UInt64 = 0
         var quarantinedSlots = 0
     }
 
-    let pool: SecureMemoryPool
+    static let workspace = Identifier("zdr-selftest")!
+    static let upstream = Identifier("selftest-upstream")!
+
+    static func model(_ kind: SyntheticKind) -> Identifier { Identifier("selftest-\(kind.rawValue)")! }
+
+    /// The identifiers the selftest's records use, declared to the ledger.
+    static var registry: IdentifierRegistry {
+        IdentifierRegistry(
+            workspaces: [workspace], models: Set(SyntheticKind.allCases.map(model)), providers: [upstream])
+    }
+
+    let vault: Vault
+    let policy: RetentionPolicy
+    let ledger: LedgerSession
     let canaries: CanarySource
     private(set) var counters = Counters()
     private(set) var requestIDs: [RequestID] = []
     /// The positive control's deliberate heap copy, kept until ``releasePlantedResidue()``.
     private var planted: UnsafeMutableRawBufferPointer?
 
-    init(backend: BackendPreference, canaries: CanarySource) throws(CLIError) {
+    init(backend: BackendPreference, canaries: CanarySource, ledger: LedgerSession) throws(CLIError) {
         do {
-            pool = try SecureMemoryPool(configuration: .init(backend: backend))
+            // No reaper: every scope is discarded by the run itself.
+            vault = try Vault(configuration: .init(backend: backend, reaperInterval: nil))
         } catch {
             throw .failure("cannot create the vault: \(error)")
         }
+        do {
+            // ZDR for the whole workspace; the LLM's tool calls go to an upstream provider that
+            // covers streaming, so the egress check and record are exercised too.
+            policy = try RetentionPolicy()
+                .workspace(Self.workspace.value, zdr: true)
+                .provider(Self.upstream.value, zdrCoverage: [.streaming])
+        } catch {
+            throw .failure("cannot build the selftest policy: \(error)")
+        }
         self.canaries = canaries
+        self.ledger = ledger
     }
 
-    var backendDescription: String { pool.selection.description }
-    var backendName: String { pool.backend.rawValue }
+    var backendDescription: String { vault.pool.selection.description }
+    var backendName: String { vault.backend.description }
 
-    /// One request of `kind`: every piece enters locked memory through the scratch, is used, and
-    /// is wiped (and the wipe verified) when the request ends.
+    /// One request of `kind`, start to finish.
     func runRequest(_ kind: SyntheticKind, plantResidue: Bool) throws(CLIError) {
-        let id = RequestID.random()
-        var slot: LockedBuffer
+        let scope: RequestScope
         do {
-            slot = try pool.allocate(byteCount: kind.totalBytes)
+            scope = try vault.openScope()
         } catch {
-            throw .failure("vault refused a request: \(error)")
+            throw .failure("the vault refused a request: \(error)")
         }
-        var offset = 0
-        for piece in kind.pieces {
-            canaries.withPiece(length: piece.length) { bytes in
-                slot.withUnsafeMutableBytes { destination in
-                    UnsafeMutableRawBufferPointer(rebasing: destination[offset..<(offset + bytes.count)])
-                        .copyMemory(from: UnsafeRawBufferPointer(bytes))
-                }
+        let request = PolicyRequest(
+            workspace: Self.workspace, product: kind.product, dataClasses: kind.dataClasses, model: Self.model(kind),
+            upstream: kind == .llm ? Upstream(provider: Self.upstream, transferMode: .streaming) : nil)
+        let decision = policy.decide(request)
+        for record in decision.ledgerRecords(for: request, requestID: scope.id) { try ledger.append(record) }
+        guard decision.isAccepted, decision.retentionMode == .zeroDataRetention else {
+            scope.discard(reason: .failed)
+            throw .failure("the policy did not accept a synthetic \(kind.rawValue) request under ZDR: \(decision.reason)")
+        }
+
+        do {
+            try fill(scope, kind: kind, plantResidue: plantResidue)
+            try process(scope, kind: kind)
+        } catch {
+            scope.discard(reason: .failed)
+            throw .failure("a synthetic \(kind.rawValue) request failed in the vault: \(error)")
+        }
+        try ledger.append(.usage(UsageRecord(requestID: scope.id, counts: usage(kind))))
+        let receipt = scope.discard(reason: .completed)
+        try ledger.append(.discardReceipt(receipt.ledgerRecord))
+
+        counters.requests[kind, default: 0] += 1
+        counters.bytesIn += UInt64(kind.totalBytes)
+        counters.bytesHeld += receipt.totalBytesHeld
+        counters.bytesVerifiedZero += receipt.bytesVerifiedZero
+        counters.chunksWiped += receipt.chunksWiped
+        if receipt.keyDestroyed { counters.keysDestroyed += 1 }
+        requestIDs.append(scope.id)
+    }
+
+    /// Inputs enter with `append(ingesting:)` (the scratch copy is wiped by the vault); outputs
+    /// are produced with `writeUnsafe`, the way an encoder writes into vault scratch.
+    private func fill(_ scope: RequestScope, kind: SyntheticKind, plantResidue: Bool) throws {
+        let pieces = kind.pieces
+        for (index, piece) in pieces.enumerated() {
+            let isLast = !pieces[(index + 1)...].contains { $0.dataClass == piece.dataClass }
+            try canaries.withPiece(length: piece.length) { (bytes: UnsafeMutableRawBufferPointer) throws in
                 if plantResidue && planted == nil {
                     let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
                     copy.copyMemory(from: UnsafeRawBufferPointer(bytes))
                     planted = copy
                 }
-                offset += bytes.count
+                if piece.isOutput {
+                    try scope.writeUnsafe(to: piece.dataClass, byteCount: bytes.count, final: isLast) { out in
+                        out.copyMemory(from: UnsafeRawBufferPointer(bytes))
+                        return bytes.count
+                    }
+                } else {
+                    try scope.append(to: piece.dataClass, ingesting: bytes, final: isLast)
+                }
             }
         }
-        // "Processing": the service reads what it holds; nothing is copied out.
-        let checksum = slot.withUnsafeBytes { bytes in bytes.reduce(UInt8(0)) { $0 ^ $1 } }
-        withExtendedLifetime(checksum) {}
-        do {
-            try slot.release()
-        } catch {
-            throw .failure("vault could not discard a request: \(error)")
-        }
-        counters.bytesIn += UInt64(kind.totalBytes)
-        counters.requests[kind, default: 0] += 1
-        requestIDs.append(id)
     }
 
-    /// Takes the vault's wipe counters once all requests are done.
+    /// What the service does with the content: read every input (whole slots, or chunk by chunk
+    /// for a stream), and for STT drop the audio as soon as it is transcribed.
+    private func process(_ scope: RequestScope, kind: SyntheticKind) throws {
+        var checksum: UInt8 = 0
+        for dataClass in kind.dataClasses.sorted(by: { $0.rawValue < $1.rawValue }) {
+            if kind.transferMode == .streaming {
+                try scope.forEachChunk(of: dataClass) { _, chunk in
+                    chunk.withUnsafeBytes { for byte in $0 { checksum ^= byte } }
+                }
+            } else {
+                try scope.withUnsafePlaintext(of: dataClass) { bytes in for byte in bytes { checksum ^= byte } }
+            }
+        }
+        if kind == .stt { try scope.wipeSlot(.audioInput) }
+        withExtendedLifetime(checksum) {}
+    }
+
+    private func usage(_ kind: SyntheticKind) -> [UsageCount] {
+        func bytes(_ dataClass: DataClass) -> UInt64 {
+            UInt64(kind.pieces.filter { $0.dataClass == dataClass }.reduce(0) { $0 + $1.length })
+        }
+        switch kind {
+        case .tts:
+            // 16-bit mono at 24 kHz: 48 bytes per millisecond.
+            return [UsageCount(unit: .characters, count: bytes(.textInput)),
+                    UsageCount(unit: .audioMillisecondsOut, count: bytes(.audioOutput) / 48)]
+        case .stt:
+            return [UsageCount(unit: .audioMillisecondsIn, count: bytes(.audioInput) / 48)]
+        case .llm:
+            let input = bytes(.systemPrompt) + bytes(.promptMessages) + bytes(.toolInteraction) / 2
+            return [UsageCount(unit: .tokensIn, count: input / 4), UsageCount(unit: .tokensOut, count: bytes(.completion) / 4)]
+        }
+    }
+
+    /// Takes the pool's wipe counters once all requests are done.
     func finish() {
-        let statistics = pool.statistics
+        let statistics = vault.pool.statistics
         counters.bytesWiped = statistics.bytesWiped
-        counters.bytesVerifiedZero = statistics.bytesVerifiedZero
+        counters.poolBytesVerifiedZero = statistics.bytesVerifiedZero
         counters.quarantinedSlots = statistics.quarantinedSlots
     }
 
     /// Wipes and frees the positive control's heap copy.
     func releasePlantedResidue() {
         guard let planted else { return }
-        cvaultZero(planted)
+        if let base = planted.baseAddress { sodium_memzero(base, planted.count) }
         planted.deallocate()
         self.planted = nil
     }
 
-    /// Ledger path and verifier key when this build writes receipts; nil until the vault's
-    /// request scopes land.
-    var ledger: (path: String, verifierKey: String)? { nil }
-
     deinit { releasePlantedResidue() }
-}
-
-/// Zeroes memory in a way the optimizer keeps.
-func cvaultZero(_ buffer: UnsafeMutableRawBufferPointer) {
-    guard let base = buffer.baseAddress, buffer.count > 0 else { return }
-    sodium_memzero(base, buffer.count)
 }
 
 /// Monotonic seconds, for the time a command took (reported, never asserted on in tests).
