@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import RetentionLedger
+import RetentionPolicy
 
 /// `zdr ledger ...`: the subcommands, and what they share (key arguments, error mapping,
 /// one-line record summaries). Records hold metadata only, so printing them prints no content.
@@ -109,7 +110,8 @@ enum LedgerCommands {
         case .upstreamEgress(let r):
             return "provider=\(r.provider) \(name(r.mode)) zdr=\(r.coveredByZeroDataRetention ? "yes" : "no")"
         case .policyDecision(let r):
-            return "\(name(r.outcome)) reason=\(r.reasonCode) workspace=\(r.workspace)"
+            let reason = PolicyReason(rawValue: r.reasonCode).map { name($0) } ?? String(r.reasonCode)
+            return "\(name(r.outcome)) reason=\(reason) workspace=\(r.workspace)"
         case .discardReceipt(let r):
             return "\(name(r.reason)) backend=\(name(r.backend)) held=\(r.totalBytesHeld) verifiedZero=\(r.bytesVerifiedZero) slots=\(r.slotsWiped) keyDestroyed=\(r.keyDestroyed ? "yes" : "no")"
         case .serviceHealth(let r):
