@@ -20,6 +20,7 @@ import Testing
         #expect(vault["keysDestroyed"] as? Int == 12)
         #expect(vault["poolBytesVerifiedZero"] as? Int == vault["poolBytesWiped"] as? Int)
         #expect(vault["quarantinedSlots"] as? Int == 0)
+        #expect(vault["openScopes"] as? Int == 0)
         let ledger = try #require(object["ledger"] as? [String: Any])
         #expect(ledger["valid"] as? Bool == true)
         #expect(ledger["receiptsVerified"] as? Int == 12)

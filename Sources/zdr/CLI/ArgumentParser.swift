@@ -45,12 +45,10 @@ struct CommandSpec: Sendable {
     let positionals: [PositionalSpec]
     /// Non-empty for a command group such as `ledger`.
     let subcommands: [CommandSpec]
-    /// Hidden commands work but are not listed (none are shipped; kept for tests of the parser).
-    let isHidden: Bool
 
     init(
         path: [String], summary: String, discussion: String = "", options: [OptionSpec] = [],
-        positionals: [PositionalSpec] = [], subcommands: [CommandSpec] = [], isHidden: Bool = false
+        positionals: [PositionalSpec] = [], subcommands: [CommandSpec] = []
     ) {
         self.path = path
         self.summary = summary
@@ -58,7 +56,6 @@ struct CommandSpec: Sendable {
         self.options = options
         self.positionals = positionals
         self.subcommands = subcommands
-        self.isHidden = isHidden
     }
 
     var name: String { path.last ?? "zdr" }
@@ -87,7 +84,7 @@ struct CommandSpec: Sendable {
     /// The text `--help` prints.
     var helpText: String {
         var lines = ["\(displayName): \(summary)", "", "Usage: \(usageLine)"]
-        let visibleSubcommands = subcommands.filter { !$0.isHidden }
+        let visibleSubcommands = subcommands
         if !visibleSubcommands.isEmpty {
             lines += ["", "Subcommands:"]
             let width = visibleSubcommands.map(\.name.count).max() ?? 0
@@ -200,7 +197,7 @@ enum ArgumentParser {
             }
             guard let sub = spec.subcommands.first(where: { $0.name == word }) else {
                 let what = word.hasPrefix("-") ? "unknown option '\(word)'" : "unknown subcommand '\(word)'"
-                throw .usage(what + suggestion(for: word, among: spec.subcommands.filter { !$0.isHidden }.map(\.name)),
+                throw .usage(what + suggestion(for: word, among: spec.subcommands.map(\.name)),
                              command: spec.displayName)
             }
             spec = sub

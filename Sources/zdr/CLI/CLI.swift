@@ -30,7 +30,7 @@ enum CLI {
                 zdr never prints request content: only counts, sizes, identifiers and addresses.
                 """,
             options: [.flag("version", "Print the version and exit.")],
-            subcommands: topLevel.prefix(4) + [ledger]
+            subcommands: topLevel + [ledger]
         )
     }()
 

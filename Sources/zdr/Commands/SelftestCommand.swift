@@ -57,7 +57,7 @@ enum SelftestCommand: ZDRCommand {
         console.out("content:   \(report.pieces) pieces, \(formatBytes(UInt64(report.pieceBytes))) through the vault, \(report.needles) needles")
         let counters = report.counters
         console.out("discarded: \(formatBytes(counters.bytesHeld)) held, \(formatBytes(counters.bytesVerifiedZero)) verified zero, \(counters.chunksWiped) chunks, keys destroyed \(counters.keysDestroyed)/\(report.totalRequests)")
-        console.out("pool:      \(formatBytes(counters.bytesWiped)) wiped, \(formatBytes(counters.poolBytesVerifiedZero)) verified zero, quarantined slots \(counters.quarantinedSlots)")
+        console.out("pool:      \(formatBytes(counters.bytesWiped)) wiped, \(formatBytes(counters.poolBytesVerifiedZero)) verified zero, quarantined slots \(counters.quarantinedSlots), open scopes \(counters.openScopes)")
         var scanLine = "scanned:   \(formatBytes(report.scan.bytesScanned)) in \(report.scan.count(.scanned)) regions"
         if report.scan.count(.secretmem) > 0 {
             scanLine += "; \(report.scan.count(.secretmem)) secretmem region(s), \(formatBytes(report.scan.bytesSecretMemory)), unreadable by design"
@@ -165,12 +165,13 @@ struct SelftestReport: Sendable {
     var totalRequests: Int { counters.requests.values.reduce(0, +) }
     var residueMatches: Int { scan.matches.count }
 
-    /// Residue, a failed audit, a key not destroyed, a quarantined slot or an unverified wipe
-    /// is a finding.
+    /// Residue, a failed audit, a key not destroyed, a quarantined slot, an unverified wipe or a
+    /// scope left open is a finding.
     var exitCode: ExitCode {
         if residueMatches > 0 || !audit.passed { return .finding }
         if counters.keysDestroyed < totalRequests || counters.bytesVerifiedZero < counters.bytesHeld { return .finding }
         if counters.quarantinedSlots > 0 || counters.poolBytesVerifiedZero < counters.bytesWiped { return .finding }
+        if counters.openScopes > 0 { return .finding }
         return .ok
     }
 
@@ -198,6 +199,7 @@ struct SelftestReport: Sendable {
                 ("poolBytesWiped", .uint(counters.bytesWiped)),
                 ("poolBytesVerifiedZero", .uint(counters.poolBytesVerifiedZero)),
                 ("quarantinedSlots", .int(counters.quarantinedSlots)),
+                ("openScopes", .int(counters.openScopes)),
             ])),
             ("scan", .object([
                 ("regionsScanned", .int(scan.count(.scanned))),

@@ -24,6 +24,8 @@ final class SelftestEngine {
         var bytesWiped: UInt64 = 0
         var poolBytesVerifiedZero: UInt64 = 0
         var quarantinedSlots = 0
+        /// Scopes still open after the run (each request must have been discarded).
+        var openScopes = 0
     }
 
     static let workspace = Identifier("zdr-selftest")!
@@ -168,6 +170,7 @@ final class SelftestEngine {
     /// Takes the pool's wipe counters once all requests are done.
     func finish() {
         let statistics = vault.pool.statistics
+        counters.openScopes = vault.statistics.openScopes
         counters.bytesWiped = statistics.bytesWiped
         counters.poolBytesVerifiedZero = statistics.bytesVerifiedZero
         counters.quarantinedSlots = statistics.quarantinedSlots
