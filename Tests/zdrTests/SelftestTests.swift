@@ -92,6 +92,20 @@ import Testing
         #expect(try ZDR.run(["ledger", "check-receipt", bundle, "--key", key, "--request", id]).status == 0)
     }
 
+    @Test func runsAppendToALedgerWithItsKey() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let ledger = fixture.path("shared.ledger")
+        for _ in 0..<2 {
+            let run = try ZDR.run(["selftest", "--requests", "1", "--ledger", ledger, "--signing-key", fixture.keyPath, "--json"])
+            #expect(run.status == 0)
+            #expect(try run.json()["verifierKey"] as? String == fixture.verifierKey)
+        }
+        let verify = try ZDR.run(["ledger", "verify", ledger, "--key", fixture.verifierKey, "--json"])
+        #expect(verify.status == 0)
+        #expect(try verify.json()["checkpoints"] as? Int == 2)
+    }
+
     @Test func existingLedgerNeedsItsKey() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }

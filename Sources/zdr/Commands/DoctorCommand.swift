@@ -119,6 +119,8 @@ struct DoctorReport: Sendable {
 /// the flag it flips).
 struct HostDoctor {
     let memlockBudget: UInt64
+    /// Prefix for every /proc and /sys path read (tests point it at a fake tree).
+    var root = ""
 
     // The resource numbers are the same on every Linux architecture Swift supports; Glibc's
     // overlay does not always import the RLIMIT_* enum cases.
@@ -236,7 +238,7 @@ struct HostDoctor {
         let id = "core_dumps"
         var limit = rlimit()
         getrlimit(Self.rlimitCore, &limit)
-        let pattern = ProcFS.readText("/proc/sys/kernel/core_pattern") ?? ""
+        let pattern = ProcFS.readText(root + "/proc/sys/kernel/core_pattern") ?? ""
         let piped = pattern.hasPrefix("|")
         let collector = piped
             ? String(pattern.dropFirst().split(separator: " ").first ?? "").split(separator: "/").last.map(String.init) ?? "a program"
@@ -262,7 +264,7 @@ struct HostDoctor {
 
     func swap(secretmemWorks: Bool, memlockSufficient: Bool) -> HostCheck {
         let id = "swap"
-        guard let table = ProcFS.readText("/proc/swaps") else {
+        guard let table = ProcFS.readText(root + "/proc/swaps") else {
             return HostCheck(id: id, status: .pass, detail: "no /proc/swaps (swap not configured)", fix: nil)
         }
         let devices = table.split(separator: "\n").dropFirst().compactMap { line -> String? in
@@ -273,7 +275,7 @@ struct HostDoctor {
         if devices.isEmpty {
             return HostCheck(id: id, status: .pass, detail: "off", fix: nil)
         }
-        let unencrypted = devices.filter { !Self.swapIsProtected($0) }
+        let unencrypted = devices.filter { !swapIsProtected($0) }
         if unencrypted.isEmpty {
             return HostCheck(id: id, status: .pass,
                              detail: "on, \(devices.count) area(s), all encrypted (dm-crypt) or in RAM (zram)", fix: nil)
@@ -290,30 +292,30 @@ struct HostDoctor {
     }
 
     /// A swap area is protected when it lives in RAM (zram) or on dm-crypt, possibly under LVM.
-    static func swapIsProtected(_ path: String) -> Bool {
+    func swapIsProtected(_ path: String) -> Bool {
         var info = stat()
         guard stat(path, &info) == 0 else { return false }
         let isBlock = (info.st_mode & S_IFMT) == S_IFBLK
         let device = isBlock ? info.st_rdev : info.st_dev
         let major = (device >> 8) & 0xfff | (device >> 32) & ~0xfff
         let minor = (device & 0xff) | (device >> 12) & ~0xff
-        guard let sysPath = ProcFS.resolve("/sys/dev/block/\(major):\(minor)") else { return false }
+        guard let sysPath = ProcFS.resolve(root + "/sys/dev/block/\(major):\(minor)") else { return false }
         var name = String(sysPath.split(separator: "/").last ?? "")
         // A partition's own directory has no dm/ or slaves/: look at its parent disk.
-        if ProcFS.exists("/sys/class/block/\(name)/partition"),
+        if ProcFS.exists(root + "/sys/class/block/\(name)/partition"),
            let parent = sysPath.split(separator: "/").dropLast().last {
             name = String(parent)
         }
         return blockDeviceIsProtected(name, depth: 0)
     }
 
-    static func blockDeviceIsProtected(_ name: String, depth: Int) -> Bool {
+    func blockDeviceIsProtected(_ name: String, depth: Int) -> Bool {
         if depth > 8 { return false }
         if name.hasPrefix("zram") { return true }
-        if let uuid = ProcFS.readText("/sys/class/block/\(name)/dm/uuid"), uuid.hasPrefix("CRYPT-") {
+        if let uuid = ProcFS.readText(root + "/sys/class/block/\(name)/dm/uuid"), uuid.hasPrefix("CRYPT-") {
             return true
         }
-        let slaves = ProcFS.list("/sys/class/block/\(name)/slaves")
+        let slaves = ProcFS.list(root + "/sys/class/block/\(name)/slaves")
         return !slaves.isEmpty && slaves.allSatisfy { blockDeviceIsProtected($0, depth: depth + 1) }
     }
 
@@ -321,7 +323,7 @@ struct HostDoctor {
 
     func transparentHugePages() -> HostCheck {
         let id = "transparent_hugepages"
-        guard let setting = ProcFS.readText("/sys/kernel/mm/transparent_hugepage/enabled") else {
+        guard let setting = ProcFS.readText(root + "/sys/kernel/mm/transparent_hugepage/enabled") else {
             return HostCheck(id: id, status: .pass, detail: "not built into this kernel", fix: nil)
         }
         let selected = Self.bracketed(setting) ?? setting
@@ -343,7 +345,7 @@ struct HostDoctor {
 
     func ptraceScope() -> HostCheck {
         let id = "ptrace_scope"
-        guard let text = ProcFS.readText("/proc/sys/kernel/yama/ptrace_scope"), let scope = Int(text) else {
+        guard let text = ProcFS.readText(root + "/proc/sys/kernel/yama/ptrace_scope"), let scope = Int(text) else {
             return HostCheck(id: id, status: .warn,
                              detail: "Yama is not active: any process of the same user can read a dumpable process's memory",
                              fix: "enable Yama (CONFIG_SECURITY_YAMA, lsm=...,yama) and set kernel.yama.ptrace_scope=1; the vault also clears the dumpable flag")
