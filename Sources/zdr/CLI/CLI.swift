@@ -69,8 +69,6 @@ enum CLI {
             console.error("zdr: \(message)")
         case .failure(let message):
             console.error("zdr: error: \(message)")
-        case .unavailable(let message):
-            console.error("zdr: error: not available in this build: \(message)")
         }
     }
 }

@@ -20,14 +20,12 @@ enum CLIError: Error, Sendable {
     case finding(String)
     /// The command could not do its job; exits 2.
     case failure(String)
-    /// A subcommand whose engine is not in this build; exits 2.
-    case unavailable(String)
 
     var exitCode: ExitCode {
         switch self {
         case .usage: .usage
         case .finding: .finding
-        case .failure, .unavailable: .failure
+        case .failure: .failure
         }
     }
 }

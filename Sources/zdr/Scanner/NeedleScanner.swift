@@ -4,9 +4,9 @@ import CVaultSodium
 ///
 /// Every `window`-byte slice of every needle is stored only as a 128-bit keyed SipHash digest
 /// (the key is random per scanner). Scanning slides a Rabin–Karp rolling hash over memory; a
-/// 2^24-bit filter indexed by the rolling hash says which positions could start a
-/// needle window (two bits per window, a Bloom filter), and only those are confirmed by digesting the window and looking the digest
-/// up. Nothing the scanner keeps equals needle bytes, so a scan of this very process cannot find
+/// Bloom filter indexed by the rolling hash (two bits per window) says which positions could
+/// start a needle window, and only those are confirmed by digesting the window and looking the
+/// digest up. Nothing the scanner keeps equals needle bytes, so a scan of this very process cannot find
 /// the scanner's own state, and a dump of the scanner reveals only digests (a low-entropy needle,
 /// such as a dictionary word, could still be guessed from its digests: use random canaries).
 ///
@@ -162,7 +162,7 @@ final class NeedleScanner {
     private static let mixer: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     /// SipHash-2-4 with a 128-bit output (libsodium's `crypto_shorthash_siphashx24`): a keyed
-    /// PRF, an order of magnitude cheaper than BLAKE2b on 32-byte inputs.
+    /// PRF built for short inputs such as 32-byte windows.
     private func digest(_ pointer: UnsafeRawPointer) -> WindowDigest {
         var out: (UInt64, UInt64) = (0, 0)
         withUnsafeMutableBytes(of: &out) { output in
