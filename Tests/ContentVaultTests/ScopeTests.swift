@@ -384,7 +384,7 @@ struct ScopeTests {
         let base = try #require(slot.baseAddressForTesting)
         #expect(Int(bitPattern: base) % systemPageSize == 0)
         let flags = try #require(smapsFlags(containing: UInt(bitPattern: base)))
-        #expect(flags.contains("lo") || runningUnderThreadSanitizer)
+        #expect(flags.contains("lo") || runningUnderSanitizer)
         #expect(flags.contains("dd"))
         try slot.withUnsafeMutableBytes { fillPattern($0) }
         try slot.wipe()

@@ -52,7 +52,6 @@ extension RequestScope {
 
 struct PlannedFailure: Error {}
 
-/// Whether this test binary runs under ThreadSanitizer, which turns `mlock` into a no-op (so
-/// smaps shows no `lo`) and defers asynchronous signal handlers (so a raised SIGTERM is handled
-/// after `raise` returns).
+/// Whether this test binary runs under ThreadSanitizer, which defers asynchronous signal handlers
+/// (so a raised SIGTERM is handled after `raise` returns).
 let runningUnderThreadSanitizer: Bool = dlsym(nil, "__tsan_init") != nil
