@@ -57,12 +57,13 @@ enum DrillCommand: ZDRCommand {
         let dataClass = inputClass(kind)
         // Like a server: not dumpable, no core file, purge on SIGTERM/SIGINT.
         ProcessHardening.apply()
-        let ledger: LedgerSession? = try arguments.value("ledger").map { path throws(CLIError) in
-            try LedgerSession.open(
-                path: path, signingKeyPath: arguments.value("signing-key"), keyName: "zdr-drill",
-                registry: IdentifierRegistry(workspaces: [workspace], models: Set(SyntheticKind.allCases.map(model))),
-                arguments: arguments)
-        }
+        // Without --ledger the records go to a temporary ledger, removed before the hold: the
+        // request still takes the server's path through the audited vault.
+        let ledger = try LedgerSession.open(
+            path: arguments.value("ledger"), signingKeyPath: arguments.value("signing-key"), keyName: "zdr-drill",
+            registry: IdentifierRegistry(workspaces: [workspace], models: Set(SyntheticKind.allCases.map(model))),
+            arguments: arguments)
+        defer { ledger.removeTemporary() }
         let vault: Vault
         do {
             vault = try Vault(configuration: .init(backend: backend, reaperInterval: nil))
@@ -70,23 +71,22 @@ enum DrillCommand: ZDRCommand {
         } catch {
             throw .failure("cannot create the vault: \(error)")
         }
-        let policy: RetentionPolicy
+        let audited: AuditedVault
         do {
-            policy = try RetentionPolicy().workspace(workspace.value, zdr: true)
+            audited = AuditedVault(vault: vault, policy: try RetentionPolicy().workspace(workspace.value, zdr: true),
+                                   ledger: ledger.ledger)
         } catch {
             throw .failure("cannot build the drill policy: \(error)")
         }
 
-        let scope: RequestScope
+        let admitted: AdmittedRequest
         do {
-            scope = try vault.openScope()
+            admitted = try audited.open(PolicyRequest(
+                workspace: workspace, product: kind.product, dataClasses: [dataClass], model: model(kind)))
         } catch {
-            throw .failure("the vault refused the request: \(error)")
+            throw .failure("the request was not admitted: \(error)")
         }
-        let request = PolicyRequest(workspace: workspace, product: kind.product, dataClasses: [dataClass], model: model(kind))
-        let decision = policy.decide(request)
-        for record in decision.ledgerRecords(for: request, requestID: scope.id) { try ledger?.append(record) }
-
+        let scope = admitted.scope
         let bytes: Int
         let usage: UsageCount
         do {
@@ -95,19 +95,28 @@ enum DrillCommand: ZDRCommand {
                 ? UsageCount(unit: .bytes, count: 0)
                 : try scope.withUnsafePlaintext(of: dataClass) { Self.usage(of: $0, kind: kind) }
         } catch {
-            let receipt = scope.discard(reason: .failed)
-            try ledger?.append(.discardReceipt(receipt.ledgerRecord))
-            try ledger?.finish()
+            scope.discard(reason: .failed)
+            try ledger.finish()
             throw .failure("cannot take the request from standard input: \(error)")
         }
         guard bytes > 0 else {
             scope.discard(reason: .cancelled)
+            try ledger.finish()
             throw arguments.usage("standard input is empty: pipe the request content in")
         }
-        try ledger?.append(.usage(UsageRecord(requestID: scope.id, counts: [usage])))
+        do {
+            try audited.recordUsage(of: admitted, [usage])
+        } catch {
+            scope.discard(reason: .failed)
+            throw .failure("cannot record usage: \(error)")
+        }
+        // The audited vault's receipt handler appends the receipt to the ledger.
         let receipt = scope.discard(reason: .completed)
-        try ledger?.append(.discardReceipt(receipt.ledgerRecord))
-        try ledger?.finish()
+        try ledger.finish()
+        guard audited.unrecordedReceipts == 0 else {
+            throw .failure("the ledger refused the discard receipt")
+        }
+        ledger.removeTemporary()
 
         let pid = getpid()
         if arguments.flag("json") {
@@ -127,18 +136,18 @@ enum DrillCommand: ZDRCommand {
                     ("slotsWiped", .int(receipt.slotsWiped)),
                     ("keyDestroyed", .bool(receipt.keyDestroyed)),
                 ])),
-                ("ledger", .optional(ledger?.keptPath)),
-                ("verifierKey", .optional(ledger?.verifierKey)),
+                ("ledger", .optional(ledger.keptPath)),
+                ("verifierKey", .optional(ledger.keptPath == nil ? nil : ledger.verifierKey)),
                 ("holdSeconds", .int(hold)),
             ]).rendered())
         } else {
             console.out("request \(scope.id)  pid \(pid)  product \(kind.rawValue)  backend \(vault.pool.selection)")
             console.out("content: \(bytes) bytes read into the vault (\(LedgerCommands.name(dataClass))); usage \(LedgerCommands.name(usage.unit))=\(usage.count)")
             console.out("receipt: \(LedgerCommands.summary(.discardReceipt(receipt.ledgerRecord)))")
-            if let ledger {
-                console.out("ledger:  appended to \(ledger.path); verifier key \(ledger.verifierKey)")
+            if let kept = ledger.keptPath {
+                console.out("ledger:  appended to \(kept); verifier key \(ledger.verifierKey)")
             } else {
-                console.out("ledger:  not recorded (no --ledger)")
+                console.out("ledger:  recorded in a temporary ledger, now removed (use --ledger to keep it)")
             }
             if hold > 0 {
                 console.out("holding for \(hold) s: zdr scan --pid \(pid) --needle-file FILE")

@@ -171,7 +171,7 @@ struct SelftestReport: Sendable {
         if residueMatches > 0 || !audit.passed { return .finding }
         if counters.keysDestroyed < totalRequests || counters.bytesVerifiedZero < counters.bytesHeld { return .finding }
         if counters.quarantinedSlots > 0 || counters.poolBytesVerifiedZero < counters.bytesWiped { return .finding }
-        if counters.openScopes > 0 { return .finding }
+        if counters.openScopes > 0 || counters.unrecordedReceipts > 0 { return .finding }
         return .ok
     }
 
@@ -200,6 +200,7 @@ struct SelftestReport: Sendable {
                 ("poolBytesVerifiedZero", .uint(counters.poolBytesVerifiedZero)),
                 ("quarantinedSlots", .int(counters.quarantinedSlots)),
                 ("openScopes", .int(counters.openScopes)),
+                ("unrecordedReceipts", .int(counters.unrecordedReceipts)),
             ])),
             ("scan", .object([
                 ("regionsScanned", .int(scan.count(.scanned))),

@@ -13,7 +13,8 @@ final class LedgerSession {
     let verifierKey: String
     /// The path, when the caller asked to keep the ledger.
     let keptPath: String?
-    private let ledger: Ledger
+    /// The open ledger, for ``AuditedVault``.
+    let ledger: Ledger
     private let temporaryDirectory: String?
 
     /// Opens or creates the ledger.
@@ -102,7 +103,7 @@ final class LedgerSession {
         }
     }
 
-    /// Removes a temporary ledger (a kept one stays).
+    /// Removes a temporary ledger (a kept one stays). Idempotent.
     func removeTemporary() {
         guard let temporaryDirectory else { return }
         unlink(path)

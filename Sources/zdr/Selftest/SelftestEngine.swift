@@ -7,10 +7,11 @@ import ContentVault
 import CVaultSodium
 import RetentionPolicy
 
-/// Runs the synthetic requests the way a server would: the policy decides, the vault holds the
-/// content in a request scope, the ledger records the decision, the usage and the discard
-/// receipt. Everything that calls those APIs lives here, so the harness around it (canaries,
-/// scan, audit, report) does not depend on their details.
+/// Runs the synthetic requests the way a server would, through ``AuditedVault``: the policy
+/// decides and the decision is recorded before a scope opens, the vault holds the content, egress
+/// is authorized before anything leaves, usage is recorded, and every discard receipt goes to the
+/// ledger. Everything that calls those APIs lives here, so the harness around it (canaries, scan,
+/// audit, report) does not depend on their details.
 final class SelftestEngine {
     struct Counters: Sendable {
         var requests: [SyntheticKind: Int] = [:]
@@ -26,6 +27,8 @@ final class SelftestEngine {
         var quarantinedSlots = 0
         /// Scopes still open after the run (each request must have been discarded).
         var openScopes = 0
+        /// Receipts the ledger refused (the audit trail would be incomplete).
+        var unrecordedReceipts = 0
     }
 
     static let workspace = Identifier("zdr-selftest")!
@@ -40,7 +43,7 @@ final class SelftestEngine {
     }
 
     let vault: Vault
-    let policy: RetentionPolicy
+    let audited: AuditedVault
     let ledger: LedgerSession
     let canaries: CanarySource
     private(set) var counters = Counters()
@@ -55,6 +58,7 @@ final class SelftestEngine {
         } catch {
             throw .failure("cannot create the vault: \(error)")
         }
+        let policy: RetentionPolicy
         do {
             // ZDR for the whole workspace; the LLM's tool calls go to an upstream provider that
             // covers streaming, so the egress check and record are exercised too.
@@ -64,6 +68,7 @@ final class SelftestEngine {
         } catch {
             throw .failure("cannot build the selftest policy: \(error)")
         }
+        audited = AuditedVault(vault: vault, policy: policy, ledger: ledger.ledger)
         self.canaries = canaries
         self.ledger = ledger
     }
@@ -73,32 +78,32 @@ final class SelftestEngine {
 
     /// One request of `kind`, start to finish.
     func runRequest(_ kind: SyntheticKind, plantResidue: Bool) throws(CLIError) {
-        let scope: RequestScope
+        let admitted: AdmittedRequest
         do {
-            scope = try vault.openScope()
+            admitted = try audited.open(PolicyRequest(
+                workspace: Self.workspace, product: kind.product, dataClasses: kind.dataClasses, model: Self.model(kind)))
         } catch {
-            throw .failure("the vault refused a request: \(error)")
+            throw .failure("a synthetic \(kind.rawValue) request was not admitted: \(error)")
         }
-        let request = PolicyRequest(
-            workspace: Self.workspace, product: kind.product, dataClasses: kind.dataClasses, model: Self.model(kind),
-            upstream: kind == .llm ? Upstream(provider: Self.upstream, transferMode: .streaming) : nil)
-        let decision = policy.decide(request)
-        for record in decision.ledgerRecords(for: request, requestID: scope.id) { try ledger.append(record) }
-        guard decision.isAccepted, decision.retentionMode == .zeroDataRetention else {
+        let scope = admitted.scope
+        guard admitted.decision.retentionMode == .zeroDataRetention else {
             scope.discard(reason: .failed)
-            throw .failure("the policy did not accept a synthetic \(kind.rawValue) request under ZDR: \(decision.reason)")
+            throw .failure("the policy did not put a synthetic \(kind.rawValue) request under ZDR: \(admitted.decision.reason)")
         }
-
         do {
+            if kind == .llm {
+                // The tool call leaves for the upstream provider: authorized (and recorded) first.
+                try audited.authorizeEgress(of: admitted, to: Self.upstream, transferMode: .streaming)
+            }
             try fill(scope, kind: kind, plantResidue: plantResidue)
             try process(scope, kind: kind)
+            try audited.recordUsage(of: admitted, usage(kind))
         } catch {
             scope.discard(reason: .failed)
-            throw .failure("a synthetic \(kind.rawValue) request failed in the vault: \(error)")
+            throw .failure("a synthetic \(kind.rawValue) request failed: \(error)")
         }
-        try ledger.append(.usage(UsageRecord(requestID: scope.id, counts: usage(kind))))
+        // The receipt goes to the ledger through the audited vault's receipt handler.
         let receipt = scope.discard(reason: .completed)
-        try ledger.append(.discardReceipt(receipt.ledgerRecord))
 
         counters.requests[kind, default: 0] += 1
         counters.bytesIn += UInt64(kind.totalBytes)
@@ -171,6 +176,7 @@ final class SelftestEngine {
     func finish() {
         let statistics = vault.pool.statistics
         counters.openScopes = vault.statistics.openScopes
+        counters.unrecordedReceipts = audited.unrecordedReceipts
         counters.bytesWiped = statistics.bytesWiped
         counters.poolBytesVerifiedZero = statistics.bytesVerifiedZero
         counters.quarantinedSlots = statistics.quarantinedSlots
