@@ -216,8 +216,10 @@ struct HostDoctor {
         let fix = hard == unlimited || hard >= memlockBudget
             ? "raise the soft limit: ulimit -l \(memlockBudget / 1024) (or LimitMEMLOCK= in the systemd unit)"
             : "raise the hard limit: LimitMEMLOCK=\(memlockBudget / 1024)K in the systemd unit, memlock in /etc/security/limits.conf, or --ulimit memlock for containers"
+        // With no budget configured the vault sizes its pool to the limit (MemoryLimits).
+        let pool = formatBytes(UInt64(max(0, MemoryLimits.current().defaultBudget)))
         return HostCheck(id: id, status: .warn,
-                         detail: "RLIMIT_MEMLOCK \(show(soft)) (hard \(show(hard))) is below the \(budgetText) budget: the vault will refuse requests past it",
+                         detail: "RLIMIT_MEMLOCK \(show(soft)) (hard \(show(hard))) is below the \(budgetText) budget: a vault with no budget set caps its pool at \(pool); one configured for \(budgetText) fails to lock memory past the limit",
                          fix: fix)
     }
 
