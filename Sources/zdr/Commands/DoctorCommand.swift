@@ -249,10 +249,10 @@ struct HostDoctor {
             return HostCheck(id: id, status: .pass, detail: "disabled (RLIMIT_CORE 0)", fix: nil)
         }
         if let collector {
-            // A piped core_pattern ignores RLIMIT_CORE 0 only for the limit check of the pipe
-            // helper itself on older kernels; modern kernels honour it, but the collector may
-            // still keep what it receives.
-            let limitText = limit.rlim_cur == 0 ? "RLIMIT_CORE 0 here, but " : ""
+            // The kernel does not apply RLIMIT_CORE to a piped core_pattern (core(5)): the
+            // collector receives the dump and decides what to keep, so a zero limit is no
+            // guarantee here.
+            let limitText = limit.rlim_cur == 0 ? "RLIMIT_CORE is 0, but the kernel ignores it for pipes: " : ""
             return HostCheck(id: id, status: .warn,
                              detail: "\(limitText)core dumps are piped to \(collector), which may store them; vault pages are excluded (MADV_DONTDUMP) but other heap memory is not",
                              fix: "set Storage=none in /etc/systemd/coredump.conf (systemd-coredump) or ulimit -c 0 / LimitCORE=0 for the service")
