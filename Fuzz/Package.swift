@@ -11,6 +11,13 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 let fuzzTargets = [
     "FuzzIdentifiers",
     "FuzzPolicyJSON",
+    "FuzzLedgerRecord",
+    "FuzzLedgerFile",
+    "FuzzSignedNote",
+    "FuzzReceiptBundle",
+    "FuzzMerkleProofs",
+    "FuzzSealedChunk",
+    "FuzzCLIArguments",
 ]
 
 let package = Package(

@@ -27,6 +27,13 @@ public typealias FuzzEntry = @Sendable ([UInt8]) throws(FuzzPropertyViolation) -
 public let fuzzEntries: [String: FuzzEntry] = [
     "FuzzPolicyJSON": fuzzPolicyJSON,
     "FuzzIdentifiers": fuzzIdentifiers,
+    "FuzzLedgerRecord": fuzzLedgerRecord,
+    "FuzzLedgerFile": fuzzLedgerFile,
+    "FuzzSignedNote": fuzzSignedNote,
+    "FuzzReceiptBundle": fuzzReceiptBundle,
+    "FuzzMerkleProofs": fuzzMerkleProofs,
+    "FuzzSealedChunk": fuzzSealedChunk,
+    "FuzzCLIArguments": fuzzCLIArguments,
 ]
 
 /// Throws `FuzzPropertyViolation(message)` unless `condition` holds.

@@ -1,0 +1,1 @@
+../../../../Sources/zdr/CLI/ExitCode.swift
