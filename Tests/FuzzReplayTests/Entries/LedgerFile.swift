@@ -16,6 +16,7 @@ import RetentionLedger
 /// - `verify` and `entries` agree on the record count; the report's root is the RFC 6962 root of
 ///   the listed records, computed independently; every listed record is canonical.
 /// - the export has one line per record.
+/// - prefix roots match the reference; every offline receipt bundle verifies.
 /// - a file that verifies under the pinned key can be reopened for writing by that key; after
 ///   recovery, one append and a checkpoint, it still verifies, has no torn tail, keeps every old
 ///   record (same root over the old size) and is consistent with the old tree.
@@ -57,7 +58,32 @@ public func fuzzLedgerFile(_ input: [UInt8]) throws(FuzzPropertyViolation) {
         }
         return
     }
+    if let entries { try checkOfflineProofs(path: path, entries: entries, pick: input.count) }
     try checkRecovery(path: path, file: file, before: report)
+}
+
+/// On a file that verifies: every prefix root the verifier reports is the RFC 6962 root of
+/// those records, and every receipt bundle it builds offline verifies under the pinned key and
+/// carries the recorded receipt.
+private func checkOfflineProofs(path: String, entries: [LedgerEntry], pick: Int) throws(FuzzPropertyViolation) {
+    guard !entries.isEmpty else { return }
+    let size = pick % entries.count + 1
+    let root = try? LedgerVerifier.rootHash(path: path, size: UInt64(size))
+    try require(root != nil && root == referenceRoot(entries.prefix(size).map(\.canonicalBytes)),
+                "rootHash(size:) differs from the RFC 6962 root of that prefix")
+    for entry in entries {
+        guard case .discardReceipt(let receipt) = entry.record.body else { continue }
+        // No checkpoint may cover the receipt yet (requestNotFound); a later receipt for the
+        // same request wins. Either way, what is built must verify.
+        guard let bundle = try? LedgerVerifier.receiptBundle(
+            path: path, request: receipt.requestID, verifierKey: FuzzLedgerKey.verifierKeyText)
+        else { continue }
+        let verified: VerifiedReceipt
+        do { verified = try bundle.verify(verifierKey: FuzzLedgerKey.verifier) } catch {
+            throw FuzzPropertyViolation("an offline receipt bundle from a verified ledger does not verify: \(error)")
+        }
+        try require(verified.receipt.requestID == receipt.requestID, "bundle carries another request's receipt")
+    }
 }
 
 /// Opens the verified file for writing, appends, checkpoints, and checks what is left.
