@@ -2,6 +2,7 @@
 #include "CVaultSystem.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -293,6 +294,11 @@ int cvault_fork_signal_probe(const void *ptr, size_t len, int sig) {
         for (int i = 0; i < CVAULT_MAX_SIGNAL; i++) { atomic_store(&cvault_installed[i], 0); }
         if (cvault_install_fatal_purge_handlers() != 0) { _exit(5); }
         if (cvault_install_termination_purge_handlers() != 0) { _exit(5); }
+        // The forking thread may be a dispatch worker, which blocks asynchronous signals.
+        sigset_t unblock;
+        sigemptyset(&unblock);
+        sigaddset(&unblock, sig);
+        pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
         raise(sig);
         _exit(6);
     }
