@@ -29,6 +29,8 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
+        // C baselines that split the pool's release into wipe, verification read and bookkeeping.
+        .target(name: "CBenchBaselines", dependencies: ["CBenchSodium"]),
         // What the suites share: run length (full or CI smoke).
         .target(
             name: "BenchmarkSupport",
@@ -40,6 +42,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "ContentVault", package: "content-vault"),
                 "CBenchSodium",
+                "CBenchBaselines",
                 "BenchmarkSupport",
             ],
             path: "Benchmarks/LockedMemory",

@@ -6,12 +6,16 @@
 //   - `sodium_malloc`: sodium_malloc + memset + sodium_free (one guarded mlock'd mapping each)
 //   - `pool.locked`, `pool.secretmem`: SecureMemoryPool.allocate + memset + LockedBuffer.release
 //     (sodium_memzero of the slot, read back to verify zero, canary check, slot recycled)
+//   - `malloc+verify`, `malloc+fused`: malloc + memset + the pool's wipe-then-verify, or the same
+//     done 4 KiB at a time, + free. They split the pool's cost: the gap between `malloc` and
+//     `malloc+verify` is the verification read; the rest of the pool's gap is its bookkeeping.
 //
 // Targets (ratios of medians, same run): pool ≤ 3× malloc at 64 B, ≤ 2× at 4 KiB, ≤ 1.5× at 1 MiB;
 // pool ≥ 50× faster than sodium_malloc at 4 KiB. Docs/Performance.md has the figures.
 
 import Benchmark
 import BenchmarkSupport
+import CBenchBaselines
 import CBenchSodium
 import ContentVault
 
@@ -42,7 +46,7 @@ private func makePool(_ backend: BackendPreference) -> SecureMemoryPool? {
                 byteBudget: 64 << 20,
                 prewarmedSlotCapacities: sizes.map(\.byteCount)))
     } catch {
-        fputs("LockedMemory: skipping pool backend \(backend): \(error)\n", stderr)
+        benchmarkNote("LockedMemory: skipping pool backend \(backend): \(error)")
         return nil
     }
 }
@@ -63,7 +67,7 @@ private func configuration(for byteCount: Int, metrics: [BenchmarkMetric]) -> Be
 
 let benchmarks: @Sendable () -> Void = {
     guard sodium_init() >= 0 else {
-        fputs("LockedMemory: sodium_init failed; no benchmarks registered\n", stderr)
+        benchmarkNote("LockedMemory: sodium_init failed; no benchmarks registered")
         return
     }
     // Malloc counts show that the pool does no heap allocation per buffer.
@@ -93,6 +97,26 @@ let benchmarks: @Sendable () -> Void = {
                 memset(bytes, fillByte, byteCount)
                 blackHole(bytes)
                 sodium_free(bytes)  // sodium_memzero, munlock, munmap
+            }
+        }
+
+        Benchmark("\(label) malloc+verify memset+wipe+read-back+free", configuration: config) { benchmark in
+            for _ in benchmark.scaledIterations {
+                guard let bytes = malloc(byteCount) else { fatalError("malloc failed") }
+                memset(bytes, fillByte, byteCount)
+                blackHole(bytes)
+                blackHole(bench_wipe_then_verify(bytes, byteCount))
+                free(bytes)
+            }
+        }
+
+        Benchmark("\(label) malloc+fused memset+4KiB-chunked wipe/read-back+free", configuration: config) { benchmark in
+            for _ in benchmark.scaledIterations {
+                guard let bytes = malloc(byteCount) else { fatalError("malloc failed") }
+                memset(bytes, fillByte, byteCount)
+                blackHole(bytes)
+                blackHole(bench_wipe_verify_fused(bytes, byteCount, 4096))
+                free(bytes)
             }
         }
 

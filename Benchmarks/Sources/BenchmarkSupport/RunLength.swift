@@ -41,3 +41,9 @@ public enum RunLength {
         )
     }
 }
+
+/// Writes one line to standard error (why a variant was skipped, and the like).
+public func benchmarkNote(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
