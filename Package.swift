@@ -22,7 +22,7 @@ let package = Package(
         ),
         // The few things Swift cannot say directly: the memfd_secret syscall, Linux constants,
         // and the async-signal-safe purge registry and signal handlers.
-        .target(name: "CVaultSystem"),
+        .target(name: "CVaultSystem", dependencies: ["CVaultSodium"]),
         // Pure decisions over the ledger's metadata vocabulary (Product, DataClass, Identifier).
         .target(name: "RetentionPolicy", dependencies: ["RetentionLedger"]),
         // The ledger cannot name a content type: it depends on libsodium only.
@@ -39,6 +39,11 @@ let package = Package(
         .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger"]),
         .testTarget(name: "RetentionPolicyTests", dependencies: ["RetentionPolicy"]),
         .testTarget(name: "zdrTests", dependencies: ["zdr"]),
+        // Replays every input under Fuzz/FailCases through the code its fuzz target exercises.
+        .testTarget(
+            name: "FuzzReplayTests",
+            dependencies: ["ContentVault", "RetentionLedger", "RetentionPolicy"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

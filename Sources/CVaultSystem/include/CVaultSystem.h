@@ -35,6 +35,9 @@ void cvault_set_errno(int value);
 /// than the wipe itself (libsodium's sodium_is_zero is constant-time and byte-wise: too slow for
 /// megabytes, and timing does not matter for memory we just zeroed).
 int cvault_is_zero(const void *ptr, size_t len);
+/// Wipes [ptr, ptr+len) with sodium_memzero and reads it back, chunk by chunk while each chunk is
+/// hot in cache. Returns 1 when every byte read back as zero.
+int cvault_wipe_and_verify(void *ptr, size_t len);
 /// Zeroes through a volatile pointer: safe in a signal handler and never elided.
 void cvault_wipe_volatile(void *ptr, size_t len);
 

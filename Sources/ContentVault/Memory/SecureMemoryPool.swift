@@ -14,6 +14,9 @@ internal import CVaultSystem
 /// region is mapped, locked and guarded once, then carved into power-of-two slots from 64 B to
 /// 1 MiB, each with a random canary on both sides. Larger requests get a dedicated region.
 ///
+/// `@unchecked Sendable`: all mutable state sits behind the per-class mutexes, the dedicated-region
+/// lock, or an atomic.
+///
 /// Every release wipes the whole slot with `sodium_memzero`, reads it back to prove it is zero,
 /// and only then makes it reusable. A slot whose canary was overwritten, or that does not read
 /// back as zero, is quarantined for the life of the pool.
@@ -27,7 +30,7 @@ internal import CVaultSystem
 /// buffer.withUnsafeMutableBytes { bytes in /* fill */ }
 /// try buffer.release()          // or let it go out of scope: deinit wipes too
 /// ```
-public final class SecureMemoryPool: Sendable {
+public final class SecureMemoryPool: @unchecked Sendable {
     /// Pool settings.
     public struct Configuration: Sendable, Hashable {
         /// Which backend to use. Default: ``BackendPreference/automatic``.
@@ -73,8 +76,10 @@ public final class SecureMemoryPool: Sendable {
     let system: SystemCalls
     private let canaryLow: UInt64
     private let canaryHigh: UInt64
-    private let classes: [SizeClass]
-    private let dedicated: Mutex<DedicatedState>
+    /// `classCount` size classes, 64 B to 1 MiB; see ``SizeClass`` for why not an `Array`.
+    private let classes: UnsafeMutablePointer<SizeClass>
+    private static let classCount = largestClassShift - smallestClassShift + 1
+    private let dedicated: PthreadLock<DedicatedState>
     private let mappedBytes = Atomic<Int>(0)
 
     /// Creates a pool, choosing and probing the backend now so a host learns at start-up, not in
@@ -98,10 +103,12 @@ public final class SecureMemoryPool: Sendable {
         self.canaryHigh = canary.1
 
         let regionTarget = max(configuration.regionByteCount, systemPageSize)
-        self.classes = (Self.smallestClassShift...Self.largestClassShift).map { shift in
-            SizeClass(capacity: 1 << shift, regionTarget: regionTarget)
+        self.classes = .allocate(capacity: Self.classCount)
+        for index in 0..<Self.classCount {
+            (classes + index).initialize(
+                to: SizeClass(capacity: 1 << (index + Self.smallestClassShift), regionTarget: regionTarget))
         }
-        self.dedicated = Mutex(DedicatedState())
+        self.dedicated = PthreadLock(DedicatedState())
 
         if case .unprotected = configuration.backend {
             let warning = "zdr: WARNING: unprotected memory backend in use: request content may be swapped, dumped and inherited by child processes. Development only.\n"
@@ -110,19 +117,20 @@ public final class SecureMemoryPool: Sendable {
         }
         for capacity in configuration.prewarmedSlotCapacities {
             guard capacity > 0, capacity <= Self.largestPackedByteCount else { throw .invalidByteCount(capacity) }
-            try classes[Self.classIndex(for: capacity)].mapRegion(in: self)
+            try (classes + Self.classIndex(for: capacity)).mapRegion(in: self)
         }
     }
 
     deinit {
         // No buffer is alive here (each holds a strong reference to the pool), and every slot
         // was wiped when it was released, so unmapping is all that is left.
-        for sizeClass in classes {
-            sizeClass.state.withLock { state in
-                for region in state.regions { region.unmap(system: system) }
-                state.regions.removeAll()
-            }
+        var ignored = PoolStatistics(backend: backend, byteBudget: byteBudget, mappedBytes: 0)
+        for index in 0..<Self.classCount {
+            for region in (classes + index).collect(into: &ignored) { region.unmap(system: system) }
+            classes[index].mutex.destroy()
         }
+        classes.deinitialize(count: Self.classCount)
+        classes.deallocate()
     }
 
     private static func selectBackend(
@@ -173,10 +181,11 @@ public final class SecureMemoryPool: Sendable {
         guard byteCount > 0 else { throw .invalidByteCount(byteCount) }
         if byteCount > Self.largestPackedByteCount { return try allocateDedicated(byteCount: byteCount) }
         let index = Self.classIndex(for: byteCount)
-        let sizeClass = classes[index]
-        let (base, slot) = try sizeClass.take(in: self)
+        // Used through the array without a local binding: binding the class to a local costs
+        // a retain/release pair, a measurable share of a 64-byte allocation.
+        let (base, slot) = try (classes + index).take(in: self)
         return LockedBuffer(
-            pool: self, base: base, count: byteCount, capacity: sizeClass.capacity,
+            pool: self, base: base, count: byteCount, capacity: 1 << (index + Self.smallestClassShift),
             sizeClass: Int32(index), slot: slot)
     }
 
@@ -270,8 +279,7 @@ public final class SecureMemoryPool: Sendable {
     func release(base: UnsafeMutableRawPointer, capacity: Int, sizeClass: Int32, slot: Int32) -> LockedMemoryError? {
         var problem: LockedMemoryError?
         if !canariesIntact(around: base, capacity: capacity) { problem = .canaryOverrun(slotCapacity: capacity) }
-        sodium_memzero(base, capacity)
-        let verified = cvault_is_zero(base, capacity) == 1
+        let verified = cvault_wipe_and_verify(base, capacity) == 1
         if !verified && problem == nil { problem = .wipeVerificationFailed(slotCapacity: capacity) }
 
         if sizeClass < 0 {
@@ -287,7 +295,7 @@ public final class SecureMemoryPool: Sendable {
                 mappedBytes.subtract(region.length, ordering: .relaxed)
             }
         } else {
-            classes[Int(sizeClass)].giveBack(slot: slot, capacity: capacity, verified: verified, quarantine: problem != nil)
+            (classes + Int(sizeClass)).giveBack(slot: slot, capacity: capacity, verified: verified, quarantine: problem != nil)
         }
         return problem
     }
@@ -338,15 +346,8 @@ public final class SecureMemoryPool: Sendable {
     public var statistics: PoolStatistics {
         var stats = PoolStatistics(
             backend: backend, byteBudget: byteBudget, mappedBytes: mappedBytes.load(ordering: .relaxed))
-        for sizeClass in classes {
-            sizeClass.state.withLock { state in
-                stats.regions += state.regions.count
-                stats.liveBuffers += state.live
-                stats.wipes += state.wipes
-                stats.bytesWiped += state.bytesWiped
-                stats.bytesVerifiedZero += state.bytesVerifiedZero
-                stats.quarantinedSlots += state.quarantined
-            }
+        for index in 0..<Self.classCount {
+            _ = (classes + index).collect(into: &stats)
         }
         dedicated.withLock { state in
             stats.regions += state.regions.count
@@ -363,9 +364,10 @@ public final class SecureMemoryPool: Sendable {
     /// check them in `/proc/self/smaps`.
     public var regionAddresses: [(start: UInt, length: Int)] {
         var result: [(UInt, Int)] = []
-        for sizeClass in classes {
-            sizeClass.state.withLock { state in
-                for region in state.regions { result.append((UInt(bitPattern: region.base), region.length)) }
+        var ignored = PoolStatistics(backend: backend, byteBudget: byteBudget, mappedBytes: 0)
+        for index in 0..<Self.classCount {
+            for region in (classes + index).collect(into: &ignored) {
+                result.append((UInt(bitPattern: region.base), region.length))
             }
         }
         dedicated.withLock { state in
@@ -420,7 +422,7 @@ public struct PoolStatistics: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Dedicated regions for buffers larger than the largest packed slot.
-struct DedicatedState: ~Copyable {
+struct DedicatedState {
     var regions: [UInt: Region] = [:]
     var wipes: UInt64 = 0
     var bytesWiped: UInt64 = 0
@@ -428,25 +430,28 @@ struct DedicatedState: ~Copyable {
     var quarantined = 0
 }
 
-/// One power-of-two size class: its regions and a stack of free slots.
-final class SizeClass: Sendable {
-    struct State: ~Copyable {
-        var regions: [Region] = []
-        /// Free slot ids (`region * slotsPerRegion + index`); the most recently freed on top,
-        /// so hot slots stay in cache.
-        var free: [Int32] = []
-        var live = 0
-        var wipes: UInt64 = 0
-        var bytesWiped: UInt64 = 0
-        var bytesVerifiedZero: UInt64 = 0
-        var quarantined = 0
-    }
-
+/// One power-of-two size class: its regions and a stack of free slots, behind its own lock.
+///
+/// The pool keeps its classes in one manually allocated array (`UnsafeMutablePointer`) rather
+/// than an `Array` of objects: reaching a class object through an array costs a retain/release
+/// pair per call, measurable on a 64-byte allocation. The array is allocated in the pool's
+/// `init`, never resized, and freed in its `deinit`.
+struct SizeClass {
     let capacity: Int
     let stride: Int
     let slotsPerRegion: Int
     let regionLength: Int
-    let state = Mutex(State())
+    let mutex = PthreadMutex()
+    /// Guarded by `mutex`.
+    var regions: [Region] = []
+    /// Free slot ids (`region * slotsPerRegion + index`); the most recently freed on top, so hot
+    /// slots stay in cache.
+    var free: [Int32] = []
+    var live = 0
+    var wipes: UInt64 = 0
+    var bytesWiped: UInt64 = 0
+    var bytesVerifiedZero: UInt64 = 0
+    var quarantined = 0
 
     init(capacity: Int, regionTarget: Int) {
         self.capacity = capacity
@@ -455,48 +460,71 @@ final class SizeClass: Sendable {
         self.regionLength = roundUp(
             SecureMemoryPool.canaryLength + slotsPerRegion * stride, toMultipleOf: systemPageSize)
     }
+}
 
+/// The operations on a size class go through a pointer to it, never through a `mutating`
+/// method: a `mutating` call is an exclusive access to the whole struct from the call on, which
+/// lets the optimizer assume nobody else changes it, including before `lock()` returns. Each
+/// `pointee` access below starts after the lock is held.
+extension UnsafeMutablePointer<SizeClass> {
     /// Pops a free slot, mapping a new region when none is left.
     @inline(__always)
     func take(in pool: SecureMemoryPool) throws(LockedMemoryError) -> (UnsafeMutableRawPointer, Int32) {
-        try state.withLock { (state: inout State) throws(LockedMemoryError) -> (UnsafeMutableRawPointer, Int32) in
-            if state.free.isEmpty { try addRegion(to: &state, pool: pool) }
-            let slot = state.free.removeLast()
-            state.live += 1
-            return (address(of: slot, in: state), slot)
-        }
+        pointee.mutex.lock()
+        defer { pointee.mutex.unlock() }
+        if pointee.free.isEmpty { try addRegion(pool: pool) }
+        let slot = pointee.free.removeLast()
+        pointee.live += 1
+        let perRegion = pointee.slotsPerRegion
+        let region = pointee.regions[Int(slot) / perRegion]
+        return (region.base + SecureMemoryPool.canaryLength + (Int(slot) % perRegion) * pointee.stride, slot)
     }
 
+    /// Records a wiped slot and makes it reusable unless quarantined.
+    @inline(__always)
     func giveBack(slot: Int32, capacity: Int, verified: Bool, quarantine: Bool) {
-        state.withLock { state in
-            state.live -= 1
-            state.wipes += 1
-            state.bytesWiped += UInt64(capacity)
-            if verified { state.bytesVerifiedZero += UInt64(capacity) }
-            if quarantine { state.quarantined += 1 } else { state.free.append(slot) }
-        }
+        pointee.mutex.lock()
+        defer { pointee.mutex.unlock() }
+        pointee.live -= 1
+        pointee.wipes += 1
+        pointee.bytesWiped += UInt64(capacity)
+        if verified { pointee.bytesVerifiedZero += UInt64(capacity) }
+        if quarantine { pointee.quarantined += 1 } else { pointee.free.append(slot) }
     }
 
+    /// Maps one more region for this class.
     func mapRegion(in pool: SecureMemoryPool) throws(LockedMemoryError) {
-        try state.withLock { (state: inout State) throws(LockedMemoryError) in try addRegion(to: &state, pool: pool) }
+        pointee.mutex.lock()
+        defer { pointee.mutex.unlock() }
+        try addRegion(pool: pool)
     }
 
-    private func addRegion(to state: inout State, pool: SecureMemoryPool) throws(LockedMemoryError) {
-        let region = try pool.mapBudgeted(minimumLength: regionLength)
+    /// Adds the counters to `stats` and returns the regions.
+    func collect(into stats: inout PoolStatistics) -> [Region] {
+        pointee.mutex.lock()
+        defer { pointee.mutex.unlock() }
+        stats.regions += pointee.regions.count
+        stats.liveBuffers += pointee.live
+        stats.wipes += pointee.wipes
+        stats.bytesWiped += pointee.bytesWiped
+        stats.bytesVerifiedZero += pointee.bytesVerifiedZero
+        stats.quarantinedSlots += pointee.quarantined
+        return pointee.regions
+    }
+
+    /// Caller holds the lock.
+    private func addRegion(pool: SecureMemoryPool) throws(LockedMemoryError) {
+        let region = try pool.mapBudgeted(minimumLength: pointee.regionLength)
+        let stride = pointee.stride
+        let perRegion = pointee.slotsPerRegion
         // Canaries between and around the slots: [C][slot 0][C][slot 1][C] … [C].
-        for index in 0...slotsPerRegion {
+        for index in 0...perRegion {
             pool.writeCanary(at: region.base + index * stride)
         }
-        let first = Int32(state.regions.count * slotsPerRegion)
-        state.regions.append(region)
+        let first = Int32(pointee.regions.count * perRegion)
+        pointee.regions.append(region)
         // Highest id first so the lowest addresses are handed out first.
-        for id in (first..<first + Int32(slotsPerRegion)).reversed() { state.free.append(id) }
-    }
-
-    @inline(__always)
-    private func address(of slot: Int32, in state: borrowing State) -> UnsafeMutableRawPointer {
-        let region = state.regions[Int(slot) / slotsPerRegion]
-        return region.base + SecureMemoryPool.canaryLength + (Int(slot) % slotsPerRegion) * stride
+        for id in (first..<first + Int32(perRegion)).reversed() { pointee.free.append(id) }
     }
 }
 
