@@ -21,9 +21,15 @@ for line in sys.stdin:
         # columns: metric, p0, p25, p50, ...
         medians[name] = float(cells[3]) * scale
 
+def order(key):
+    for index, prefix in enumerate(["64 B ", "4 KiB ", "64 KiB ", "1 MiB "]):
+        if key.startswith(prefix):
+            return (index, key)
+    return (len(medians), key)
+
 print("| benchmark | median ns/op |")
 print("| --- | ---: |")
-for key in sorted(medians):
+for key in sorted(medians, key=order):
     print(f"| {key} | {medians[key]:,.0f} |")
 
 # LockedMemory: "<size> <variant> ..." names.

@@ -4,14 +4,14 @@
 // on the wipe, the verification read, or the bookkeeping.
 #include <stddef.h>
 
-/// 1 when all `len` bytes are zero. The same word-wise loop as the library's cvault_is_zero.
+/// 1 when all `len` bytes are zero: the library's cvault_is_zero (AVX2 from 256 B when the CPU has it).
 int bench_is_zero(const void *ptr, size_t len);
 
-/// What the pool's release does to the bytes: sodium_memzero the whole range, then read it all
-/// back. Returns 1 when the read-back was zero.
+/// Wipe and verify in two passes: sodium_memzero the whole range, then read it all back (what
+/// the pool did before it fused the two). Returns 1 when the read-back was zero.
 int bench_wipe_then_verify(void *ptr, size_t len);
 
 /// The same guarantee in one pass over memory: wipe and read back `chunk` bytes at a time, so the
-/// read hits L1 instead of going back to L2/L3 for large buffers. Returns 1 when all was zero.
+/// read hits L1 instead of going back to L2/L3 (the library uses 1 KiB). Returns 1 when all was zero.
 int bench_wipe_verify_fused(void *ptr, size_t len, size_t chunk);
 #endif
