@@ -45,21 +45,22 @@ for size in sizes:
     malloc = find(size, "malloc+memset")
     verify = find(size, "malloc+verify")
     fused = find(size, "malloc+fused")
+    slot = find(size, "mlock-slot+fused")
     sodium = find(size, "sodium_malloc")
     for backend in ("pool.secretmem", "pool.locked"):
         pool = find(size, backend)
         if pool is None or malloc is None:
             continue
         target = targets.get(size)
-        rows.append((size, backend, malloc, verify, fused, sodium, pool, target))
+        rows.append((size, backend, malloc, verify, fused, slot, sodium, pool, target))
 if rows:
     print()
-    print("| size | backend | malloc ns | malloc+verify ns | malloc+fused ns | sodium_malloc ns | pool ns | pool ÷ malloc (target) | sodium_malloc ÷ pool |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| size | backend | malloc | malloc+verify | malloc+fused | mlock-slot+fused | sodium_malloc | pool | pool ÷ malloc (target) | sodium_malloc ÷ pool |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     def fmt(v):
         return "–" if v is None else f"{v:,.0f}"
-    for size, backend, malloc, verify, fused, sodium, pool, target in rows:
+    for size, backend, malloc, verify, fused, slot, sodium, pool, target in rows:
         ratio = pool / malloc
         goal = "" if target is None else f" (≤ {target:g}× {'✓' if ratio <= target else '✗'})"
         faster = "–" if sodium is None else f"{sodium / pool:,.0f}×" + (" (≥ 50× " + ("✓" if sodium / pool >= 50 else "✗") + ")" if size == "4 KiB" else "")
-        print(f"| {size} | {backend.removeprefix('pool.')} | {fmt(malloc)} | {fmt(verify)} | {fmt(fused)} | {fmt(sodium)} | {fmt(pool)} | {ratio:.2f}×{goal} | {faster} |")
+        print(f"| {size} | {backend.removeprefix('pool.')} | {fmt(malloc)} | {fmt(verify)} | {fmt(fused)} | {fmt(slot)} | {fmt(sodium)} | {fmt(pool)} | {ratio:.2f}×{goal} | {faster} |")

@@ -10,6 +10,9 @@
 //     passes, or fused 1 KiB at a time as the pool does it, + free. They split the pool's cost:
 //     `malloc+fused` minus `malloc` is the price of proving the wipe; the pool's remaining gap
 //     is its bookkeeping (lock, free list, canaries).
+//   - `mlock-slot+fused`: memset + the fused wipe/read-back on one fixed mlock'd slot laid out like
+//     the pool's (16-byte offset), no allocation at all. Its gap to `malloc+fused` is the memory
+//     itself (4 KiB locked pages vs malloc's heap, which THP may back with 2 MiB pages).
 //
 // Targets (ratios of medians, same run): pool ≤ 3× malloc at 64 B, ≤ 2× at 4 KiB, ≤ 1.5× at 1 MiB;
 // pool ≥ 50× faster than sodium_malloc at 4 KiB. Docs/Performance.md has the figures.
@@ -119,6 +122,22 @@ let benchmarks: @Sendable () -> Void = {
                 blackHole(bench_wipe_verify_fused(bytes, byteCount, 1024))
                 free(bytes)
             }
+        }
+
+        if let slot = bench_locked_slot_create(byteCount) {
+            // A raw address is not Sendable; the slot lives (and is used by one thread) for the
+            // whole process.
+            let address = UInt(bitPattern: slot)
+            Benchmark("\(label) mlock-slot+fused memset+1KiB-chunked wipe/read-back", configuration: config) { benchmark in
+                let bytes = UnsafeMutableRawPointer(bitPattern: address)!
+                for _ in benchmark.scaledIterations {
+                    memset(bytes, fillByte, byteCount)
+                    blackHole(bytes)
+                    blackHole(bench_wipe_verify_fused(bytes, byteCount, 1024))
+                }
+            }
+        } else {
+            benchmarkNote("LockedMemory: skipping mlock-slot baseline at \(label): mmap or mlock failed")
         }
 
         for (name, pool) in pools {

@@ -60,3 +60,14 @@ int bench_wipe_verify_fused(void *ptr, size_t len, size_t chunk) {
     }
     return zero;
 }
+
+#include <sys/mman.h>
+
+void *bench_locked_slot_create(size_t len) {
+    const size_t page = 4096, offset = 16;
+    size_t mapped = (offset + len + page - 1) / page * page;
+    void *start = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (start == MAP_FAILED) { return NULL; }
+    if (mlock(start, mapped) != 0) { munmap(start, mapped); return NULL; }
+    return (unsigned char *)start + offset;
+}
