@@ -9,6 +9,7 @@ import sys
 
 name = None
 medians = {}  # benchmark name -> p50 ns per operation
+mallocs = {}  # benchmark name -> p100 of mallocs per operation
 for line in sys.stdin:
     line = line.rstrip("\n")
     stripped = line.strip()
@@ -20,6 +21,9 @@ for line in sys.stdin:
         scale = {"ns": 1, "us": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9}[unit.group(1)] if unit else 1
         # columns: metric, p0, p25, p50, ...
         medians[name] = float(cells[3]) * scale
+    if name and stripped.startswith("│ Malloc (total)"):
+        cells = [c.strip() for c in stripped.strip("│").split("│")]
+        mallocs[name] = cells[7]
 
 def order(key):
     for index, prefix in enumerate(["64 B ", "4 KiB ", "64 KiB ", "1 MiB "]):
@@ -27,10 +31,10 @@ def order(key):
             return (index, key)
     return (len(medians), key)
 
-print("| benchmark | median ns/op |")
-print("| --- | ---: |")
+print("| benchmark | median ns/op | mallocs/op (max) |")
+print("| --- | ---: | ---: |")
 for key in sorted(medians, key=order):
-    print(f"| {key} | {medians[key]:,.0f} |")
+    print(f"| {key} | {medians[key]:,.0f} | {mallocs.get(key, '–')} |")
 
 # LockedMemory: "<size> <variant> ..." names.
 sizes = ["64 B", "4 KiB", "64 KiB", "1 MiB"]
