@@ -1,0 +1,345 @@
+// The writer. Appends are cheap (encode, hash, buffer, O(1) amortized tree update, under one
+// mutex); durability is group commit: `flush()` writes everything buffered and returns only after
+// fdatasync, and concurrent flushers share one sync. A background timer bounds how long a record
+// can sit unsynced. I/O failure is sticky: after one, every call throws (fail closed).
+
+import Dispatch
+import Glibc
+import Synchronization
+
+/// An append-only, checkpointed, tamper-evident metadata ledger.
+public final class Ledger: Sendable {
+    private struct WriterState: Sendable {
+        var fd: Int32
+        var replay: LedgerReplay
+        /// Frames appended but not yet handed to a flush.
+        var pending: [UInt8] = []
+        /// File offset where the next appended frame will land.
+        var nextFrameOffset: Int
+        /// Records (leaves) known to be on disk after fdatasync.
+        var durableCount: UInt64
+        var checkpointsInEpoch: UInt32 = 0
+        /// Set when an evolved key must be saved once its rotation record is durable.
+        var keySavePendingAt: UInt64?
+        var failure: LedgerError?
+        var closed = false
+    }
+
+    /// The ledger's log origin (also the signing key's name).
+    public let origin: String
+    private let registry: IdentifierRegistry
+    private let signer: SigningKey
+    private let configuration: LedgerConfiguration
+    private let state: Mutex<WriterState>
+    /// Serializes write+fdatasync so flushers queue behind one another and share syncs.
+    private let flushLock = Mutex<Void>(())
+    private let timer = Mutex<(any DispatchSourceTimer)?>(nil)
+
+    /// Opens (or creates) the ledger at `path`. A torn tail from an interrupted write is
+    /// truncated; any other damage throws `invalidRecord` naming the first bad record. The
+    /// signer's name becomes the origin of a new ledger and must match an existing one's.
+    public init(
+        path: String, registry: IdentifierRegistry, signer: SigningKey, configuration: LedgerConfiguration = LedgerConfiguration()
+    ) throws(LedgerError) {
+        self.origin = signer.name
+        self.registry = registry
+        self.signer = signer
+        self.configuration = configuration
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .io(.open, errno: errno) }
+        do throws(LedgerError) {
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw .io(.open, errno: errno) }
+            let header = LedgerHeader(origin: signer.name, flags: configuration.bucketSizes ? .bucketedSizes : [])
+            let headerBytes = header.encoded
+            var mapped = try MappedFile(fd: fd)
+            if mapped.bytes.count < headerBytes.count && headerBytes.starts(with: mapped.bytes) {
+                // New file, or a creation interrupted before the header was complete.
+                try writeAll(fd: fd, headerBytes, at: 0)
+                guard fsync(fd) == 0 else { throw .io(.sync, errno: errno) }
+                syncParentDirectory(of: path)
+                mapped = try MappedFile(fd: fd)
+            }
+            let (scan, replay) = try replayLedger(mapped.bytes, pinnedKey: nil)
+            withExtendedLifetime(mapped) {}
+            guard scan.header == header else {
+                throw scan.header.origin != header.origin ? .signingKeyMismatch : .invalidField("configuration.bucketSizes")
+            }
+            if scan.tornTailBytes > 0 {
+                guard ftruncate(fd, off_t(scan.validEnd)) == 0 else { throw .io(.truncate, errno: errno) }
+                guard fsync(fd) == 0 else { throw .io(.sync, errno: errno) }
+            }
+            var writer = WriterState(fd: fd, replay: replay, nextFrameOffset: scan.validEnd, durableCount: replay.tree.size)
+            try Self.adoptSigner(signer, into: &writer, keyEvolution: configuration.keyEvolution)
+            // Checkpoints already signed in the current epoch count towards the next rotation.
+            writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == replay.epoch }.count)
+            state = Mutex(writer)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        startFlusher()
+    }
+
+    /// Matches the signer to the ledger's key chain: it must have signed the latest checkpoint,
+    /// or (forward security) be an earlier key in the chain, which is then evolved forward.
+    private static func adoptSigner(_ signer: SigningKey, into writer: inout WriterState, keyEvolution: KeyEvolution?) throws(LedgerError) {
+        let replay = writer.replay
+        guard let lastRotation = replay.rotations.last else {
+            if let last = replay.checkpoints.last {
+                let body = checkpointBody(origin: replay.origin, treeSize: last.treeSize, rootHash: last.rootHash)
+                guard signer.verifier.isValidSignature(last.signature, of: body) else { throw .signingKeyMismatch }
+            }
+            writer.replay.epochKeys[0] = signer.publicKey
+            return
+        }
+        let publicKey = signer.publicKey
+        let startEpoch: UInt32 = replay.epochKeys.first { $0.value == publicKey }?.key ?? 0
+        if startEpoch == 0 { writer.replay.epochKeys[0] = publicKey }
+        signer.assumeEpoch(startEpoch)
+        while signer.epoch < lastRotation.epoch {
+            _ = try signer.evolve(treeSize: 0)
+            guard replay.epochKeys[signer.epoch] == signer.publicKey else { throw .signingKeyMismatch }
+        }
+        guard signer.publicKey == lastRotation.newPublicKey else { throw .signingKeyMismatch }
+        if startEpoch == 0 && replay.epochKeys[1] != nil {
+            // The signer was the epoch-0 key: its rotation signature proves it.
+            let first = replay.rotations[0]
+            guard let record = try? LedgerRecord(canonicalBytes: first.recordBytes), case .keyRotation(let rotation) = record.body,
+                  let original = VerifierKey(name: replay.origin, publicKey: publicKey),
+                  original.isValidSignature(rotation.signature, of: keyRotationStatement(epoch: 1, newPublicKey: rotation.newPublicKey, treeSize: rotation.treeSize))
+            else { throw .signingKeyMismatch }
+        }
+        if startEpoch != lastRotation.epoch, keyEvolution?.keyFilePath != nil {
+            writer.keySavePendingAt = replay.tree.size
+        }
+    }
+
+    deinit {
+        timer.withLock { $0?.cancel() }
+        state.withLock { writer in
+            if !writer.closed { Glibc.close(writer.fd) }
+        }
+    }
+
+    // MARK: - Appending
+
+    /// Appends a record and returns its leaf index. The ledger stamps `recordedAt`, applies the
+    /// configured coarsening, and refuses undeclared identifiers and reserved kinds. The record
+    /// is durable once a later `flush()` returns (or the background flusher has run).
+    @discardableResult
+    public func append(_ record: LedgerRecord) throws(LedgerError) -> UInt64 {
+        try registry.validate(record)
+        try record.validateShape()
+        var stamped = record
+        stamped.recordedAt = configuration.clock()
+        Coarsening.apply(to: &stamped, bucketSizes: configuration.bucketSizes,
+                         timestampResolution: configuration.timestampResolutionNanoseconds)
+        let bytes = stamped.canonicalBytes
+        let leafHash = MerkleHashing.leaf(bytes)
+        return try state.withLock { (writer: inout WriterState) throws(LedgerError) -> UInt64 in
+            try Self.checkWritable(writer)
+            let index = self.appendLocked(stamped, bytes: bytes, leafHash: leafHash, to: &writer)
+            if let every = configuration.checkpointEveryRecords, writer.replay.recordsSinceCheckpoint >= every {
+                _ = try self.checkpointLocked(&writer)
+            }
+            return index
+        }
+    }
+
+    private static func checkWritable(_ writer: borrowing WriterState) throws(LedgerError) {
+        if let failure = writer.failure { throw failure }
+        if writer.closed { throw .closed }
+    }
+
+    private func appendLocked(_ record: LedgerRecord, bytes: [UInt8], leafHash: Hash32, to writer: inout WriterState) -> UInt64 {
+        let index = writer.replay.tree.size
+        let offset = writer.nextFrameOffset
+        appendFrame(bytes, to: &writer.pending)
+        writer.nextFrameOffset += bytes.count + frameOverhead
+        // Cannot fail: sizes and kinds were checked before encoding.
+        try? writer.replay.ingest(record, bytes: bytes, leafHash: leafHash, offset: offset, frameLength: bytes.count + frameOverhead)
+        for sink in configuration.sinks { sink.ledgerDidAppend(record, leafIndex: index, canonicalBytes: bytes) }
+        return index
+    }
+
+    // MARK: - Checkpoints
+
+    /// Appends a signed checkpoint of every record so far and returns it (not yet durable: call
+    /// `flush()` before publishing it).
+    public func checkpoint() throws(LedgerError) -> SignedCheckpoint {
+        try state.withLock { (writer: inout WriterState) throws(LedgerError) -> SignedCheckpoint in
+            try Self.checkWritable(writer)
+            return try self.checkpointLocked(&writer)
+        }
+    }
+
+    private func checkpointLocked(_ writer: inout WriterState) throws(LedgerError) -> SignedCheckpoint {
+        let size = writer.replay.tree.size
+        let root = writer.replay.tree.root(size: size).bytes
+        let signature = signer.sign(checkpointBody(origin: origin, treeSize: size, rootHash: root))
+        let epoch = signer.epoch
+        let record = LedgerRecord(
+            recordedAt: Coarsening.floor(configuration.clock(), resolution: configuration.timestampResolutionNanoseconds),
+            .checkpoint(CheckpointRecord(treeSize: size, rootHash: root, keyEpoch: epoch, signature: signature)))
+        let bytes = record.canonicalBytes
+        _ = appendLocked(record, bytes: bytes, leafHash: MerkleHashing.leaf(bytes), to: &writer)
+        let signed = SignedCheckpoint(
+            origin: origin, treeSize: size, rootHash: root, keyName: signer.name, keyID: signer.keyID, signature: signature)
+        writer.checkpointsInEpoch += 1
+        if let evolution = configuration.keyEvolution, writer.checkpointsInEpoch >= evolution.checkpointsPerEpoch {
+            let rotation = try signer.evolve(treeSize: writer.replay.tree.size)
+            let rotationRecord = LedgerRecord(recordedAt: record.recordedAt, .keyRotation(rotation))
+            let rotationBytes = rotationRecord.canonicalBytes
+            _ = appendLocked(rotationRecord, bytes: rotationBytes, leafHash: MerkleHashing.leaf(rotationBytes), to: &writer)
+            writer.checkpointsInEpoch = 0
+            if evolution.keyFilePath != nil { writer.keySavePendingAt = writer.replay.tree.size }
+        }
+        return signed
+    }
+
+    // MARK: - Durability
+
+    /// Writes every appended record and returns after fdatasync. Concurrent callers share syncs.
+    public func flush() throws(LedgerError) {
+        try flushLock.withLock { (_: inout Void) throws(LedgerError) in try flushHoldingLock() }
+    }
+
+    /// The body of `flush()`; the caller holds `flushLock`, so one write+sync runs at a time and
+    /// the file descriptor cannot be closed underneath it.
+    private func flushHoldingLock() throws(LedgerError) {
+        let (batch, offset, target, fd) = try state.withLock {
+            (writer: inout WriterState) throws(LedgerError) -> ([UInt8], Int, UInt64, Int32) in
+            if let failure = writer.failure { throw failure }
+            let target = writer.replay.tree.size
+            if writer.closed || target == writer.durableCount { return ([], 0, target, writer.fd) }
+            let batch = writer.pending
+            writer.pending = []
+            writer.pending.reserveCapacity(batch.count)
+            return (batch, writer.nextFrameOffset - batch.count, target, writer.fd)
+        }
+        if !batch.isEmpty {
+            do throws(LedgerError) {
+                try writeAll(fd: fd, batch, at: offset)
+                guard fdatasync(fd) == 0 else { throw .io(.sync, errno: errno) }
+            } catch {
+                state.withLock { $0.failure = error }
+                throw error
+            }
+        }
+        let keySaveAt = state.withLock { (writer: inout WriterState) -> UInt64? in
+            writer.durableCount = max(writer.durableCount, target)
+            if let at = writer.keySavePendingAt, at <= writer.durableCount {
+                writer.keySavePendingAt = nil
+                return at
+            }
+            return nil
+        }
+        // The evolved key replaces the old one on disk only once its rotation record is durable.
+        if let keySaveAt, let path = configuration.keyEvolution?.keyFilePath {
+            do throws(LedgerError) {
+                try signer.save(to: path, overwrite: true)
+            } catch {
+                state.withLock { writer in
+                    if writer.keySavePendingAt == nil { writer.keySavePendingAt = keySaveAt }
+                }
+                throw error
+            }
+        }
+    }
+
+    /// Records appended so far (including checkpoints and key rotations).
+    public var size: UInt64 { state.withLock { $0.replay.tree.size } }
+
+    /// Records known to be on disk.
+    public var durableSize: UInt64 { state.withLock { $0.durableCount } }
+
+    /// Flushes, stops the background flusher and closes the file. Further appends throw `closed`.
+    public func close() throws(LedgerError) {
+        timer.withLock { timer in
+            timer?.cancel()
+            timer = nil
+        }
+        try flushLock.withLock { (_: inout Void) throws(LedgerError) in
+            try flushHoldingLock()
+            state.withLock { writer in
+                if !writer.closed {
+                    Glibc.close(writer.fd)
+                    writer.closed = true
+                }
+            }
+        }
+    }
+
+    private func startFlusher() {
+        guard let interval = configuration.flushIntervalNanoseconds, interval > 0 else { return }
+        timer.withLock { slot in
+            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "zdr.ledger.flusher"))
+            source.schedule(deadline: .now() + .nanoseconds(Int(interval)), repeating: .nanoseconds(Int(interval)))
+            source.setEventHandler { [weak self] in self?.backgroundTick() }
+            source.resume()
+            slot = source
+        }
+    }
+
+    /// Time-triggered checkpoint, then flush. Errors become sticky in `flush` and surface on
+    /// the next caller; the flusher itself has no one to report to.
+    private func backgroundTick() {
+        if let interval = configuration.checkpointIntervalNanoseconds {
+            let now = configuration.clock()
+            try? state.withLock { (writer: inout WriterState) throws(LedgerError) in
+                guard writer.failure == nil, !writer.closed, writer.replay.recordsSinceCheckpoint > 0 else { return }
+                let last = writer.replay.lastCheckpointAt?.nanosecondsSinceEpoch ?? 0
+                if now.nanosecondsSinceEpoch &- last >= interval { _ = try self.checkpointLocked(&writer) }
+            }
+        }
+        try? flush()
+    }
+
+    // MARK: - Receipts
+
+    /// A discard-receipt bundle for `request`, verifiable offline with only the verifier key:
+    /// the receipt record, its inclusion proof and a signed checkpoint covering it. Flushes
+    /// first, and writes a fresh checkpoint if none covers the receipt yet.
+    public func receiptBundle(forRequest request: RequestID) throws(LedgerError) -> ReceiptBundle {
+        try flush()
+        let (needsCheckpoint, location) = try state.withLock {
+            (writer: inout WriterState) throws(LedgerError) -> (Bool, RecordLocation) in
+            guard let location = writer.replay.receipts[request] else { throw .requestNotFound }
+            if writer.replay.checkpoint(covering: location.leafIndex) == nil {
+                try Self.checkWritable(writer)
+                _ = try self.checkpointLocked(&writer)
+                return (true, location)
+            }
+            return (false, location)
+        }
+        if needsCheckpoint { try flush() }
+        return try state.withLock { (writer: inout WriterState) throws(LedgerError) -> ReceiptBundle in
+            try Self.checkWritable(writer)
+            guard let entry = writer.replay.checkpoint(covering: location.leafIndex),
+                  let signed = writer.replay.signedCheckpoint(entry) else { throw .requestNotFound }
+            let proof = writer.replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes)
+            return ReceiptBundle(
+                record: try readRecord(fd: writer.fd, at: location), leafIndex: location.leafIndex, treeSize: entry.treeSize,
+                inclusionProof: proof, checkpoint: signed.noteText, keyRotations: writer.replay.keyChain(for: entry))
+        }
+    }
+}
+
+/// Reads and checks one framed record at `location`.
+func readRecord(fd: Int32, at location: RecordLocation) throws(LedgerError) -> [UInt8] {
+    var frame = [UInt8](repeating: 0, count: location.length)
+    var filled = 0
+    while filled < frame.count {
+        let count = frame.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(location.offset + filled)) }
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { throw .io(.read, errno: count < 0 ? errno : EIO) }
+        filled += count
+    }
+    let record = Array(frame[8..<(frame.count - 4)])
+    var check: [UInt8] = []
+    appendFrame(record, to: &check)
+    guard check == frame else {
+        throw .invalidRecord(index: location.leafIndex, offset: UInt64(location.offset), fault: .checksumMismatch)
+    }
+    return record
+}

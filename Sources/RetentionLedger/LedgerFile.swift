@@ -1,0 +1,210 @@
+// The file format (Docs/LedgerFormat.md §2): a checksummed header, then frames
+// `length u32 BE || ~length u32 BE || record || CRC-32C(length word || record) u32 BE`.
+// Only a tail that looks like an interrupted write is treated as torn; anything else that fails
+// to verify is corruption, reported with the record index and byte offset.
+
+import Glibc
+
+let ledgerMagic: [UInt8] = Array("ZDRLEDGR".utf8)
+let ledgerFormatVersion: UInt16 = 1
+/// Frame overhead: two length words and the checksum.
+let frameOverhead = 12
+/// Largest record accepted; real records are under 300 bytes.
+let maximumRecordLength = 4096
+
+/// Header flags.
+struct LedgerHeaderFlags: OptionSet, Sendable {
+    let rawValue: UInt16
+    /// Sizes and durations were bucketed (rounded up to a power of two) before encoding.
+    static let bucketedSizes = LedgerHeaderFlags(rawValue: 1 << 0)
+}
+
+struct LedgerHeader: Sendable, Equatable {
+    var origin: String
+    var flags: LedgerHeaderFlags
+
+    static func == (lhs: LedgerHeader, rhs: LedgerHeader) -> Bool {
+        lhs.origin == rhs.origin && lhs.flags.rawValue == rhs.flags.rawValue
+    }
+
+    var encoded: [UInt8] {
+        var out = RecordWriter()
+        out.raw(ledgerMagic)
+        out.u16(ledgerFormatVersion)
+        out.u16(flags.rawValue)
+        let originBytes = Array(origin.utf8)
+        out.u8(UInt8(originBytes.count))
+        out.raw(originBytes)
+        out.u32(CRC32C.checksum(out.bytes))
+        return out.bytes
+    }
+
+    /// Parses the header at the start of `bytes`; returns it and its length.
+    static func parse(_ bytes: UnsafeRawBufferPointer) throws(LedgerError) -> (LedgerHeader, Int) {
+        guard bytes.count >= 8, Array(bytes[0..<8]) == ledgerMagic else { throw .notALedger }
+        guard bytes.count >= 13 else { throw .headerCorrupt }
+        let version = UInt16(bytes[8]) << 8 | UInt16(bytes[9])
+        guard version == ledgerFormatVersion else { throw .unsupportedVersion(version) }
+        let flags = LedgerHeaderFlags(rawValue: UInt16(bytes[10]) << 8 | UInt16(bytes[11]))
+        let originLength = Int(bytes[12])
+        let length = 13 + originLength + 4
+        guard originLength > 0, bytes.count >= length else { throw .headerCorrupt }
+        let stored = readU32(bytes, at: 13 + originLength)
+        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(13 + originLength)])) == stored else {
+            throw .headerCorrupt
+        }
+        guard flags.rawValue & ~LedgerHeaderFlags.bucketedSizes.rawValue == 0 else { throw .headerCorrupt }
+        let origin = String(decoding: bytes[13..<(13 + originLength)], as: UTF8.self)
+        guard isValidKeyName(origin) else { throw .headerCorrupt }
+        return (LedgerHeader(origin: origin, flags: flags), length)
+    }
+}
+
+@inline(__always)
+func readU32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
+    UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
+}
+
+/// Appends the frame for `record` to `buffer`, in place (the append path's only copy).
+func appendFrame(_ record: [UInt8], to buffer: inout [UInt8]) {
+    let length = UInt32(record.count)
+    let lengthWord = [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+    let complement = ~length
+    buffer.append(contentsOf: lengthWord)
+    buffer.append(contentsOf: [UInt8(complement >> 24), UInt8(truncatingIfNeeded: complement >> 16), UInt8(truncatingIfNeeded: complement >> 8), UInt8(truncatingIfNeeded: complement)])
+    buffer.append(contentsOf: record)
+    // The CRC covers the length word and the record (not the complement word).
+    let crc = record.withUnsafeBytes { body in
+        lengthWord.withUnsafeBytes { CRC32C.checksum(body, seed: CRC32C.checksum($0)) }
+    }
+    buffer.append(contentsOf: [UInt8(crc >> 24), UInt8(truncatingIfNeeded: crc >> 16), UInt8(truncatingIfNeeded: crc >> 8), UInt8(truncatingIfNeeded: crc)])
+}
+
+/// The outcome of scanning a ledger file.
+struct LedgerScan {
+    var header: LedgerHeader
+    var headerLength: Int
+    /// Offset just past the last valid frame.
+    var validEnd: Int
+    /// Bytes after `validEnd` that form an interrupted write (0 if none).
+    var tornTailBytes: Int
+    var recordCount: UInt64
+}
+
+/// Walks every frame in `bytes`, calling `visit(index, offset, record)` for each valid one.
+/// Throws `invalidRecord` for the first frame that fails and is not a torn tail.
+func scanLedger(
+    _ bytes: UnsafeRawBufferPointer,
+    visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
+) throws(LedgerError) -> LedgerScan {
+    let (header, headerLength) = try LedgerHeader.parse(bytes)
+    var offset = headerLength
+    var index: UInt64 = 0
+    let end = bytes.count
+    func allZero(from start: Int) -> Bool {
+        var position = start
+        while position < end {
+            if bytes[position] != 0 { return false }
+            position += 1
+        }
+        return true
+    }
+    while offset < end {
+        let remaining = end - offset
+        // A frame header cut short by the end of the file is an interrupted write.
+        guard remaining >= 8 else {
+            return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: remaining, recordCount: index)
+        }
+        let length = readU32(bytes, at: offset)
+        let check = readU32(bytes, at: offset + 4)
+        guard check == ~length, length > 0, Int(length) <= maximumRecordLength else {
+            // A zero-filled tail (blocks allocated but never written before a crash) is torn.
+            if allZero(from: offset) {
+                return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: remaining, recordCount: index)
+            }
+            throw .invalidRecord(index: index, offset: UInt64(offset), fault: .frameHeaderInvalid)
+        }
+        let frameLength = Int(length) + frameOverhead
+        guard remaining >= frameLength else {
+            return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: remaining, recordCount: index)
+        }
+        let recordStart = offset + 8
+        let recordEnd = recordStart + Int(length)
+        let stored = readU32(bytes, at: recordEnd)
+        let computed = CRC32C.checksum(
+            UnsafeRawBufferPointer(rebasing: bytes[recordStart..<recordEnd]),
+            seed: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 4)])))
+        guard stored == computed else {
+            // The last frame whose checksum never reached the disk (still zero) is torn.
+            if recordEnd + 4 == end && stored == 0 {
+                return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: remaining, recordCount: index)
+            }
+            throw .invalidRecord(index: index, offset: UInt64(offset), fault: .checksumMismatch)
+        }
+        try visit(index, offset, Array(bytes[recordStart..<recordEnd]))
+        index += 1
+        offset += frameLength
+    }
+    return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: 0, recordCount: index)
+}
+
+/// A read-only private mapping of a whole file, unmapped on deinit. Used by the writer on open,
+/// where its exclusive lock guarantees nobody truncates the file under the mapping (which would
+/// turn reads into SIGBUS); verifiers read with `pread` instead because they take no lock.
+final class MappedFile {
+    let bytes: UnsafeRawBufferPointer
+
+    init(fd: Int32) throws(LedgerError) {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }
+        let size = Int(status.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw .io(.read, errno: errno)
+        }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+}
+
+/// Reads a whole file (verifiers; see `MappedFile` for why they do not map).
+func readWholeFile(fd: Int32) throws(LedgerError) -> [UInt8] {
+    var status = stat()
+    guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }
+    var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+    var filled = 0
+    while filled < bytes.count {
+        let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
+        if count < 0 && errno == EINTR { continue }
+        guard count >= 0 else { throw .io(.read, errno: errno) }
+        if count == 0 { break }
+        filled += count
+    }
+    if filled < bytes.count { bytes.removeLast(bytes.count - filled) }
+    return bytes
+}
+
+/// Writes all of `bytes` at `offset`, retrying on EINTR and short writes.
+func writeAll(fd: Int32, _ bytes: [UInt8], at offset: Int) throws(LedgerError) {
+    var written = 0
+    while written < bytes.count {
+        let count = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, $0.count - written, off_t(offset + written)) }
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else { throw .io(.write, errno: count < 0 ? errno : EIO) }
+        written += count
+    }
+}
+
+/// `withUnsafeBytes` with a typed error (the standard one is untyped `rethrows`).
+func withRawBytes<T>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(LedgerError) -> T) throws(LedgerError) -> T {
+    let result: Result<T, LedgerError> = bytes.withUnsafeBytes { raw in
+        do throws(LedgerError) { return .success(try body(raw)) } catch { return .failure(error) }
+    }
+    return try result.get()
+}

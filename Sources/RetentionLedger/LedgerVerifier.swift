@@ -1,0 +1,109 @@
+// Offline verification and reading: everything an auditor (or `zdr ledger verify|show|export|
+// prove`) needs, given only the file and the pinned verifier key. Nothing here writes.
+
+import Glibc
+
+/// What a successful verification found.
+public struct LedgerVerificationReport: Sendable, Hashable {
+    /// Records in the file (checkpoints and key rotations included).
+    public let recordCount: UInt64
+    public let checkpointCount: Int
+    /// Tree size of the last checkpoint (0 if none).
+    public let lastCheckpointTreeSize: UInt64
+    /// Records after the last checkpoint: intact and chained, but not yet signed.
+    public let uncheckpointedRecords: UInt64
+    /// The current key epoch (number of key rotations).
+    public let keyEpoch: UInt32
+    /// Bytes of an interrupted final write (a writer truncates them on open).
+    public let tornTailBytes: Int
+    /// RFC 6962 root hash of all records (32 bytes).
+    public let rootHash: [UInt8]
+}
+
+/// One stored record with its position.
+public struct LedgerEntry: Sendable, Hashable {
+    public let leafIndex: UInt64
+    public let offset: UInt64
+    public let record: LedgerRecord
+    public let canonicalBytes: [UInt8]
+}
+
+/// Offline verification of a ledger file.
+public enum LedgerVerifier {
+    /// Verifies every frame checksum, every record encoding, every checkpoint (size, root,
+    /// signature) and every key rotation, following the key chain from the pinned `verifierKey`
+    /// (`name+keyid+base64`). Throws `invalidRecord` naming the first bad record.
+    public static func verify(path: String, verifierKey: String) throws(LedgerError) -> LedgerVerificationReport {
+        try verify(path: path, verifierKey: VerifierKey(verifierKey))
+    }
+
+    /// As `verify(path:verifierKey:)` with a parsed key.
+    public static func verify(path: String, verifierKey: VerifierKey) throws(LedgerError) -> LedgerVerificationReport {
+        let bytes = try readLedgerFile(path)
+        let (scan, replay) = try replayLedger(bytes, pinnedKey: verifierKey)
+        let last = replay.checkpoints.last
+        return LedgerVerificationReport(
+            recordCount: scan.recordCount, checkpointCount: replay.checkpoints.count,
+            lastCheckpointTreeSize: last?.treeSize ?? 0,
+            uncheckpointedRecords: last.map { scan.recordCount - $0.leafIndex - 1 } ?? scan.recordCount,
+            keyEpoch: replay.epoch, tornTailBytes: scan.tornTailBytes, rootHash: replay.tree.root(size: replay.tree.size).bytes)
+    }
+
+    /// Every record, in order (frames and encodings checked; signatures are not — use `verify`).
+    public static func entries(path: String) throws(LedgerError) -> [LedgerEntry] {
+        let bytes = try readLedgerFile(path)
+        var entries: [LedgerEntry] = []
+        _ = try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> LedgerScan in
+            try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
+                guard let decoded = try? LedgerRecord.decode(record) else {
+                    throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
+                }
+                entries.append(LedgerEntry(leafIndex: index, offset: UInt64(offset), record: decoded, canonicalBytes: record))
+            }
+        }
+        return entries
+    }
+
+    /// The JSON Lines export: one object per record, in order, each line ending in "\n".
+    public static func exportJSONLines(path: String) throws(LedgerError) -> String {
+        var out = ""
+        for entry in try entries(path: path) { out += entry.record.jsonLine(leafIndex: entry.leafIndex) + "\n" }
+        return out
+    }
+
+    /// Builds a receipt bundle offline from the file alone, using the latest existing checkpoint
+    /// that covers the request's discard receipt. The whole file is verified first.
+    public static func receiptBundle(path: String, request: RequestID, verifierKey: String) throws(LedgerError) -> ReceiptBundle {
+        let bytes = try readLedgerFile(path)
+        let (_, replay) = try replayLedger(bytes, pinnedKey: VerifierKey(verifierKey))
+        guard let location = replay.receipts[request], let entry = replay.checkpoint(covering: location.leafIndex),
+              let signed = replay.signedCheckpoint(entry)
+        else { throw .requestNotFound }
+        let record = Array(bytes[(location.offset + 8)..<(location.offset + location.length - 4)])
+        return ReceiptBundle(
+            record: record, leafIndex: location.leafIndex, treeSize: entry.treeSize,
+            inclusionProof: replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes),
+            checkpoint: signed.noteText, keyRotations: replay.keyChain(for: entry))
+    }
+
+    /// RFC 9162 consistency proof between two tree sizes of the ledger at `path`.
+    public static func consistencyProof(path: String, firstSize: UInt64, secondSize: UInt64) throws(LedgerError) -> [[UInt8]] {
+        let (_, replay) = try replayLedger(try readLedgerFile(path), pinnedKey: nil)
+        guard firstSize <= secondSize, secondSize <= replay.tree.size else { throw .invalidField("tree size") }
+        return replay.tree.consistencyProof(first: firstSize, second: secondSize).map(\.bytes)
+    }
+
+    /// RFC 6962 root hash of the first `size` records of the ledger at `path`.
+    public static func rootHash(path: String, size: UInt64) throws(LedgerError) -> [UInt8] {
+        let (_, replay) = try replayLedger(try readLedgerFile(path), pinnedKey: nil)
+        guard size <= replay.tree.size else { throw .invalidField("tree size") }
+        return replay.tree.root(size: size).bytes
+    }
+}
+
+func readLedgerFile(_ path: String) throws(LedgerError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw .io(.open, errno: errno) }
+    defer { close(fd) }
+    return try readWholeFile(fd: fd)
+}

@@ -1,0 +1,154 @@
+// Small, allocation-light wrappers over the libsodium primitives the ledger uses (SHA-256,
+// BLAKE2b, base64) and the CRC-32C frame checksum. Nothing here is public: libsodium stays an
+// implementation detail, and the public API speaks in `[UInt8]` and `String`.
+
+internal import CVaultSodium
+
+/// A 32-byte hash held inline (no heap allocation per tree node).
+struct Hash32: Hashable, Sendable {
+    var storage: SIMD32<UInt8>
+
+    static let zero = Hash32(storage: SIMD32<UInt8>(repeating: 0))
+
+    init(storage: SIMD32<UInt8>) { self.storage = storage }
+
+    /// Returns nil unless `bytes` has exactly 32 elements.
+    init?(_ bytes: some Collection<UInt8>) {
+        guard bytes.count == 32 else { return nil }
+        var value = SIMD32<UInt8>(repeating: 0)
+        for (index, byte) in bytes.enumerated() { value[index] = byte }
+        storage = value
+    }
+
+    var bytes: [UInt8] {
+        withUnsafeBytes(of: storage) { Array($0) }
+    }
+}
+
+enum SHA256 {
+    /// SHA-256 of `prefix` (if any) followed by the concatenation of `parts`.
+    static func hash(prefix: UInt8?, _ parts: UnsafeRawBufferPointer...) -> Hash32 {
+        ledgerSodiumInit()
+        var state = crypto_hash_sha256_state()
+        crypto_hash_sha256_init(&state)
+        if var prefix {
+            withUnsafeBytes(of: &prefix) { raw in
+                _ = crypto_hash_sha256_update(&state, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 1)
+            }
+        }
+        for part in parts where part.count > 0 {
+            _ = crypto_hash_sha256_update(
+                &state, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
+        }
+        var out = SIMD32<UInt8>(repeating: 0)
+        withUnsafeMutableBytes(of: &out) { raw in
+            _ = crypto_hash_sha256_final(&state, raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        return Hash32(storage: out)
+    }
+
+    static func hash(_ bytes: [UInt8]) -> Hash32 {
+        bytes.withUnsafeBytes { hash(prefix: nil, $0) }
+    }
+}
+
+/// RFC 6962 / RFC 9162 §2.1.1 hashing: domain-separated leaves and interior nodes.
+enum MerkleHashing {
+    /// MTH of the empty tree: SHA-256 of the empty string.
+    static let emptyRoot: Hash32 = SHA256.hash([])
+
+    /// SHA-256(0x00 || leaf bytes).
+    static func leaf(_ bytes: UnsafeRawBufferPointer) -> Hash32 {
+        SHA256.hash(prefix: 0x00, bytes)
+    }
+
+    static func leaf(_ bytes: [UInt8]) -> Hash32 {
+        bytes.withUnsafeBytes { leaf($0) }
+    }
+
+    /// SHA-256(0x01 || left || right).
+    static func node(_ left: Hash32, _ right: Hash32) -> Hash32 {
+        var left = left.storage
+        var right = right.storage
+        return withUnsafeBytes(of: &left) { l in
+            withUnsafeBytes(of: &right) { r in SHA256.hash(prefix: 0x01, l, r) }
+        }
+    }
+}
+
+enum Base64 {
+    /// Standard (RFC 4648 §4, padded) base64, as used by signed notes and checkpoints.
+    static func encode(_ bytes: [UInt8]) -> String {
+        ledgerSodiumInit()
+        let variant = Int32(sodium_base64_VARIANT_ORIGINAL)
+        let capacity = sodium_base64_encoded_len(bytes.count, variant)
+        var out = [CChar](repeating: 0, count: capacity)
+        bytes.withUnsafeBufferPointer { input in
+            _ = sodium_bin2base64(&out, capacity, input.baseAddress, input.count, variant)
+        }
+        return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Strict decoding: padded standard alphabet, no whitespace. Returns nil on anything else,
+    /// including non-canonical encodings (re-encoding must reproduce the input).
+    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        ledgerSodiumInit()
+        let input = Array(text.utf8)
+        guard !input.isEmpty else { return [] }
+        var out = [UInt8](repeating: 0, count: input.count)
+        var length = 0
+        let status = input.withUnsafeBufferPointer { raw in
+            raw.withMemoryRebound(to: CChar.self) { chars in
+                sodium_base642bin(
+                    &out, out.count, chars.baseAddress, chars.count, nil, &length, nil,
+                    Int32(sodium_base64_VARIANT_ORIGINAL))
+            }
+        }
+        guard status == 0 else { return nil }
+        let decoded = Array(out.prefix(length))
+        guard encode(decoded) == String(decoding: input, as: UTF8.self) else { return nil }
+        return decoded
+    }
+}
+
+enum Hex {
+    static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the frame checksum. It detects torn
+/// writes and bit rot; tamper evidence comes from the Merkle tree and signatures, not from this.
+enum CRC32C {
+    private static let table: [UInt32] = (0..<256).map { index -> UInt32 in
+        var crc = UInt32(index)
+        for _ in 0..<8 { crc = (crc & 1) != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+        return crc
+    }
+
+    static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        var crc = ~seed
+        table.withUnsafeBufferPointer { table in
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xff)] ^ (crc >> 8) }
+        }
+        return ~crc
+    }
+
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBytes { checksum($0) }
+    }
+}
+
+/// Constant-time comparison for secrets and signatures.
+func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    var difference: UInt8 = 0
+    for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
+    return difference == 0
+}

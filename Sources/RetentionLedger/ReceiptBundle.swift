@@ -1,0 +1,139 @@
+// The discard-receipt bundle (Docs/LedgerFormat.md §7): everything an auditor needs to check one
+// discard offline with only the pinned verifier key and any RFC 6962 + signed-note code.
+
+import FoundationEssentials
+
+/// A discard receipt with its inclusion proof and a signed checkpoint covering it.
+public struct ReceiptBundle: Sendable, Hashable {
+    /// The receipt's canonical record bytes.
+    public var record: [UInt8]
+    public var leafIndex: UInt64
+    public var treeSize: UInt64
+    /// RFC 9162 inclusion proof, 32-byte hashes, leaf to root.
+    public var inclusionProof: [[UInt8]]
+    /// The C2SP signed note of the checkpoint (tree size `treeSize`).
+    public var checkpoint: String
+    /// Key-rotation records (canonical bytes) leading from the pinned key to the checkpoint's
+    /// key, oldest first; empty without forward security.
+    public var keyRotations: [[UInt8]]
+
+    public init(
+        record: [UInt8], leafIndex: UInt64, treeSize: UInt64, inclusionProof: [[UInt8]], checkpoint: String,
+        keyRotations: [[UInt8]] = []
+    ) {
+        self.record = record
+        self.leafIndex = leafIndex
+        self.treeSize = treeSize
+        self.inclusionProof = inclusionProof
+        self.checkpoint = checkpoint
+        self.keyRotations = keyRotations
+    }
+
+    /// The bundle as one JSON object, keys in a fixed order. `key_rotations` appears only
+    /// when non-empty, so bundles without key evolution have exactly the five standard keys.
+    public var json: String {
+        var out = "{\"record\":\"\(Base64.encode(record))\",\"leaf_index\":\(leafIndex),\"tree_size\":\(treeSize),"
+        out += "\"inclusion_proof\":[" + inclusionProof.map { "\"\(Base64.encode($0))\"" }.joined(separator: ",") + "],"
+        out += "\"checkpoint\":" + jsonString(checkpoint)
+        if !keyRotations.isEmpty {
+            out += ",\"key_rotations\":[" + keyRotations.map { "\"\(Base64.encode($0))\"" }.joined(separator: ",") + "]"
+        }
+        return out + "}"
+    }
+
+    private struct Wire: Decodable {
+        var record: String
+        var leaf_index: UInt64
+        var tree_size: UInt64
+        var inclusion_proof: [String]
+        var checkpoint: String
+        var key_rotations: [String]?
+    }
+
+    /// Parses bundle JSON (no verification).
+    public init(json: String) throws(LedgerError) {
+        guard json.utf8.count <= 256 * 1024 else { throw .bundleInvalid(.malformedJSON) }
+        let wire: Wire
+        do {
+            wire = try JSONDecoder().decode(Wire.self, from: Data(json.utf8))
+        } catch {
+            throw .bundleInvalid(.malformedJSON)
+        }
+        guard let record = Base64.decode(wire.record) else { throw .bundleInvalid(.malformedRecord) }
+        var proof: [[UInt8]] = []
+        for element in wire.inclusion_proof {
+            guard let hash = Base64.decode(element), hash.count == 32 else { throw .bundleInvalid(.malformedProof) }
+            proof.append(hash)
+        }
+        var rotations: [[UInt8]] = []
+        for element in wire.key_rotations ?? [] {
+            guard let bytes = Base64.decode(element) else { throw .bundleInvalid(.keyChainInvalid) }
+            rotations.append(bytes)
+        }
+        self.init(record: record, leafIndex: wire.leaf_index, treeSize: wire.tree_size, inclusionProof: proof,
+                  checkpoint: wire.checkpoint, keyRotations: rotations)
+    }
+
+    /// Verifies a bundle with only the pinned verifier key: follows the key chain, checks the
+    /// checkpoint signature, then the inclusion proof against the checkpoint's root.
+    public static func verify(json: String, verifierKey: String) throws(LedgerError) -> VerifiedReceipt {
+        try ReceiptBundle(json: json).verify(verifierKey: VerifierKey(verifierKey))
+    }
+
+    /// Verifies this bundle under the pinned `verifierKey`.
+    public func verify(verifierKey: VerifierKey) throws(LedgerError) -> VerifiedReceipt {
+        var key = verifierKey
+        var epoch: UInt32 = 0
+        for bytes in keyRotations {
+            guard let record = try? LedgerRecord(canonicalBytes: bytes), case .keyRotation(let rotation) = record.body,
+                  rotation.epoch == epoch + 1,
+                  key.isValidSignature(rotation.signature, of: keyRotationStatement(epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, treeSize: rotation.treeSize)),
+                  let next = VerifierKey(name: key.name, publicKey: rotation.newPublicKey)
+            else { throw .bundleInvalid(.keyChainInvalid) }
+            key = next
+            epoch = rotation.epoch
+        }
+        let signed = try SignedCheckpoint.open(note: checkpoint, verifierKey: key)
+        guard signed.treeSize == treeSize else { throw .bundleInvalid(.malformedCheckpoint) }
+        guard leafIndex < treeSize else { throw .bundleInvalid(.leafOutsideTree) }
+        guard let decoded = try? LedgerRecord(canonicalBytes: record) else { throw .bundleInvalid(.malformedRecord) }
+        guard case .discardReceipt(let receipt) = decoded.body else { throw .bundleInvalid(.notADiscardReceipt) }
+        guard MerkleProofs.verifyInclusion(
+            leafIndex: leafIndex, treeSize: treeSize, leafHash: MerkleProofs.leafHash(record), proof: inclusionProof,
+            root: signed.rootHash)
+        else { throw .bundleInvalid(.inclusionProofInvalid) }
+        return VerifiedReceipt(receipt: receipt, recordedAt: decoded.recordedAt, leafIndex: leafIndex, checkpoint: signed, keyEpoch: epoch)
+    }
+}
+
+/// A receipt whose inclusion under a signed checkpoint has been verified.
+public struct VerifiedReceipt: Sendable, Hashable {
+    public let receipt: DiscardReceiptRecord
+    public let recordedAt: LedgerTimestamp
+    public let leafIndex: UInt64
+    public let checkpoint: SignedCheckpoint
+    /// The key epoch that signed the checkpoint (0 without forward security).
+    public let keyEpoch: UInt32
+}
+
+/// A JSON string literal for `text` (escapes quotes, backslashes and control characters).
+func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let digits = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,139 @@
+// Replays records in order, rebuilding the Merkle tree and the ledger's indexes, and checking
+// what can be checked without trust: checkpoint sizes and roots, rotation sequence, and — when a
+// pinned verifier key is known — every checkpoint and rotation signature along the key chain.
+
+/// Where a record sits in the file.
+struct RecordLocation: Sendable {
+    var leafIndex: UInt64
+    var offset: Int
+    var length: Int
+}
+
+struct CheckpointEntry: Sendable {
+    var leafIndex: UInt64
+    var treeSize: UInt64
+    var rootHash: [UInt8]
+    var keyEpoch: UInt32
+    var signature: [UInt8]
+    var recordedAt: LedgerTimestamp
+}
+
+struct RotationEntry: Sendable {
+    var leafIndex: UInt64
+    var epoch: UInt32
+    var newPublicKey: [UInt8]
+    var recordBytes: [UInt8]
+}
+
+struct LedgerReplay: Sendable {
+    let origin: String
+    var tree = MerkleTree()
+    var checkpoints: [CheckpointEntry] = []
+    var rotations: [RotationEntry] = []
+    /// Latest discard receipt per request.
+    var receipts: [RequestID: RecordLocation] = [:]
+    var recordsSinceCheckpoint: UInt64 = 0
+    var lastCheckpointAt: LedgerTimestamp?
+    var epoch: UInt32 = 0
+    /// Public key per epoch, where known (epoch 0 only when pinned or proven).
+    var epochKeys: [UInt32: [UInt8]] = [:]
+    /// When set, signatures are checked and the key follows the rotation chain.
+    var currentKey: VerifierKey?
+
+    /// Whether the header promises bucketed sizes (then every size must be a bucket value).
+    let bucketedSizes: Bool
+
+    init(origin: String, pinnedKey: VerifierKey?, bucketedSizes: Bool = false) {
+        self.origin = origin
+        self.bucketedSizes = bucketedSizes
+        self.currentKey = pinnedKey
+        if let pinnedKey { epochKeys[0] = pinnedKey.publicKey }
+    }
+
+    /// Checks and indexes one record; `leafHash` is its RFC 6962 leaf hash.
+    mutating func ingest(
+        _ record: LedgerRecord, bytes: [UInt8], leafHash: Hash32, offset: Int, frameLength: Int
+    ) throws(LedgerError) {
+        let index = tree.size
+        let fault = { (fault: RecordFault) -> LedgerError in .invalidRecord(index: index, offset: UInt64(offset), fault: fault) }
+        if bucketedSizes && !Coarsening.isBucketed(record) { throw fault(.unbucketedSize) }
+        switch record.body {
+        case .checkpoint(let checkpoint):
+            guard checkpoint.treeSize == index else { throw fault(.checkpointSizeMismatch) }
+            guard checkpoint.keyEpoch == epoch else { throw fault(.checkpointSignatureInvalid) }
+            guard tree.root(size: index).bytes == checkpoint.rootHash else { throw fault(.checkpointRootMismatch) }
+            if let key = currentKey {
+                let body = checkpointBody(origin: origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash)
+                guard key.isValidSignature(checkpoint.signature, of: body) else { throw fault(.checkpointSignatureInvalid) }
+            }
+            checkpoints.append(CheckpointEntry(
+                leafIndex: index, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash,
+                keyEpoch: checkpoint.keyEpoch, signature: checkpoint.signature, recordedAt: record.recordedAt))
+            recordsSinceCheckpoint = 0
+            lastCheckpointAt = record.recordedAt
+        case .keyRotation(let rotation):
+            guard rotation.epoch == epoch &+ 1, rotation.epoch != 0, rotation.treeSize == index else {
+                throw fault(.keyRotationInvalid)
+            }
+            if let key = currentKey {
+                let statement = keyRotationStatement(epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, treeSize: rotation.treeSize)
+                guard key.isValidSignature(rotation.signature, of: statement),
+                      let next = VerifierKey(name: key.name, publicKey: rotation.newPublicKey)
+                else { throw fault(.keyRotationInvalid) }
+                currentKey = next
+            }
+            epoch = rotation.epoch
+            epochKeys[epoch] = rotation.newPublicKey
+            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: bytes))
+        case .discardReceipt(let receipt):
+            receipts[receipt.requestID] = RecordLocation(leafIndex: index, offset: offset, length: frameLength)
+            recordsSinceCheckpoint += 1
+        case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth:
+            recordsSinceCheckpoint += 1
+        }
+        tree.append(leafHash: leafHash)
+    }
+
+    /// The latest checkpoint covering `leafIndex` whose signing key is known.
+    func checkpoint(covering leafIndex: UInt64) -> CheckpointEntry? {
+        checkpoints.last { $0.treeSize > leafIndex && epochKeys[$0.keyEpoch] != nil }
+    }
+
+    /// The signed note for a checkpoint (its key must be known).
+    func signedCheckpoint(_ entry: CheckpointEntry) -> SignedCheckpoint? {
+        guard let publicKey = epochKeys[entry.keyEpoch] else { return nil }
+        return SignedCheckpoint(
+            origin: origin, treeSize: entry.treeSize, rootHash: entry.rootHash, keyName: origin,
+            keyID: noteKeyID(name: origin, publicKey: publicKey), signature: entry.signature)
+    }
+
+    /// Rotation records a verifier needs to reach the key that signed `entry`.
+    func keyChain(for entry: CheckpointEntry) -> [[UInt8]] {
+        rotations.filter { $0.epoch <= entry.keyEpoch }.map(\.recordBytes)
+    }
+}
+
+/// Reads the ledger at `bytes`, decoding every record and replaying it.
+func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay) {
+    try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> (LedgerScan, LedgerReplay) in
+        try replayLedger(raw, pinnedKey: pinnedKey)
+    }
+}
+
+/// Reads the ledger at `raw`, decoding every record and replaying it.
+func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay) {
+    let (header, _) = try LedgerHeader.parse(raw)
+    if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
+    var replay = LedgerReplay(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
+    let scan = try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
+        let decoded: LedgerRecord
+        do {
+            decoded = try LedgerRecord.decode(record)
+        } catch {
+            throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
+        }
+        try replay.ingest(decoded, bytes: record, leafHash: MerkleHashing.leaf(record), offset: offset,
+                          frameLength: record.count + frameOverhead)
+    }
+    return (scan, replay)
+}
