@@ -29,6 +29,12 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
+        // SQLite, the baseline for the ledger's durable appends (Debian `libsqlite3-dev`).
+        .systemLibrary(
+            name: "CBenchSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         // C baselines that split the pool's release into wipe, verification read and bookkeeping.
         .target(name: "CBenchBaselines", dependencies: ["CBenchSodium"]),
         // What the suites share: run length (full or CI smoke).
@@ -46,6 +52,17 @@ let package = Package(
                 "BenchmarkSupport",
             ],
             path: "Benchmarks/LockedMemory",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
+            name: "Ledger",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "RetentionLedger", package: "content-vault"),
+                "CBenchSQLite",
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/Ledger",
             plugins: benchmarkPlugin
         ),
     ],

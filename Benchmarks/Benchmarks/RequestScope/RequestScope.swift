@@ -126,7 +126,7 @@ let benchmarks: @Sendable () -> Void = {
         let input = Input(byteCount: byteCount)
         let raw = RawAEAD(algorithm: algorithm, maximumLength: byteCount)
         let config = RunLength.configuration(
-            metrics: metrics, scalingFactor: byteCount <= 4 << 10 ? .kilo : .hundred)
+            metrics: metrics, scalingFactor: byteCount <= 4 << 10 ? .kilo : .one)
 
         Benchmark("\(label) lifecycle: open+append+read+discard+receipt (\(vault.backend), \(algorithm))", configuration: config) { benchmark in
             for _ in benchmark.scaledIterations {
