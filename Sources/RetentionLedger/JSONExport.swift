@@ -214,6 +214,7 @@ extension ExternalHolderKind: LedgerEnumName {
         case .transferSlot: "transfer_slot"
         case .frameworkCache: "framework_cache"
         case .other: "other"
+        case .pinnedHostBuffer: "pinned_host_buffer"
         }
     }
 }
@@ -224,6 +225,7 @@ extension ExternalHolderOutcome: LedgerEnumName {
         case .wiped: "wiped"
         case .failed: "failed"
         case .timedOut: "timed_out"
+        case .nothingHeld: "nothing_held"
         }
     }
 }

@@ -100,13 +100,6 @@ public struct UpstreamEgressRecord: Sendable, Hashable {
     }
 }
 
-/// The outcome of a retention-policy decision.
-public enum PolicyOutcome: UInt8, Sendable, Hashable, CaseIterable {
-    case accepted = 1
-    case rejected = 2
-    case acceptedWithRetention = 3
-}
-
 /// A retention-policy decision. The policy module owns the meaning of `reasonCode`.
 public struct PolicyDecisionRecord: Sendable, Hashable {
     public var requestID: RequestID
@@ -121,45 +114,6 @@ public struct PolicyDecisionRecord: Sendable, Hashable {
         self.outcome = outcome
         self.reasonCode = reasonCode
     }
-}
-
-/// Why a request's content was discarded.
-public enum DiscardReason: UInt8, Sendable, Hashable, CaseIterable {
-    case completed = 1
-    case cancelled = 2
-    case expired = 3
-    case purged = 4
-    case failed = 5
-}
-
-/// Which memory backend held the content.
-public enum MemoryBackend: UInt8, Sendable, Hashable, CaseIterable {
-    case secretmem = 1
-    case locked = 2
-    case unprotected = 3
-}
-
-/// Which AEAD sealed the content at rest in memory.
-public enum AEADAlgorithm: UInt8, Sendable, Hashable, CaseIterable {
-    case xchacha20poly1305 = 1
-    case aes256gcm = 2
-}
-
-/// A holder of content outside the vault (caches, GPU buffers) asked to wipe it.
-public enum ExternalHolderKind: UInt8, Sendable, Hashable, CaseIterable {
-    case kvCache = 1
-    case gpuBuffer = 2
-    case hostCache = 3
-    case transferSlot = 4
-    case frameworkCache = 5
-    case other = 6
-}
-
-/// What an external holder reported.
-public enum ExternalHolderOutcome: UInt8, Sendable, Hashable, CaseIterable {
-    case wiped = 1
-    case failed = 2
-    case timedOut = 3
 }
 
 /// One external holder's wipe outcome.

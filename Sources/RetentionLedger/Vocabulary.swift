@@ -158,6 +158,140 @@ public struct Identifier: Sendable, Hashable, Comparable, CustomStringConvertibl
     }
 }
 
+/// What the retention policy decided about a request. The ledger stores the raw value in its
+/// policy-decision record.
+public enum PolicyOutcome: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// The request may open a scope.
+    case accepted = 1
+    /// The request must not open a scope; no content may be read or sent anywhere.
+    case rejected = 2
+    /// A ZDR level applies but the request is not eligible; the host chose to process such
+    /// requests with ordinary retention and the ledger records them as ineligible.
+    case acceptedWithRetention = 3
+
+    public var description: String {
+        switch self {
+        case .accepted: "accepted"
+        case .rejected: "rejected"
+        case .acceptedWithRetention: "accepted_with_retention"
+        }
+    }
+}
+
+/// Why a request's content was discarded.
+public enum DiscardReason: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// The request finished and its scope was discarded normally.
+    case completed = 1
+    /// The request was cancelled (client disconnect, task cancellation) or its body threw.
+    case cancelled = 2
+    /// The scope outlived its time to live and the reaper discarded it.
+    case expired = 3
+    /// A process-wide purge (signal, shutdown) wiped it.
+    case purged = 4
+    /// The host discarded it because the request failed.
+    case failed = 5
+
+    public var description: String {
+        switch self {
+        case .completed: "completed"
+        case .cancelled: "cancelled"
+        case .expired: "expired"
+        case .purged: "purged"
+        case .failed: "failed"
+        }
+    }
+}
+
+/// Where locked memory comes from.
+public enum MemoryBackend: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// `memfd_secret(2)`: pages removed from the kernel's direct map, implicitly locked and
+    /// excluded from core dumps; marked `MADV_DONTFORK` (the kernel refuses `MADV_WIPEONFORK`
+    /// on shared mappings), so a forked child has no mapping at all.
+    case secretmem = 1
+    /// Anonymous private memory with `mlock`, `MADV_DONTDUMP` and `MADV_WIPEONFORK`: never
+    /// swapped, never in a core dump, zero in a forked child.
+    case locked = 2
+    /// Ordinary memory with guard pages only. For developer machines, behind an explicit opt-in;
+    /// it offers none of the guarantees above.
+    case unprotected = 3
+
+    public var description: String {
+        switch self {
+        case .secretmem: "secretmem"
+        case .locked: "locked"
+        case .unprotected: "unprotected"
+        }
+    }
+}
+
+/// Which AEAD sealed the content at rest in memory.
+public enum AEADAlgorithm: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// XChaCha20-Poly1305 (libsodium `crypto_aead_xchacha20poly1305_ietf`), 192-bit nonces.
+    case xchacha20poly1305 = 1
+    /// AES-256-GCM (libsodium `crypto_aead_aes256gcm`), where the CPU has AES-NI and PCLMUL.
+    case aes256gcm = 2
+
+    public var description: String {
+        switch self {
+        case .xchacha20poly1305: "xchacha20poly1305"
+        case .aes256gcm: "aes256gcm"
+        }
+    }
+}
+
+/// A holder of request content outside the vault that the host registered, so that discard
+/// can ask it to wipe and record what it answered.
+public enum ExternalHolderKind: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// Attention key/value cache blocks of an inference engine.
+    case kvCache = 1
+    /// Device memory (GPU buffers, tensors).
+    case gpuBuffer = 2
+    /// A host-side cache entry (response cache, prompt cache).
+    case hostCache = 3
+    /// A vault transfer slot used for DMA.
+    case transferSlot = 4
+    /// A framework's caching allocator (e.g. PyTorch's), which hands freed bytes to the next
+    /// allocation.
+    case frameworkCache = 5
+    /// Anything else.
+    case other = 6
+    /// Pinned or registered host memory used for device transfers.
+    case pinnedHostBuffer = 7
+
+    public var description: String {
+        switch self {
+        case .kvCache: "kv_cache"
+        case .gpuBuffer: "gpu_buffer"
+        case .hostCache: "host_cache"
+        case .transferSlot: "transfer_slot"
+        case .frameworkCache: "framework_cache"
+        case .other: "other"
+        case .pinnedHostBuffer: "pinned_host_buffer"
+        }
+    }
+}
+
+/// What an external holder's wipe reported.
+public enum ExternalHolderOutcome: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// The holder wiped its copy.
+    case wiped = 1
+    /// The wipe callback reported failure or threw.
+    case failed = 2
+    /// The wipe callback did not answer in time.
+    case timedOut = 3
+    /// The holder reported it held nothing for this request.
+    case nothingHeld = 4
+
+    public var description: String {
+        switch self {
+        case .wiped: "wiped"
+        case .failed: "failed"
+        case .timedOut: "timed_out"
+        case .nothingHeld: "nothing_held"
+        }
+    }
+}
+
 /// Calls `sodium_init()` once per process; libsodium makes repeated calls cheap and thread-safe,
 /// and the static `let` makes the first one happen exactly once.
 private let sodiumReady: Bool = sodium_init() >= 0

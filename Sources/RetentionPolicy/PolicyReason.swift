@@ -1,26 +1,6 @@
 // The numbers the ledger stores for a policy decision. Raw values are part of the ledger format:
 // add cases, never renumber or reuse a retired number.
 
-/// What the policy decided about a request. The ledger stores the raw value in its
-/// policy-decision record.
-public enum PolicyOutcome: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
-    /// The request may open a scope; ``Decision/retentionMode`` says how its content is kept.
-    case accepted = 1
-    /// The request must not open a scope; no content may be read or sent anywhere.
-    case rejected = 2
-    /// A ZDR level applies but the request is not eligible; the host chose to process such
-    /// requests with ordinary retention and the ledger records them as ineligible.
-    case acceptedWithRetention = 3
-
-    public var description: String {
-        switch self {
-        case .accepted: "accepted"
-        case .rejected: "rejected"
-        case .acceptedWithRetention: "acceptedWithRetention"
-        }
-    }
-}
-
 /// Why the policy decided what it did. One stable number space shared by request decisions and
 /// egress checks, so a ledger record names its reason with a single `UInt16`.
 ///

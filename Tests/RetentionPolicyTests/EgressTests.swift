@@ -88,7 +88,7 @@ struct StableNumberTests {
     @Test("Outcomes, sources and retained fields keep their numbers")
     func otherNumbers() {
         #expect(PolicyOutcome.allCases.map(\.rawValue) == [1, 2, 3])
-        #expect(PolicyOutcome.allCases.map(\.description) == ["accepted", "rejected", "acceptedWithRetention"])
+        #expect(PolicyOutcome.allCases.map(\.description) == ["accepted", "rejected", "accepted_with_retention"])
         #expect(ZDRSource.allCases.map(\.rawValue) == [1, 2, 3])
         #expect(RetainedField.metadataList == expectedRetainedMetadata)
         #expect(RetainedField.metadataList.map(\.rawValue) == [1, 2, 3, 4, 5, 6, 7])

@@ -1,19 +1,3 @@
-/// Where locked memory comes from.
-public enum MemoryBackend: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
-    /// `memfd_secret(2)`: pages removed from the kernel's direct map, implicitly locked and
-    /// excluded from core dumps; marked `MADV_DONTFORK` (the kernel refuses `MADV_WIPEONFORK`
-    /// on shared mappings), so a forked child has no mapping at all.
-    case secretmem
-    /// Anonymous private memory with `mlock`, `MADV_DONTDUMP` and `MADV_WIPEONFORK`: never
-    /// swapped, never in a core dump, zero in a forked child.
-    case locked
-    /// Ordinary memory with guard pages only. For developer machines, behind an explicit opt-in;
-    /// it offers none of the guarantees above.
-    case unprotected
-
-    public var description: String { rawValue }
-}
-
 /// Which backend a pool should use.
 public enum BackendPreference: Hashable, Sendable {
     /// `secretmem` when the kernel grants it, otherwise `locked`. Never `unprotected`.
@@ -38,6 +22,6 @@ public struct BackendSelection: Hashable, Sendable, CustomStringConvertible {
         if let refusal = secretmemRefusal {
             return "\(backend) (secretmem refused: \(errnoName(refusal)))"
         }
-        return backend.rawValue
+        return backend.description
     }
 }
