@@ -13,6 +13,8 @@
 //   - `mlock-slot+fused`: memset + the fused wipe/read-back on one fixed mlock'd slot laid out like
 //     the pool's (16-byte offset), no allocation at all. Its gap to `malloc+fused` is the memory
 //     itself (4 KiB locked pages vs malloc's heap, which THP may back with 2 MiB pages).
+//   - `mlock-huge-slot+fused`: the same on a 2 MiB-aligned mlock'd mapping advised
+//     MADV_HUGEPAGE: whether huge pages close that gap (possible for `locked`, not `secretmem`).
 //
 // Targets (ratios of medians, same run): pool ≤ 3× malloc at 64 B, ≤ 2× at 4 KiB, ≤ 1.5× at 1 MiB;
 // pool ≥ 50× faster than sodium_malloc at 4 KiB. Docs/Performance.md has the figures.
@@ -138,6 +140,19 @@ let benchmarks: @Sendable () -> Void = {
             }
         } else {
             benchmarkNote("LockedMemory: skipping mlock-slot baseline at \(label): mmap or mlock failed")
+        }
+        if let slot = bench_locked_huge_slot_create(byteCount) {
+            let address = UInt(bitPattern: slot)
+            Benchmark("\(label) mlock-huge-slot+fused memset+1KiB-chunked wipe/read-back", configuration: config) { benchmark in
+                let bytes = UnsafeMutableRawPointer(bitPattern: address)!
+                for _ in benchmark.scaledIterations {
+                    memset(bytes, fillByte, byteCount)
+                    blackHole(bytes)
+                    blackHole(bench_wipe_verify_fused(bytes, byteCount, 1024))
+                }
+            }
+        } else {
+            benchmarkNote("LockedMemory: skipping mlock-huge-slot baseline at \(label): mmap, madvise or mlock failed")
         }
 
         for (name, pool) in pools {

@@ -14,7 +14,6 @@ import Benchmark
 import BenchmarkSupport
 import CBenchSodium
 import ContentVault
-import RetentionLedger
 import Synchronization
 
 #if canImport(Glibc)
@@ -57,10 +56,10 @@ private final class RawAEAD: @unchecked Sendable {
         var sealedLength: UInt64 = 0
         let status: Int32
         switch algorithm {
-        case .xchacha20Poly1305:
+        case .xchacha20poly1305:
             status = crypto_aead_xchacha20poly1305_ietf_encrypt(
                 sealed, &sealedLength, message, UInt64(length), ad, UInt64(Self.adLength), nil, nonce, key)
-        case .aes256GCM:
+        case .aes256gcm:
             status = crypto_aead_aes256gcm_encrypt(
                 sealed, &sealedLength, message, UInt64(length), ad, UInt64(Self.adLength), nil, nonce, key)
         }
@@ -73,10 +72,10 @@ private final class RawAEAD: @unchecked Sendable {
         var openedLength: UInt64 = 0
         let status: Int32
         switch algorithm {
-        case .xchacha20Poly1305:
+        case .xchacha20poly1305:
             status = crypto_aead_xchacha20poly1305_ietf_decrypt(
                 opened, &openedLength, nil, sealed, UInt64(length + Self.tagLength), ad, UInt64(Self.adLength), nonce, key)
-        case .aes256GCM:
+        case .aes256gcm:
             status = crypto_aead_aes256gcm_decrypt(
                 opened, &openedLength, nil, sealed, UInt64(length + Self.tagLength), ad, UInt64(Self.adLength), nonce, key)
         }

@@ -71,3 +71,16 @@ void *bench_locked_slot_create(size_t len) {
     if (mlock(start, mapped) != 0) { munmap(start, mapped); return NULL; }
     return (unsigned char *)start + offset;
 }
+
+void *bench_locked_huge_slot_create(size_t len) {
+    const size_t huge = 2u << 20, offset = 16;
+    size_t needed = (offset + len + huge - 1) / huge * huge;
+    unsigned char *start = mmap(NULL, needed + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (start == MAP_FAILED) { return NULL; }
+    unsigned char *aligned = (unsigned char *)(((uintptr_t)start + huge - 1) & ~(uintptr_t)(huge - 1));
+    if (madvise(aligned, needed, MADV_HUGEPAGE) != 0 || mlock(aligned, needed) != 0) {
+        munmap(start, needed + huge);
+        return NULL;
+    }
+    return aligned + offset;
+}

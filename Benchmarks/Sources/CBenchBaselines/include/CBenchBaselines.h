@@ -18,4 +18,8 @@ int bench_wipe_verify_fused(void *ptr, size_t len, size_t chunk);
 /// mapping locked with mlock (4 KiB pages, no transparent huge pages in practice). Never freed: one
 /// per size for the life of the benchmark process. NULL when the mapping or the lock fails.
 void *bench_locked_slot_create(size_t len);
+
+/// The same slot in a 2 MiB-aligned mapping advised MADV_HUGEPAGE before mlock, so the kernel
+/// backs it with transparent huge pages (physically contiguous), as malloc's heap often is.
+void *bench_locked_huge_slot_create(size_t len);
 #endif
