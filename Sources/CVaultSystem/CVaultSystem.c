@@ -141,17 +141,22 @@ void cvault_wipe_volatile(void *ptr, size_t len) {
 typedef struct {
     _Atomic(uintptr_t) base;
     _Atomic(size_t) length;
+    /// For regions a forked child does not inherit (MADV_DONTFORK: secretmem), the process that
+    /// mapped them; 0 otherwise. A purge in a forked child (a fatal signal before exec) must
+    /// skip them: the addresses are not mapped there and writing would fault.
+    _Atomic(pid_t) owner;
 } cvault_region;
 
 static cvault_region cvault_regions[CVAULT_PURGE_CAPACITY];
 static _Atomic(uint64_t) cvault_purges;
 static _Atomic(int) cvault_registered;
 
-int cvault_purge_register(void *base, size_t len) {
+int cvault_purge_register(void *base, size_t len, int not_inherited_by_fork) {
     if (base == NULL) { return -1; }
     for (int i = 0; i < CVAULT_PURGE_CAPACITY; i++) {
         uintptr_t expected = 0;
         if (atomic_compare_exchange_strong(&cvault_regions[i].base, &expected, (uintptr_t)base)) {
+            atomic_store(&cvault_regions[i].owner, not_inherited_by_fork ? getpid() : 0);
             atomic_store(&cvault_regions[i].length, len);
             atomic_fetch_add(&cvault_registered, 1);
             return i;
@@ -169,9 +174,12 @@ void cvault_purge_unregister(int slot) {
 
 size_t cvault_purge_all(void) {
     size_t wiped = 0;
+    pid_t self = getpid();  // async-signal-safe
     for (int i = 0; i < CVAULT_PURGE_CAPACITY; i++) {
         uintptr_t base = atomic_load(&cvault_regions[i].base);
         size_t len = atomic_load(&cvault_regions[i].length);
+        pid_t owner = atomic_load(&cvault_regions[i].owner);
+        if (owner != 0 && owner != self) { continue; }
         if (base != 0 && len != 0) {
             cvault_wipe_volatile((void *)base, len);
             wiped += len;
@@ -347,6 +355,9 @@ int cvault_fork_signal_probe(const void *ptr, size_t len, int sig) {
         sigaddset(&unblock, sig);
         pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
         raise(sig);
+        // A sanitizer runtime may defer an asynchronous signal to its next interception point;
+        // give it a few before concluding that the handlers never ran.
+        for (int i = 0; i < 200; i++) { usleep(1000); }
         _exit(6);
     }
     return cvault_wait_child(child);

@@ -12,6 +12,12 @@ let secretmemAvailable: Bool = {
     return false
 }()
 
+/// Whether this test binary runs under ThreadSanitizer or AddressSanitizer. Both runtimes
+/// intercept `mlock` and turn it into a no-op that returns success, so under them the `locked`
+/// backend's pages are not actually locked (smaps shows no `lo`). Sanitizer builds are test
+/// builds; production builds have no such interceptor.
+let runningUnderSanitizer: Bool = dlsym(nil, "__tsan_init") != nil || dlsym(nil, "__asan_init") != nil
+
 /// The backends every wipe test runs on.
 let realBackends: [MemoryBackend] = secretmemAvailable ? [.secretmem, .locked] : [.locked]
 

@@ -44,9 +44,10 @@ void cvault_wipe_volatile(void *ptr, size_t len);
 // MARK: - Purge registry (lock-free, async-signal-safe)
 /// Capacity of the registry. Regions are pool-sized (hundreds of KiB), so this covers many GiB.
 #define CVAULT_PURGE_CAPACITY 16384
-/// Registers [base, base+len) to be wiped by cvault_purge_all. Returns a slot index, or -1 when
-/// the registry is full.
-int cvault_purge_register(void *base, size_t len);
+/// Registers [base, base+len) to be wiped by cvault_purge_all. Pass a non-zero
+/// `not_inherited_by_fork` for MADV_DONTFORK regions, which a purge in a forked child must skip.
+/// Returns a slot index, or -1 when the registry is full.
+int cvault_purge_register(void *base, size_t len, int not_inherited_by_fork);
 /// Removes a registration. Call before unmapping the region.
 void cvault_purge_unregister(int slot);
 /// Wipes every registered region. Lock-free and async-signal-safe. Returns bytes wiped.

@@ -69,7 +69,7 @@ struct Region: @unchecked Sendable {
             if let errno = system.protectReadWrite(base, length) { return fail(.protectFailed(errno: errno.code)) }
         }
 
-        let slot = cvault_purge_register(base, length)
+        let slot = cvault_purge_register(base, length, backend == .secretmem ? 1 : 0)
         guard slot >= 0 else { return fail(.purgeRegistryFull) }
         return .success(Region(base: base, length: length, purgeSlot: slot))
     }

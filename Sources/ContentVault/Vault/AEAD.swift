@@ -1,0 +1,190 @@
+internal import CVaultSodium
+import RetentionLedger
+
+/// What the vault needs to know about each AEAD of the vocabulary's `AEADAlgorithm`.
+extension AEADAlgorithm {
+    /// Whether this CPU and libsodium can use the algorithm (AES-256-GCM needs AES-NI and
+    /// PCLMUL).
+    public var isAvailable: Bool {
+        sodiumReady()
+        switch self {
+        case .xchacha20poly1305: return true
+        case .aes256gcm: return crypto_aead_aes256gcm_is_available() == 1
+        }
+    }
+
+    /// Most plaintext bytes sealed under one key before the scope derives the next key for the
+    /// slot. AES-256-GCM: 256 MiB, under the ~350 MB at which the bound on an attacker's
+    /// advantage reaches 2^-32 for 64 KiB messages. XChaCha20-Poly1305: no practical limit.
+    public var perKeyByteLimit: Int {
+        switch self {
+        case .xchacha20poly1305: return Int.max
+        case .aes256gcm: return 256 << 20
+        }
+    }
+
+    static let keyByteCount = 32
+    static let tagByteCount = 16
+}
+
+/// Which AEAD a vault should use.
+public enum AEADPreference: Sendable, Hashable {
+    /// Measure both (AES-256-GCM only when available) at vault start and take the faster.
+    case automatic
+    /// Use this algorithm; fails with ``VaultError/aeadUnavailable(_:)`` when the CPU lacks it.
+    case fixed(AEADAlgorithm)
+}
+
+/// How the vault's AEAD was chosen.
+public struct AEADSelection: Sendable, Hashable, CustomStringConvertible {
+    /// The algorithm in use.
+    public let algorithm: AEADAlgorithm
+    /// Measured sealing throughput in bytes per second for each candidate, when the choice
+    /// was made by measurement (``AEADPreference/automatic``); empty when fixed.
+    public let measuredBytesPerSecond: [AEADAlgorithm: Double]
+
+    public var description: String {
+        let measured = measuredBytesPerSecond.sorted { $0.key.rawValue < $1.key.rawValue }
+            .map { "\($0.key) \(Int($0.value / 1_000_000)) MB/s" }.joined(separator: ", ")
+        return measured.isEmpty ? "\(algorithm) (fixed)" : "\(algorithm) (measured: \(measured))"
+    }
+
+    static func choose(_ preference: AEADPreference) throws(VaultError) -> AEADSelection {
+        switch preference {
+        case .fixed(let algorithm):
+            guard algorithm.isAvailable else { throw .aeadUnavailable(algorithm) }
+            return AEADSelection(algorithm: algorithm, measuredBytesPerSecond: [:])
+        case .automatic:
+            var measured: [AEADAlgorithm: Double] = [:]
+            for algorithm in AEADAlgorithm.allCases where algorithm.isAvailable {
+                measured[algorithm] = measureThroughput(algorithm)
+            }
+            let fastest = measured.max { $0.value < $1.value }?.key ?? .xchacha20poly1305
+            return AEADSelection(algorithm: fastest, measuredBytesPerSecond: measured)
+        }
+    }
+
+    /// Seals 64 KiB messages of random bytes (not content) for a few milliseconds.
+    private static func measureThroughput(_ algorithm: AEADAlgorithm) -> Double {
+        let messageLength = 64 * 1024
+        let rounds = 16
+        var key = [UInt8](repeating: 0, count: AEADAlgorithm.keyByteCount)
+        var message = [UInt8](repeating: 0, count: messageLength)
+        var output = [UInt8](repeating: 0, count: messageLength + AEADAlgorithm.tagByteCount)
+        var nonce = [UInt8](repeating: 0, count: 24)
+        randombytes_buf(&key, key.count)
+        randombytes_buf(&message, message.count)
+        let clock = ContinuousClock()
+        var best = Duration.seconds(1_000)
+        // Best of three passes, so one descheduling does not decide the choice.
+        for _ in 0..<3 {
+            let start = clock.now
+            for round in 0..<rounds {
+                nonce[0] = UInt8(truncatingIfNeeded: round)
+                _ = AEAD.sealRaw(
+                    algorithm, into: &output, message: message, messageLength: messageLength,
+                    ad: nil, adLength: 0, nonce: nonce, key: key)
+            }
+            best = min(best, clock.now - start)
+        }
+        sodium_memzero(&key, key.count)
+        let seconds = Double(best.components.seconds) + Double(best.components.attoseconds) / 1e18
+        return Double(messageLength * rounds) / max(seconds, 1e-9)
+    }
+}
+
+/// The sealing and opening primitives, with the nonce and associated-data layout in one place.
+///
+/// Nonce: XChaCha20 (24 B) = the slot's 16 random prefix bytes ‖ chunk index (big-endian
+/// UInt64); AES-GCM (12 B) = 4 prefix bytes ‖ chunk index. Every key is used by one slot and one
+/// key generation only, so the counter alone keeps nonces unique per key; the prefix is defence
+/// in depth. Associated data (26 B) = request id (16) ‖ data class (1) ‖ chunk index (8, BE) ‖
+/// final flag (1): a chunk opens only at its own position, in its own slot, in its own request,
+/// and a truncated stream is detected.
+enum AEAD {
+    static let associatedDataLength = 26
+    /// The `crypto_kdf` context for per-slot keys.
+    static let kdfContext: [CChar] = Array("cvscope1".utf8CString.prefix(8))
+
+    @inline(__always)
+    static func sealRaw(
+        _ algorithm: AEADAlgorithm, into output: UnsafeMutablePointer<UInt8>,
+        message: UnsafePointer<UInt8>?, messageLength: Int,
+        ad: UnsafePointer<UInt8>?, adLength: Int, nonce: UnsafePointer<UInt8>, key: UnsafePointer<UInt8>
+    ) -> Bool {
+        var outputLength: UInt64 = 0
+        switch algorithm {
+        case .xchacha20poly1305:
+            return crypto_aead_xchacha20poly1305_ietf_encrypt(
+                output, &outputLength, message, UInt64(messageLength), ad, UInt64(adLength), nil, nonce, key) == 0
+        case .aes256gcm:
+            return crypto_aead_aes256gcm_encrypt(
+                output, &outputLength, message, UInt64(messageLength), ad, UInt64(adLength), nil, nonce, key) == 0
+        }
+    }
+
+    @inline(__always)
+    static func openRaw(
+        _ algorithm: AEADAlgorithm, into output: UnsafeMutablePointer<UInt8>?,
+        ciphertext: UnsafePointer<UInt8>, ciphertextLength: Int,
+        ad: UnsafePointer<UInt8>?, adLength: Int, nonce: UnsafePointer<UInt8>, key: UnsafePointer<UInt8>
+    ) -> Bool {
+        var outputLength: UInt64 = 0
+        switch algorithm {
+        case .xchacha20poly1305:
+            return crypto_aead_xchacha20poly1305_ietf_decrypt(
+                output, &outputLength, nil, ciphertext, UInt64(ciphertextLength), ad, UInt64(adLength), nonce, key) == 0
+        case .aes256gcm:
+            return crypto_aead_aes256gcm_decrypt(
+                output, &outputLength, nil, ciphertext, UInt64(ciphertextLength), ad, UInt64(adLength), nonce, key) == 0
+        }
+    }
+
+    /// The nonce for chunk `index` of a slot (24 bytes are filled; AES-GCM reads the first 12).
+    @inline(__always)
+    static func nonce(
+        _ algorithm: AEADAlgorithm, prefix: (UInt64, UInt64), index: UInt64
+    ) -> (UInt64, UInt64, UInt64) {
+        switch algorithm {
+        case .xchacha20poly1305:
+            return (prefix.0, prefix.1, index.bigEndian)
+        case .aes256gcm:
+            // 4 prefix bytes, then the 8-byte index: bytes 0..<12.
+            var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &words) { raw in
+                raw.storeBytes(of: UInt32(truncatingIfNeeded: prefix.0), toByteOffset: 0, as: UInt32.self)
+                raw.storeBytes(of: index.bigEndian, toByteOffset: 4, as: UInt64.self)
+            }
+            return words
+        }
+    }
+
+    /// Associated data binding request, slot, position and finality.
+    @inline(__always)
+    static func associatedData(
+        request: RequestID, dataClass: DataClass, index: UInt64, isFinal: Bool
+    ) -> (UInt64, UInt64, UInt64, UInt64) {
+        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { raw in
+            raw.storeBytes(of: request.high.bigEndian, toByteOffset: 0, as: UInt64.self)
+            raw.storeBytes(of: request.low.bigEndian, toByteOffset: 8, as: UInt64.self)
+            raw.storeBytes(of: dataClass.rawValue, toByteOffset: 16, as: UInt8.self)
+            raw.storeBytes(of: index.bigEndian, toByteOffset: 17, as: UInt64.self)
+            raw.storeBytes(of: isFinal ? 1 : 0, toByteOffset: 25, as: UInt8.self)
+        }
+        return words
+    }
+
+    /// Derives the key for (data class, generation) from the scope's master key into `output`.
+    static func deriveSlotKey(
+        into output: UnsafeMutableRawBufferPointer, master: UnsafeRawBufferPointer,
+        dataClass: DataClass, generation: UInt32
+    ) -> Bool {
+        let subkeyID = UInt64(dataClass.rawValue) << 32 | UInt64(generation)
+        return kdfContext.withUnsafeBufferPointer { context in
+            crypto_kdf_derive_from_key(
+                output.baseAddress!.assumingMemoryBound(to: UInt8.self), AEADAlgorithm.keyByteCount,
+                subkeyID, context.baseAddress!, master.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
+        }
+    }
+}

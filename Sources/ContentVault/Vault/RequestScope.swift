@@ -1,0 +1,631 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+internal import CVaultSodium
+import RetentionLedger
+
+/// One request's content: sealed under the request's own key, discarded however the request ends.
+///
+/// Open a scope with ``Vault/openScope(timeToLive:)`` or, better, ``Vault/withRequestScope(timeToLive:isolation:_:)``.
+/// Each ``DataClass`` is a slot: a stream of chunks, each sealed (AEAD) into locked memory as it
+/// is appended. Plaintext exists only inside the closures of the access methods, in a locked
+/// scratch buffer that is wiped when the closure returns or throws.
+///
+/// ```swift
+/// let (answer, receipt) = try await vault.withRequestScope { scope in
+///     try scope.append(to: .textInput, copying: requestBody)        // sealed at once
+///     let tokens = try scope.withPlaintext(of: .textInput) { span in model.run(span) }
+///     try scope.writeUnsafe(to: .completion, byteCount: 4096) { out in encode(tokens, into: out) }
+///     return tokens.count
+/// }
+/// ```
+///
+/// The scope's master key (and the per-slot keys derived from it) live in locked memory.
+/// ``discard(reason:)`` wipes and verifies every chunk, every key and every transfer slot, and
+/// calls every registered external holder, exactly once; every later operation throws
+/// ``VaultError/discarded``. Destroying the keys makes any copy of the ciphertext that escaped
+/// unrecoverable (crypto-shredding).
+///
+/// Keys and limits: each slot seals under its own key, derived from the scope's master key with
+/// `crypto_kdf` for (data class, generation). Nonces are counters (the chunk index) under a
+/// random per-stream prefix, unique per key by construction. Before a slot's current key would
+/// seal more than ``AEADAlgorithm/perKeyByteLimit`` bytes (256 MiB for AES-256-GCM), the slot
+/// **rotates** to the next generation's key, so long streams never hit the limit; only a single
+/// chunk larger than the limit is refused, with ``VaultError/chunkTooLarge(byteCount:limit:)``.
+///
+/// Thread safety: all methods may be called from any thread. A scope serves one request, so
+/// its operations take one per-scope lock, uncontended except against the reaper. Closures run
+/// outside that lock, but external holder callbacks run inside it (so discard is atomic): they
+/// must not call back into the scope.
+public final class RequestScope: Sendable {
+    /// The vault-generated request id (print it in headers and logs: it carries no content).
+    public let id: RequestID
+    /// When the reaper discards the scope with ``DiscardReason/expired``.
+    public let deadline: ContinuousClock.Instant
+    /// Realtime nanoseconds at open.
+    let openedAt: UInt64
+    let vault: Vault
+    private let state: LockedState<ScopeState>
+
+    init(vault: Vault, deadline: ContinuousClock.Instant) throws(VaultError) {
+        self.id = RequestID.random()
+        self.deadline = deadline
+        self.openedAt = realtimeNanoseconds()
+        self.vault = vault
+        let master: LockedBuffer
+        do {
+            master = try vault.pool.allocate(byteCount: AEADAlgorithm.keyByteCount)
+        } catch {
+            throw .memory(error)
+        }
+        master.withUnsafeBytes { crypto_kdf_keygen(UnsafeMutablePointer(mutating: $0.baseAddress!.assumingMemoryBound(to: UInt8.self))) }
+        self.state = LockedState(ScopeState(masterKey: KeyBox(master)))
+    }
+
+    /// The AEAD sealing this scope's chunks.
+    public var aead: AEADAlgorithm { vault.aeadSelection.algorithm }
+
+    /// Whether the scope has been discarded.
+    public var isDiscarded: Bool { state.withLock { $0.receipt != nil } }
+
+    /// The receipt, once discarded.
+    public var receipt: DiscardReceipt? { state.withLock { $0.receipt } }
+
+    /// Chunks sealed in `dataClass`'s slot.
+    public func chunkCount(of dataClass: DataClass) throws(VaultError) -> Int {
+        try withOpenState { state throws(VaultError) in state.slots[dataClass]?.chunks.count ?? 0 }
+    }
+
+    /// Plaintext bytes sealed in `dataClass`'s slot.
+    public func byteCount(of dataClass: DataClass) throws(VaultError) -> Int {
+        try withOpenState { state throws(VaultError) in state.slots[dataClass]?.plaintextBytes ?? 0 }
+    }
+
+    /// The data classes that hold content now.
+    public func occupiedSlots() throws(VaultError) -> [DataClass] {
+        try withOpenState { state throws(VaultError) in
+            state.slots.filter { !$0.value.chunks.isEmpty }.keys.sorted { $0.rawValue < $1.rawValue }
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Seals a copy of `bytes` as the next chunk of `dataClass`'s slot. The caller's buffer is
+    /// left as it is (use ``append(to:ingesting:final:)`` to have it wiped).
+    ///
+    /// - Parameter final: marks the slot's last chunk; later appends throw
+    ///   ``VaultError/slotFinished(slot:)``, and a stream cut short before it is detected.
+    public func append(to dataClass: DataClass, copying bytes: UnsafeRawBufferPointer, final: Bool = false) throws(VaultError) {
+        try seal(bytes, into: dataClass, final: final)
+    }
+
+    /// Seals `bytes` as the next chunk, then wipes `bytes` (also when sealing fails), so the
+    /// sealed chunk is the only copy left.
+    public func append(to dataClass: DataClass, ingesting bytes: UnsafeMutableRawBufferPointer, final: Bool = false) throws(VaultError) {
+        defer { if let base = bytes.baseAddress { sodium_memzero(base, bytes.count) } }
+        try seal(UnsafeRawBufferPointer(bytes), into: dataClass, final: final)
+    }
+
+    /// Seals a `RawSpan` as the next chunk.
+    public func append(to dataClass: DataClass, copying span: RawSpan, final: Bool = false) throws(VaultError) {
+        try span.withUnsafeBytes { (bytes) throws(VaultError) in try seal(bytes, into: dataClass, final: final) }
+    }
+
+    /// Reads `fileDescriptor` to its end straight into locked scratch memory, seals it as the
+    /// next chunk and wipes the scratch. Returns the bytes read (0 for empty input, which seals
+    /// nothing).
+    ///
+    /// - Parameter limit: most bytes accepted; longer input throws
+    ///   ``VaultError/memory(_:)`` with ``LockedMemoryError/inputTooLarge(limit:)``.
+    @discardableResult
+    public func appendFromFileDescriptor(
+        _ fileDescriptor: Int32, to dataClass: DataClass, limit: Int, final: Bool = false
+    ) throws(VaultError) -> Int {
+        try checkOpen()
+        let scratch: LockedBuffer?
+        do { scratch = try vault.pool.read(fromFileDescriptor: fileDescriptor, limit: limit) } catch { throw .memory(error) }
+        guard let scratch else { return 0 }
+        let count = scratch.count
+        try scratch.withUnsafeBytes { (bytes) throws(VaultError) in try seal(bytes, into: dataClass, final: final) }
+        return count
+    }
+
+    /// The raw-buffer form of ``write(to:byteCount:final:_:)``, for C encoders: `body` fills up
+    /// to `byteCount` bytes of locked scratch and returns how many it wrote; those are sealed.
+    /// The scratch is wiped on return and on throw. The pointer must not escape `body`.
+    ///
+    /// - Returns: the bytes sealed.
+    /// - Throws: ``VaultError``, or what `body` throws.
+    @discardableResult
+    public func writeUnsafe(
+        to dataClass: DataClass, byteCount: Int, final: Bool = false,
+        _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) throws -> Int {
+        try checkOpen()
+        guard byteCount > 0 else { throw VaultError.invalidByteCount(byteCount) }
+        guard byteCount <= vault.perKeyByteLimit else {
+            throw VaultError.chunkTooLarge(byteCount: byteCount, limit: vault.perKeyByteLimit)
+        }
+        var scratch: LockedBuffer
+        scratch = try allocateLocked(vault.pool, byteCount: byteCount)
+        let written = try scratch.withUnsafeMutableBytes { try body($0) }
+        guard written >= 0, written <= byteCount else {
+            throw VaultError.writtenCountOutOfRange(written: written, capacity: byteCount)
+        }
+        try scratch.withUnsafeBytes { (bytes) throws(VaultError) in
+            try seal(UnsafeRawBufferPointer(rebasing: bytes[..<written]), into: dataClass, final: final)
+        }
+        return written
+    }
+
+    /// Lets `body` fill up to `byteCount` bytes of locked scratch memory through a
+    /// `MutableRawSpan`, then seals the first `n` bytes (`n` is what `body` returns) as the next
+    /// chunk. The scratch is wiped on return and on throw; nothing is sealed when `body` throws.
+    ///
+    /// - Returns: the bytes sealed.
+    /// - Throws: ``VaultError``, or what `body` throws.
+    @discardableResult
+    public func write(
+        to dataClass: DataClass, byteCount: Int, final: Bool = false,
+        _ body: (inout MutableRawSpan) throws -> Int
+    ) throws -> Int {
+        try writeUnsafe(to: dataClass, byteCount: byteCount, final: final) { (bytes: UnsafeMutableRawBufferPointer) throws -> Int in
+            var span = MutableRawSpan(_unsafeBytes: bytes)
+            return try body(&span)
+        }
+    }
+
+    // MARK: - Reading
+
+    /// Decrypts the whole slot into locked scratch memory and calls `body` with it as one
+    /// `RawSpan`. The scratch is wiped when `body` returns or throws. An empty slot gives an
+    /// empty span.
+    ///
+    /// - Throws: ``VaultError/authenticationFailed(slot:chunk:)`` when any chunk was tampered
+    ///   with (`body` is then not called), another ``VaultError``, or what `body` throws.
+    public func withPlaintext<Result>(
+        of dataClass: DataClass, _ body: (RawSpan) throws -> Result
+    ) throws -> Result {
+        try withUnsafePlaintext(of: dataClass) { bytes in
+            try body(RawSpan(_unsafeBytes: bytes))
+        }
+    }
+
+    /// The raw-buffer form of ``withPlaintext(of:_:)``; the pointer must not escape `body`.
+    public func withUnsafePlaintext<Result>(
+        of dataClass: DataClass, _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
+        let scratch = try decryptSlot(dataClass)
+        guard let scratch else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        // `scratch` is released (wiped, verified) at the end of this scope, on return and throw.
+        return try scratch.withUnsafeBytes { try body($0) }
+    }
+
+    /// Calls `body` once per chunk, in order, with the chunk's index and plaintext. Each chunk
+    /// is decrypted into locked scratch that is wiped before the next one (and on throw).
+    public func forEachChunk(
+        of dataClass: DataClass, _ body: (Int, RawSpan) throws -> Void
+    ) throws {
+        var index = 0
+        while true {
+            let next = try decryptChunk(dataClass, at: index)
+            guard let chunk = consume next else { return }
+            let plaintextCount = chunk.plaintextCount
+            try chunk.scratch.withUnsafeBytes { bytes in
+                try body(index, RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: bytes[..<plaintextCount])))
+            }
+            index += 1
+        }
+    }
+
+    /// Decrypts the slot into `transferSlot` (for a DMA straight from pinned memory).
+    /// Returns the bytes written at the start of the transfer slot.
+    public func copyPlaintext(of dataClass: DataClass, into transferSlot: TransferSlot) throws -> Int {
+        try withUnsafePlaintext(of: dataClass) { plaintext in
+            try transferSlot.withUnsafeMutableBytes { destination in
+                guard plaintext.count <= destination.count else {
+                    throw VaultError.writtenCountOutOfRange(written: plaintext.count, capacity: destination.count)
+                }
+                destination.copyMemory(from: plaintext)
+                return plaintext.count
+            }
+        }
+    }
+
+    /// Wipes `dataClass`'s slot now (for example audio input once transcribed), before the rest
+    /// of the scope. The wipe is counted in the receipt; later appends start a new stream under
+    /// a new key.
+    public func wipeSlot(_ dataClass: DataClass) throws(VaultError) {
+        try withOpenState { (state: inout ScopeState) throws(VaultError) in
+            guard var slot = state.slots[dataClass] else { return }
+            state.wipe(&slot)
+            state.slots[dataClass] = slot
+        }
+    }
+
+    // MARK: - Transfer slots and external holders
+
+    /// A page-aligned locked buffer a host may pin for GPU DMA (see ``TransferSlot``). Wiped,
+    /// verified and unmapped at discard; counted in the receipt.
+    public func transferSlot(byteCount: Int) throws(VaultError) -> TransferSlot {
+        try checkOpen()
+        let slot = try TransferSlot(byteCount: byteCount, budget: vault.transferBudget)
+        let accepted = state.withLock { state -> Bool in
+            guard state.receipt == nil else { return false }
+            state.transferSlots.append(slot)
+            return true
+        }
+        guard accepted else {
+            _ = slot.release()
+            throw .discarded
+        }
+        return slot
+    }
+
+    /// Registers a copy the vault cannot see (KV-cache blocks, a GPU buffer, a cache entry).
+    /// At discard, `wipe` is called once, before the vault's own memory is wiped, and its
+    /// outcome recorded in the receipt with `kind`. At most
+    /// `DiscardReceiptRecord.maximumExternalHolders` (32) per scope, the most a ledger record
+    /// lists. `wipe` runs under the scope's lock: it must not call back into this scope.
+    public func registerExternalHolder(
+        kind: ExternalHolderKind, wipe: @escaping @Sendable () -> ExternalHolderOutcome
+    ) throws(VaultError) {
+        try withOpenState { (state: inout ScopeState) throws(VaultError) in
+            let limit = DiscardReceiptRecord.maximumExternalHolders
+            guard state.holders.count < limit else { throw .tooManyExternalHolders(limit: limit) }
+            state.holders.append(ExternalHolder(kind: kind, wipe: wipe))
+        }
+    }
+
+    // MARK: - Discard
+
+    /// Discards the scope: calls every external holder, wipes and verifies every transfer slot,
+    /// chunk and key, and returns the receipt. Runs exactly once; a later call (from any thread)
+    /// returns the first call's receipt, with the first call's reason.
+    @discardableResult
+    public func discard(reason: DiscardReason) -> DiscardReceipt {
+        let (receipt, performed) = state.withLock { state -> (DiscardReceipt, Bool) in
+            if let receipt = state.receipt { return (receipt, false) }
+            let receipt = state.discard(
+                reason: reason, id: id, openedAt: openedAt, backend: vault.pool.backend, aead: aead)
+            state.receipt = receipt
+            return (receipt, true)
+        }
+        if performed { vault.didDiscard(self, receipt: receipt) }
+        return receipt
+    }
+
+    // MARK: - Internals
+
+    private func checkOpen() throws(VaultError) {
+        if state.withLock({ $0.receipt != nil }) { throw .discarded }
+    }
+
+    private func withOpenState<Result: ~Copyable>(
+        _ body: (inout ScopeState) throws(VaultError) -> Result
+    ) throws(VaultError) -> Result {
+        try state.withLock { (state: inout ScopeState) throws(VaultError) -> Result in
+            guard state.receipt == nil else { throw .discarded }
+            return try body(&state)
+        }
+    }
+
+    private func seal(_ bytes: UnsafeRawBufferPointer, into dataClass: DataClass, final: Bool) throws(VaultError) {
+        let algorithm = aead
+        let limit = vault.perKeyByteLimit
+        guard bytes.count <= limit else { throw .chunkTooLarge(byteCount: bytes.count, limit: limit) }
+        let pool = vault.pool
+        try withOpenState { (state: inout ScopeState) throws(VaultError) in
+            var slot = state.slots[dataClass] ?? SlotState()
+            guard !slot.finished else { throw .slotFinished(slot: dataClass) }
+            // Rotate before the current key would pass its byte limit.
+            if slot.currentKey == nil || slot.bytesUnderCurrentKey > limit - bytes.count {
+                try state.rotateKey(&slot, dataClass: dataClass, pool: pool)
+            }
+            let generation = slot.generation
+            let index = UInt64(slot.chunks.count)
+            var chunk: LockedBuffer
+            chunk = try allocateLocked(pool, byteCount: bytes.count + AEADAlgorithm.tagByteCount)
+            var nonce = AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: index)
+            var ad = AEAD.associatedData(request: id, dataClass: dataClass, index: index, isFinal: final)
+            let key = slot.currentKey!
+            let sealed = chunk.withUnsafeMutableBytes { output in
+                key.withBytes { keyBytes in
+                    withUnsafeBytes(of: &nonce) { nonceBytes in
+                        withUnsafeBytes(of: &ad) { adBytes in
+                            AEAD.sealRaw(
+                                algorithm, into: output.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                message: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), messageLength: bytes.count,
+                                ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
+                                nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                key: keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                        }
+                    }
+                }
+            }
+            guard sealed else { throw .sealFailed(slot: dataClass) }
+            slot.chunks.append(SealedChunk(chunk, plaintextCount: bytes.count, generation: generation))
+            slot.plaintextBytes += bytes.count
+            slot.bytesUnderCurrentKey += bytes.count
+            slot.finished = final
+            state.slots[dataClass] = slot
+            state.recordSealed(bytes.count)
+        }
+    }
+
+    /// Opens chunk `index` of `slot` into `output` (which has room for its plaintext).
+    private func open(
+        _ slot: SlotState, dataClass: DataClass, index: Int, into output: UnsafeMutableRawPointer?
+    ) throws(VaultError) {
+        let chunk = slot.chunks[index]
+        guard let key = slot.keys[chunk.generation] else { throw .authenticationFailed(slot: dataClass, chunk: index) }
+        let algorithm = aead
+        var nonce = AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: UInt64(index))
+        let isFinal = slot.finished && index == slot.chunks.count - 1
+        var ad = AEAD.associatedData(request: id, dataClass: dataClass, index: UInt64(index), isFinal: isFinal)
+        // The output is sized from the recorded plaintext length; a buffer of any other length
+        // is not this chunk (and AES-GCM writes before it verifies).
+        guard chunk.withBytes({ $0.count }) == chunk.plaintextCount + AEADAlgorithm.tagByteCount else {
+            throw .authenticationFailed(slot: dataClass, chunk: index)
+        }
+        let opened = chunk.withBytes { ciphertext in
+            key.withBytes { keyBytes in
+                withUnsafeBytes(of: &nonce) { nonceBytes in
+                    withUnsafeBytes(of: &ad) { adBytes in
+                        AEAD.openRaw(
+                            algorithm, into: output?.assumingMemoryBound(to: UInt8.self),
+                            ciphertext: ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                            ciphertextLength: ciphertext.count,
+                            ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
+                            nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                            key: keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                    }
+                }
+            }
+        }
+        guard opened else { throw .authenticationFailed(slot: dataClass, chunk: index) }
+    }
+
+    /// The whole slot decrypted into one locked scratch buffer, or nil when the slot is empty.
+    private func decryptSlot(_ dataClass: DataClass) throws(VaultError) -> LockedBuffer? {
+        let pool = vault.pool
+        return try withOpenState { (state: inout ScopeState) throws(VaultError) -> LockedBuffer? in
+            guard let slot = state.slots[dataClass], slot.plaintextBytes > 0 else { return nil }
+            var scratch: LockedBuffer
+            scratch = try allocateLocked(pool, byteCount: slot.plaintextBytes)
+            let base = scratch.base
+            var offset = 0
+            for index in slot.chunks.indices {
+                // On failure `scratch` (partly filled) is wiped by its deinit as the error leaves.
+                try open(slot, dataClass: dataClass, index: index, into: base + offset)
+                offset += slot.chunks[index].plaintextCount
+            }
+            return scratch
+        }
+    }
+
+    /// Chunk `index` decrypted into locked scratch (at least 1 byte, so an empty chunk fits),
+    /// with its plaintext length; nil past the last chunk.
+    private func decryptChunk(_ dataClass: DataClass, at index: Int) throws(VaultError) -> DecryptedChunk? {
+        let pool = vault.pool
+        return try withOpenState { (state: inout ScopeState) throws(VaultError) -> DecryptedChunk? in
+            guard let slot = state.slots[dataClass], index < slot.chunks.count else { return nil }
+            let count = slot.chunks[index].plaintextCount
+            var scratch: LockedBuffer
+            scratch = try allocateLocked(pool, byteCount: max(count, 1))
+            try open(slot, dataClass: dataClass, index: index, into: scratch.base)
+            return DecryptedChunk(scratch: scratch, plaintextCount: count)
+        }
+    }
+
+    // MARK: Test hooks (internal)
+
+    /// Runs `body` on the scope's state (tests: tamper with chunks, read addresses).
+    func withStateForTesting<Result>(_ body: (inout ScopeState) -> Result) -> Result {
+        state.withLock { body(&$0) }
+    }
+}
+
+extension RequestScope: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The request id and whether the scope is open; never content, keys or addresses.
+    public var description: String {
+        "RequestScope(\(id), \(isDiscarded ? "discarded" : "open"), \(aead))"
+    }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["id": id.description, "discarded": isDiscarded], displayStyle: .class)
+    }
+}
+
+// MARK: - State
+
+/// A locked buffer in a class box, so arrays and dictionaries can hold it and discard can take
+/// it out for an explicit, verified release. Only touched under the owning scope's lock, which
+/// is what makes the `@unchecked Sendable` true.
+final class KeyBox: @unchecked Sendable {
+    var buffer: LockedBuffer?
+
+    init(_ buffer: consuming LockedBuffer) { self.buffer = .some(buffer) }
+
+    func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        buffer!.withUnsafeBytes(body)
+    }
+}
+
+/// One sealed chunk: ciphertext ‖ tag, in locked memory.
+final class SealedChunk: @unchecked Sendable {
+    var buffer: LockedBuffer?
+    let plaintextCount: Int
+    let generation: UInt32
+
+    init(_ buffer: consuming LockedBuffer, plaintextCount: Int, generation: UInt32) {
+        self.buffer = .some(buffer)
+        self.plaintextCount = plaintextCount
+        self.generation = generation
+    }
+
+    func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        buffer!.withUnsafeBytes(body)
+    }
+}
+
+struct ExternalHolder: Sendable {
+    let kind: ExternalHolderKind
+    let wipe: @Sendable () -> ExternalHolderOutcome
+}
+
+/// One data class's stream.
+struct SlotState: Sendable {
+    var chunks: [SealedChunk] = []
+    /// Keys by generation; a slot wipe removes them, generations keep counting.
+    var keys: [UInt32: KeyBox] = [:]
+    var generation: UInt32 = 0
+    var hasKey = false
+    /// Whether any generation was derived, so the next one is `generation + 1`.
+    var everKeyed = false
+    var bytesUnderCurrentKey = 0
+    var plaintextBytes = 0
+    var finished = false
+    var noncePrefix: (UInt64, UInt64) = (0, 0)
+
+    var currentKey: KeyBox? { hasKey ? keys[generation] : nil }
+}
+
+struct ScopeState: Sendable {
+    var masterKey: KeyBox
+    var slots: [DataClass: SlotState] = [:]
+    var transferSlots: [TransferSlot] = []
+    var holders: [ExternalHolder] = []
+    var receipt: DiscardReceipt?
+
+    var firstContentAt: UInt64?
+    var bytesHeld: UInt64 = 0
+    var peakBytesHeld: UInt64 = 0
+    var totalBytesHeld: UInt64 = 0
+    var chunksWiped = 0
+    var slotsWiped = 0
+    var bytesVerifiedZero: UInt64 = 0
+    var keysVerified = true
+
+    init(masterKey: KeyBox) { self.masterKey = masterKey }
+
+    mutating func recordSealed(_ count: Int) {
+        if firstContentAt == nil { firstContentAt = realtimeNanoseconds() }
+        bytesHeld += UInt64(count)
+        totalBytesHeld += UInt64(count)
+        peakBytesHeld = max(peakBytesHeld, bytesHeld)
+    }
+
+    /// Derives the slot's next key generation (the first on first use) into locked memory.
+    mutating func rotateKey(_ slot: inout SlotState, dataClass: DataClass, pool: SecureMemoryPool) throws(VaultError) {
+        var next = slot.generation
+        if slot.everKeyed {
+            guard slot.generation < UInt32.max else { throw .keyLimitReached(slot: dataClass) }
+            next = slot.generation + 1
+        }
+        var key: LockedBuffer
+        key = try allocateLocked(pool, byteCount: AEADAlgorithm.keyByteCount)
+        let derived = key.withUnsafeMutableBytes { output in
+            masterKey.withBytes { master in
+                AEAD.deriveSlotKey(into: output, master: master, dataClass: dataClass, generation: next)
+            }
+        }
+        guard derived else { throw .sealFailed(slot: dataClass) }
+        if slot.chunks.isEmpty {
+            // A fresh stream (first use or after a slot wipe): a new random nonce prefix.
+            withUnsafeMutableBytes(of: &slot.noncePrefix) { randombytes_buf($0.baseAddress!, $0.count) }
+        }
+        slot.keys[next] = KeyBox(key)
+        slot.generation = next
+        slot.hasKey = true
+        slot.everKeyed = true
+        slot.bytesUnderCurrentKey = 0
+    }
+
+    /// Wipes a slot's chunks and keys, counting them; generations keep counting so a new
+    /// stream in this slot never reuses a key.
+    mutating func wipe(_ slot: inout SlotState) {
+        guard !slot.chunks.isEmpty || !slot.keys.isEmpty else { return }
+        for chunk in slot.chunks {
+            guard let buffer = chunk.buffer.take() else { continue }
+            let capacity = buffer.capacity
+            do {
+                try buffer.release()
+                bytesVerifiedZero += UInt64(capacity)
+            } catch {}
+            chunksWiped += 1
+            bytesHeld = bytesHeld > UInt64(chunk.plaintextCount) ? bytesHeld - UInt64(chunk.plaintextCount) : 0
+        }
+        if !slot.chunks.isEmpty { slotsWiped += 1 }
+        for key in slot.keys.values { releaseKey(key) }
+        slot.chunks.removeAll()
+        slot.keys.removeAll()
+        slot.hasKey = false
+        slot.bytesUnderCurrentKey = 0
+        slot.plaintextBytes = 0
+        slot.finished = false
+    }
+
+    mutating func releaseKey(_ key: KeyBox) {
+        guard let buffer = key.buffer.take() else { return }
+        let capacity = buffer.capacity
+        do {
+            try buffer.release()
+            bytesVerifiedZero += UInt64(capacity)
+        } catch {
+            keysVerified = false
+        }
+    }
+
+    /// The discard itself: external holders first (they may still need the vault's memory to
+    /// exist), then transfer slots, then chunks, then keys.
+    mutating func discard(
+        reason: DiscardReason, id: RequestID, openedAt: UInt64, backend: MemoryBackend, aead: AEADAlgorithm
+    ) -> DiscardReceipt {
+        let records = holders.map { ExternalHolderReport(kind: $0.kind, outcome: $0.wipe()) }
+        holders.removeAll()
+        for transfer in transferSlots {
+            if let verified = transfer.release() {
+                bytesVerifiedZero += verified
+                slotsWiped += 1
+            }
+        }
+        transferSlots.removeAll()
+        for dataClass in slots.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
+            var slot = slots[dataClass]!
+            wipe(&slot)
+        }
+        slots.removeAll()
+        releaseKey(masterKey)
+        return DiscardReceipt(
+            requestID: id, reason: reason, openedAt: openedAt, firstContentAt: firstContentAt,
+            discardedAt: realtimeNanoseconds(), peakBytesHeld: peakBytesHeld, totalBytesHeld: totalBytesHeld,
+            chunksWiped: chunksWiped, slotsWiped: slotsWiped, bytesVerifiedZero: bytesVerifiedZero,
+            keyDestroyed: keysVerified, backend: backend, aead: aead, externalHolders: records)
+    }
+}
+
+/// A decrypted chunk in locked scratch (wiped when this value ends).
+struct DecryptedChunk: ~Copyable {
+    var scratch: LockedBuffer
+    let plaintextCount: Int
+}
+
+/// `pool.allocate` with the error wrapped for the vault.
+@inline(__always)
+func allocateLocked(_ pool: SecureMemoryPool, byteCount: Int) throws(VaultError) -> LockedBuffer {
+    do throws(LockedMemoryError) {
+        return try pool.allocate(byteCount: byteCount)
+    } catch {
+        throw .memory(error)
+    }
+}
+
+/// Nanoseconds since the Unix epoch from `CLOCK_REALTIME`.
+func realtimeNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}

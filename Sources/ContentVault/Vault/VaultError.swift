@@ -1,0 +1,66 @@
+import RetentionLedger
+
+/// Why a vault or scope operation failed.
+///
+/// Every case carries numbers, data classes and locked-memory errors only, never content, so an
+/// error can be logged or returned to a client without leaking what a request held.
+public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Locked memory could not be provided (budget exhausted is backpressure: reject or queue).
+    case memory(LockedMemoryError)
+    /// The scope was already discarded; its key is destroyed and its content gone.
+    case discarded
+    /// A sealed chunk failed authentication: it was modified, reordered, or moved from another
+    /// slot or request. Nothing was decrypted.
+    case authenticationFailed(slot: DataClass, chunk: Int)
+    /// The slot would need more key generations than a scope may derive (2^32 per slot).
+    case keyLimitReached(slot: DataClass)
+    /// One chunk is larger than the AEAD may seal under one key (AES-256-GCM: the per-key byte
+    /// limit). Split it into smaller chunks.
+    case chunkTooLarge(byteCount: Int, limit: Int)
+    /// A chunk was appended after the slot's final chunk.
+    case slotFinished(slot: DataClass)
+    /// The slot holds no content.
+    case emptySlot(slot: DataClass)
+    /// A byte count below 1 (or below 0 where empty is allowed).
+    case invalidByteCount(Int)
+    /// The body reported writing more bytes than it was given.
+    case writtenCountOutOfRange(written: Int, capacity: Int)
+    /// The requested AEAD is not available on this CPU (AES-256-GCM needs AES-NI and PCLMUL).
+    case aeadUnavailable(AEADAlgorithm)
+    /// Sealing failed inside libsodium (should not happen with valid sizes).
+    case sealFailed(slot: DataClass)
+    /// The transfer-slot budget is exhausted.
+    case transferBudgetExhausted(requested: Int, budget: Int, inUse: Int)
+    /// A transfer slot was used after it was released (or after its scope was discarded).
+    case transferSlotReleased
+    /// The time-to-live is zero or negative.
+    case invalidTimeToLive
+    /// The scope already has as many external holders as a receipt may list.
+    case tooManyExternalHolders(limit: Int)
+    /// `sigaction(2)` failed while installing the purge handlers.
+    case signalHandlerInstallFailed(errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .memory(let error): return "vault memory: \(error)"
+        case .discarded: return "request scope already discarded"
+        case .authenticationFailed(let slot, let chunk):
+            return "authentication failed for chunk \(chunk) of slot \(slot): tampered, reordered or moved"
+        case .keyLimitReached(let slot): return "key generations exhausted for slot \(slot)"
+        case .chunkTooLarge(let count, let limit): return "chunk of \(count) bytes exceeds the per-key limit of \(limit) bytes"
+        case .slotFinished(let slot): return "slot \(slot) already received its final chunk"
+        case .emptySlot(let slot): return "slot \(slot) holds no content"
+        case .invalidByteCount(let count): return "invalid byte count \(count)"
+        case .writtenCountOutOfRange(let written, let capacity):
+            return "body reported \(written) bytes written into a \(capacity)-byte buffer"
+        case .aeadUnavailable(let algorithm): return "AEAD \(algorithm) unavailable on this CPU"
+        case .sealFailed(let slot): return "sealing failed for slot \(slot)"
+        case .transferBudgetExhausted(let requested, let budget, let inUse):
+            return "transfer-slot budget exhausted: \(requested) bytes requested, \(inUse) of \(budget) in use"
+        case .transferSlotReleased: return "transfer slot already released"
+        case .invalidTimeToLive: return "time-to-live must be positive"
+        case .tooManyExternalHolders(let limit): return "a scope may register at most \(limit) external holders"
+        case .signalHandlerInstallFailed(let code): return "installing the purge signal handlers failed (\(errnoName(code)))"
+        }
+    }
+}
