@@ -55,6 +55,17 @@ let package = Package(
             plugins: benchmarkPlugin
         ),
         .executableTarget(
+            name: "RequestScope",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "ContentVault", package: "content-vault"),
+                "CBenchSodium",
+                "BenchmarkSupport",
+            ],
+            path: "Benchmarks/RequestScope",
+            plugins: benchmarkPlugin
+        ),
+        .executableTarget(
             name: "Ledger",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
