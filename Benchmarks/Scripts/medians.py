@@ -39,6 +39,10 @@ def parse(lines):
             unit = re.search(r"\((ns|us|μs|ms|s)\)", metric)
             scale = {"ns": 1, "us": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9}[unit.group(1)] if unit else 1
             entry["ns"] = float(cells[3]) * scale
+        elif metric.startswith("Time (total CPU)"):
+            unit = re.search(r"\((ns|us|μs|ms|s)\)", metric)
+            scale = {"ns": 1, "us": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9}[unit.group(1)] if unit else 1
+            entry["cpu"] = float(cells[3]) * scale
         elif metric.startswith("Malloc (total)"):
             entry["mallocs"] = cells[7]
         elif not metric.startswith(("Throughput", "Time")):
@@ -87,7 +91,7 @@ def main():
         mallocs = next((run[name]["mallocs"] for run in runs if "mallocs" in run.get(name, {})), "–")
         print(f"| {name} | {cells} | {mallocs} |")
 
-    extras = sorted({m for run in runs for entry in run.values() for m in entry if m not in ("ns", "mallocs")})
+    extras = sorted({m for run in runs for entry in run.values() for m in entry if m not in ("ns", "mallocs", "cpu")})
     if extras:
         print()
         print("| benchmark | metric | " + " | ".join(f"run {i + 1}" for i in range(len(runs))) + " |")
@@ -182,12 +186,18 @@ def request_scope(runs):
             stream.append(raw / ours)
     if stream:
         rows.append(("1 MiB in 4 KiB chunks: scope throughput ÷ raw AEAD throughput", stream, "≥ 0.90", lambda m: m >= 0.9))
+    def cpu(run, prefix):
+        for key, entry in run.items():
+            if key.startswith(prefix) and "cores busy ×100" in entry:
+                return float(entry["cores busy ×100"]) / 100
+        return None
+
     threads = []
     for run in runs:
         one = find(run, "scopes/s: 4 KiB lifecycle on 1 thread")
         two = find(run, "scopes/s: 4 KiB lifecycle on 2 threads")
         if one and two:
-            threads.append((1e9 / one, 1e9 / two))
+            threads.append((1e9 / one, 1e9 / two, cpu(run, "scopes/s: 4 KiB lifecycle on 2 threads")))
     if not rows and not threads:
         return
     print()
@@ -195,8 +205,9 @@ def request_scope(runs):
     print("| --- | ---: | --- |")
     for label, values, target, ok in rows:
         print(f"| {label} | {ratio_cell(values)} | {target} {'✓' if ok(statistics.median(values)) else '✗'} |")
-    for index, (one, two) in enumerate(threads):
-        print(f"| scopes/s, run {index + 1}: 1 thread / 2 threads | {one:,.0f} / {two:,.0f} ({two / one:.2f}×) | |")
+    for index, (one, two, busy) in enumerate(threads):
+        cores = f"; 2-thread run kept {busy:.2f} cores busy" if busy else ""
+        print(f"| scopes/s, run {index + 1}: 1 thread / 2 threads | {one:,.0f} / {two:,.0f} ({two / one:.2f}×{cores}) | |")
 
 
 if __name__ == "__main__":
