@@ -35,7 +35,7 @@ let package = Package(
             name: "zdr",
             dependencies: ["ContentVault", "RetentionLedger", "RetentionPolicy", "CVaultSystem"]
         ),
-        .testTarget(name: "ContentVaultTests", dependencies: ["ContentVault", "CVaultSystem"]),
+        .testTarget(name: "ContentVaultTests", dependencies: ["ContentVault", "CVaultSystem", "RetentionPolicy"]),
         .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger"]),
         .testTarget(name: "RetentionPolicyTests", dependencies: ["RetentionPolicy"]),
         .testTarget(name: "zdrTests", dependencies: ["zdr"]),

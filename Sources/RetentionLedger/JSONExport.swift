@@ -164,70 +164,29 @@ extension UsageUnit: LedgerEnumName {
     }
 }
 
+// The shared vocabulary enums describe themselves with their ledger names.
 extension PolicyOutcome: LedgerEnumName {
-    var ledgerName: String {
-        switch self {
-        case .accepted: "accepted"
-        case .rejected: "rejected"
-        case .acceptedWithRetention: "accepted_with_retention"
-        }
-    }
+    var ledgerName: String { description }
 }
 
 extension DiscardReason: LedgerEnumName {
-    var ledgerName: String {
-        switch self {
-        case .completed: "completed"
-        case .cancelled: "cancelled"
-        case .expired: "expired"
-        case .purged: "purged"
-        case .failed: "failed"
-        }
-    }
+    var ledgerName: String { description }
 }
 
 extension MemoryBackend: LedgerEnumName {
-    var ledgerName: String {
-        switch self {
-        case .secretmem: "secretmem"
-        case .locked: "locked"
-        case .unprotected: "unprotected"
-        }
-    }
+    var ledgerName: String { description }
 }
 
 extension AEADAlgorithm: LedgerEnumName {
-    var ledgerName: String {
-        switch self {
-        case .xchacha20poly1305: "xchacha20poly1305"
-        case .aes256gcm: "aes256gcm"
-        }
-    }
+    var ledgerName: String { description }
 }
 
 extension ExternalHolderKind: LedgerEnumName {
-    var ledgerName: String {
-        switch self {
-        case .kvCache: "kv_cache"
-        case .gpuBuffer: "gpu_buffer"
-        case .hostCache: "host_cache"
-        case .transferSlot: "transfer_slot"
-        case .frameworkCache: "framework_cache"
-        case .other: "other"
-        case .pinnedHostBuffer: "pinned_host_buffer"
-        }
-    }
+    var ledgerName: String { description }
 }
 
 extension ExternalHolderOutcome: LedgerEnumName {
-    var ledgerName: String {
-        switch self {
-        case .wiped: "wiped"
-        case .failed: "failed"
-        case .timedOut: "timed_out"
-        case .nothingHeld: "nothing_held"
-        }
-    }
+    var ledgerName: String { description }
 }
 
 /// Values passed here are identifiers, enum names, hex or base64: none needs escaping, but

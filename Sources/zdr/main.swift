@@ -1,1 +1,7 @@
-print("zdr: not yet implemented")
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+exit(CLI.main(CommandLine.arguments))

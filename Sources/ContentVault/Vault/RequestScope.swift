@@ -49,8 +49,8 @@ public final class RequestScope: Sendable {
     let vault: Vault
     private let state: LockedState<ScopeState>
 
-    init(vault: Vault, deadline: ContinuousClock.Instant) throws(VaultError) {
-        self.id = RequestID.random()
+    init(vault: Vault, id: RequestID = RequestID.random(), deadline: ContinuousClock.Instant) throws(VaultError) {
+        self.id = id
         self.deadline = deadline
         self.openedAt = realtimeNanoseconds()
         self.vault = vault

@@ -1,0 +1,138 @@
+import RetentionLedger
+import RetentionPolicy
+import Synchronization
+
+/// A vault whose every request is decided by the retention policy and recorded in the ledger.
+///
+/// This is the front door a server uses: it asks the policy whether a request may open a scope,
+/// records the decision (and, when accepted, the opening) in the ledger *before* any content is
+/// read, refuses rejected requests with the policy's reason, checks upstream egress before any
+/// byte leaves, records usage, and appends every discard receipt the vault produces.
+///
+/// ```swift
+/// let audited = try AuditedVault(vault: vault, policy: policy, ledger: ledger)
+/// let admitted = try audited.open(PolicyRequest(
+///     workspace: workspace, agent: nil, flags: RequestFlags(enableLogging: false),
+///     product: .textToSpeech, dataClasses: [.textInput, .audioOutput], model: model))
+/// try admitted.scope.append(to: .textInput, copying: body)
+/// …
+/// try audited.recordUsage(of: admitted, [UsageCount(unit: .characters, count: 120)])
+/// admitted.scope.discard(reason: .completed)   // the receipt goes to the ledger
+/// ```
+public final class AuditedVault: Sendable {
+    /// The vault that holds the content.
+    public let vault: Vault
+    /// The policy that decides which requests may open a scope.
+    public let policy: RetentionPolicy
+    /// Where decisions, openings, egress, usage and receipts are recorded.
+    public let ledger: Ledger
+    private let receiptFailures = FailureCounter()
+
+    /// Connects the three. Installs a receipt handler on `vault` that appends each
+    /// ``DiscardReceipt`` to `ledger` (replacing any handler set before).
+    public init(vault: Vault, policy: RetentionPolicy, ledger: Ledger) {
+        self.vault = vault
+        self.policy = policy
+        self.ledger = ledger
+        vault.setReceiptHandler { [ledger, receiptFailures] receipt in
+            do {
+                try ledger.append(.discardReceipt(receipt.ledgerRecord))
+            } catch {
+                // A receipt that cannot be recorded is counted and surfaced; the ledger also
+                // refuses every later call after an I/O failure, so `flush()` reports it too.
+                receiptFailures.count.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Discard receipts the ledger refused to record. Non-zero means the audit trail is
+    /// incomplete: alert on it.
+    public var unrecordedReceipts: Int { receiptFailures.count.load(ordering: .relaxed) }
+
+    /// Decides `request`, records the decision, and opens a scope when the policy accepts it.
+    ///
+    /// The ledger records are appended before the scope exists, so a request that gets content
+    /// into the vault always has its decision and opening in the ledger.
+    ///
+    /// - Throws: ``AuditedVaultError/rejected(reason:)`` when the policy refuses (the refusal is
+    ///   recorded), ``AuditedVaultError/ledger(_:)`` when the ledger cannot record (no scope is
+    ///   opened: fail closed), ``AuditedVaultError/vault(_:)`` when the vault cannot open one.
+    public func open(_ request: PolicyRequest, timeToLive: Duration? = nil) throws(AuditedVaultError) -> AdmittedRequest {
+        let requestID = RequestID.random()
+        let decision = policy.decide(request)
+        do {
+            for record in decision.ledgerRecords(for: request, requestID: requestID) {
+                try ledger.append(record)
+            }
+        } catch {
+            throw .ledger(error)
+        }
+        guard decision.isAccepted else { throw .rejected(reason: decision.reason) }
+        do {
+            let scope = try vault.openScope(requestID: requestID, timeToLive: timeToLive)
+            return AdmittedRequest(scope: scope, decision: decision, request: request)
+        } catch {
+            throw .vault(error)
+        }
+    }
+
+    /// Checks egress of `admitted`'s content to `provider` before any byte leaves, and records
+    /// allowed egress in the ledger.
+    ///
+    /// - Throws: ``AuditedVaultError/egressRefused(reason:)`` when the provider is unknown or does
+    ///   not cover this mode for ZDR content.
+    public func authorizeEgress(
+        of admitted: AdmittedRequest, to provider: Identifier, transferMode: TransferMode
+    ) throws(AuditedVaultError) {
+        let egress = policy.egress(for: admitted.decision, to: provider, transferMode: transferMode)
+        guard let record = egress.ledgerRecord(requestID: admitted.scope.id) else {
+            throw .egressRefused(reason: egress.reason)
+        }
+        do { try ledger.append(record) } catch { throw .ledger(error) }
+    }
+
+    /// Records usage totals (characters, tokens, audio milliseconds, bytes) for `admitted`.
+    public func recordUsage(of admitted: AdmittedRequest, _ counts: [UsageCount]) throws(AuditedVaultError) {
+        do {
+            try ledger.append(.usage(UsageRecord(requestID: admitted.scope.id, counts: counts)))
+        } catch {
+            throw .ledger(error)
+        }
+    }
+}
+
+/// Shared between the vault's receipt handler and the ``AuditedVault`` that installed it.
+private final class FailureCounter: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// A request the policy accepted, with its open scope.
+public struct AdmittedRequest: Sendable {
+    /// The scope holding the request's content. Discard it when the request ends.
+    public let scope: RequestScope
+    /// The policy's decision (retention mode, reason, where ZDR came from).
+    public let decision: Decision
+    /// The request as decided.
+    public let request: PolicyRequest
+}
+
+/// Why ``AuditedVault`` refused. Content-free: reasons, ledger and vault errors only.
+public enum AuditedVaultError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The policy rejected the request; the rejection is in the ledger.
+    case rejected(reason: PolicyReason)
+    /// The policy refused egress to that provider or mode.
+    case egressRefused(reason: PolicyReason)
+    /// The ledger could not record; nothing was opened or sent.
+    case ledger(LedgerError)
+    /// The vault could not open a scope.
+    case vault(VaultError)
+
+    public var description: String {
+        switch self {
+        case .rejected(let reason): "request rejected by the retention policy: \(reason)"
+        case .egressRefused(let reason): "egress refused by the retention policy: \(reason)"
+        case .ledger(let error): "ledger: \(error)"
+        case .vault(let error): "vault: \(error)"
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import RetentionLedger
+
+/// `zdr ledger check-receipt`: an auditor's offline check of one bundle.
+enum LedgerCheckReceiptCommand: ZDRCommand {
+    static let spec = CommandSpec(
+        path: ["ledger", "check-receipt"],
+        summary: "Verify a receipt bundle offline against a verifier key.",
+        discussion: """
+            Follows the key chain from the pinned key, checks the checkpoint signature, then the \
+            inclusion proof of the receipt under the checkpoint's root. Pass --request to also \
+            require that the receipt is for the request you expect.
+            Exit status: 0 valid, 1 invalid or for another request, 2 failure, 64 usage error.
+            """,
+        options: [
+            .required("key", "VKEY", LedgerCommands.keyHelp),
+            .value("request", "ID", "Require the receipt to be for this request id."),
+            .flag("json", "Print the result as JSON."),
+        ],
+        positionals: [PositionalSpec(name: "BUNDLE", help: "The receipt bundle file.", isOptional: false)]
+    )
+
+    static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
+        let path = arguments.positional(0)!
+        let key = try LedgerCommands.verifierKey(try arguments.required("key"))
+        let expected = try arguments.value("request").map { text throws(CLIError) in
+            try LedgerCommands.requestID(text, arguments: arguments)
+        }
+        let json = arguments.flag("json")
+        guard case .success(let bytes) = ProcFS.readBytes(path, limit: 512 * 1024) else {
+            throw .failure("cannot read bundle \(path)")
+        }
+        let verified: VerifiedReceipt
+        do {
+            verified = try ReceiptBundle.verify(json: String(decoding: bytes, as: UTF8.self), verifierKey: key)
+        } catch {
+            guard LedgerCommands.isVerificationFailure(error) else { throw LedgerCommands.cliError(error, path: path) }
+            if json {
+                console.out(JSON.object([("bundle", .string(path)), ("valid", .bool(false)),
+                                         ("error", LedgerCommands.errorJSON(error))]).rendered())
+            } else {
+                console.out("receipt \(path): " + console.paint("INVALID", .red))
+                console.out("  \(error)")
+            }
+            return .finding
+        }
+        let receipt = verified.receipt
+        let matches = expected.map { $0 == receipt.requestID } ?? true
+        if json {
+            console.out(JSON.object([
+                ("bundle", .string(path)),
+                ("valid", .bool(matches)),
+                ("requestID", .string(receipt.requestID.description)),
+                ("expectedRequestMatches", expected == nil ? .null : .bool(matches)),
+                ("reason", .string(LedgerCommands.name(receipt.reason))),
+                ("discardedAt", .string(LedgerCommands.isoTime(receipt.discardedAt))),
+                ("backend", .string(LedgerCommands.name(receipt.backend))),
+                ("totalBytesHeld", .uint(receipt.totalBytesHeld)),
+                ("bytesVerifiedZero", .uint(receipt.bytesVerifiedZero)),
+                ("slotsWiped", .uint(receipt.slotsWiped)),
+                ("keyDestroyed", .bool(receipt.keyDestroyed)),
+                ("leafIndex", .uint(verified.leafIndex)),
+                ("checkpointTreeSize", .uint(verified.checkpoint.treeSize)),
+                ("checkpointOrigin", .string(verified.checkpoint.origin)),
+                ("keyEpoch", .int(Int(verified.keyEpoch))),
+            ]).rendered())
+        } else {
+            if matches {
+                console.out("receipt \(path): " + console.paint("valid", .green))
+            } else {
+                console.out("receipt \(path): " + console.paint("valid signature, but for request \(receipt.requestID), not \(expected!)", .red))
+            }
+            console.out("  request \(receipt.requestID): \(LedgerCommands.summary(.discardReceipt(receipt)))")
+            console.out("  discarded \(LedgerCommands.isoTime(receipt.discardedAt)), leaf \(verified.leafIndex) under checkpoint \(verified.checkpoint.origin) size \(verified.checkpoint.treeSize), key epoch \(verified.keyEpoch)")
+        }
+        return matches ? .ok : .finding
+    }
+}

@@ -1,0 +1,65 @@
+import RetentionLedger
+
+/// `zdr ledger verify`: the whole file, offline, against a pinned verifier key.
+enum LedgerVerifyCommand: ZDRCommand {
+    static let spec = CommandSpec(
+        path: ["ledger", "verify"],
+        summary: "Verify a ledger file's chain, checkpoints and signatures; name the first bad record.",
+        discussion: """
+            Checks every frame checksum and record encoding, every checkpoint's tree size, root \
+            hash and signature, and every key rotation, following the key chain from the pinned key.
+            Exit status: 0 valid, 1 verification failed (the first bad record is named), \
+            2 failure (cannot read the file, malformed key), 64 usage error.
+            """,
+        options: [
+            .required("key", "VKEY", LedgerCommands.keyHelp),
+            .flag("json", "Print the result as JSON."),
+        ],
+        positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file.", isOptional: false)]
+    )
+
+    static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
+        let path = arguments.positional(0)!
+        let key = try LedgerCommands.verifierKey(try arguments.required("key"))
+        let json = arguments.flag("json")
+        let report: LedgerVerificationReport
+        do {
+            report = try LedgerVerifier.verify(path: path, verifierKey: key)
+        } catch {
+            guard LedgerCommands.isVerificationFailure(error) else { throw LedgerCommands.cliError(error, path: path) }
+            if json {
+                console.out(JSON.object([
+                    ("ledger", .string(path)), ("valid", .bool(false)), ("error", LedgerCommands.errorJSON(error)),
+                ]).rendered())
+            } else {
+                console.out("ledger \(path): " + console.paint("INVALID", .red))
+                console.out("  \(error)")
+            }
+            return .finding
+        }
+        if json {
+            console.out(JSON.object([
+                ("ledger", .string(path)),
+                ("valid", .bool(true)),
+                ("records", .uint(report.recordCount)),
+                ("checkpoints", .int(report.checkpointCount)),
+                ("lastCheckpointTreeSize", .uint(report.lastCheckpointTreeSize)),
+                ("uncheckpointedRecords", .uint(report.uncheckpointedRecords)),
+                ("keyEpoch", .int(Int(report.keyEpoch))),
+                ("tornTailBytes", .int(report.tornTailBytes)),
+                ("rootHash", .string(LedgerCommands.hexBytes(report.rootHash))),
+            ]).rendered())
+        } else {
+            console.out("ledger \(path): " + console.paint("valid", .green))
+            console.out("  records \(report.recordCount), checkpoints \(report.checkpointCount), last checkpoint covers \(report.lastCheckpointTreeSize), key epoch \(report.keyEpoch)")
+            console.out("  root \(LedgerCommands.hexBytes(report.rootHash))")
+            if report.uncheckpointedRecords > 0 {
+                console.out("  note: \(report.uncheckpointedRecords) record(s) after the last checkpoint are chained but not yet signed")
+            }
+            if report.tornTailBytes > 0 {
+                console.out("  note: \(report.tornTailBytes) byte(s) of an interrupted final write follow the last record (the writer truncates them)")
+            }
+        }
+        return .ok
+    }
+}

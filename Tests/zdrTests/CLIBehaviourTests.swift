@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// The CLI contract every subcommand shares: help, version, usage errors, colour.
+@Suite struct CLIBehaviourTests {
+    static let commandPaths: [[String]] = [
+        [], ["doctor"], ["selftest"], ["drill"], ["scan"], ["ledger"],
+        ["ledger", "keygen"], ["ledger", "verify"], ["ledger", "show"], ["ledger", "export"],
+        ["ledger", "prove"], ["ledger", "check-receipt"],
+    ]
+
+    @Test(arguments: commandPaths)
+    func helpExitsZeroAndShowsUsage(path: [String]) throws {
+        let run = try ZDR.run(path + ["--help"])
+        #expect(run.status == 0)
+        #expect(run.out.contains("Usage: " + (["zdr"] + path).joined(separator: " ")))
+        #expect(run.out.contains("--help"))
+        #expect(run.err.isEmpty)
+    }
+
+    @Test func shortHelpAndHelpSubcommandMatchLongHelp() throws {
+        let long = try ZDR.run(["ledger", "verify", "--help"])
+        #expect(try ZDR.run(["ledger", "verify", "-h"]).out == long.out)
+        #expect(try ZDR.run(["help", "ledger", "verify"]).out == long.out)
+    }
+
+    @Test func versionPrintsVersion() throws {
+        let run = try ZDR.run(["--version"])
+        #expect(run.status == 0)
+        #expect(run.out.hasPrefix("zdr "))
+        #expect(run.out.split(separator: "\n").count == 1)
+    }
+
+    static let usageErrors: [[String]] = [
+        [],
+        ["frobnicate"],
+        ["--bogus"],
+        ["doctor", "--jsn"],
+        ["doctor", "extra"],
+        ["doctor", "--json=yes"],
+        ["doctor", "--memlock-budget", "lots"],
+        ["doctor", "--memlock-budget"],
+        ["scan"],
+        ["scan", "--pid", "1"],
+        ["scan", "--needle-file", "/dev/null"],
+        ["scan", "--pid", "abc", "--needle-file", "/dev/null"],
+        ["scan", "--pid", "0", "--needle-file", "/dev/null"],
+        ["scan", "--pid", "1", "--pid", "2", "--needle-file", "/dev/null"],
+        ["selftest", "--requests", "0"],
+        ["selftest", "--requests", "many"],
+        ["selftest", "--backend", "disk"],
+        ["drill", "--product", "video"],
+        ["drill", "--hold", "-1"],
+        ["ledger"],
+        ["ledger", "sign"],
+        ["ledger", "verify"],
+        ["ledger", "verify", "a", "b"],
+        ["ledger", "keygen"],
+        ["ledger", "prove", "ledger.bin", "--out", "x"],
+        ["ledger", "check-receipt", "bundle"],
+        ["help", "nothing"],
+    ]
+
+    @Test(arguments: usageErrors)
+    func usageErrorExits64WithHint(arguments: [String]) throws {
+        let run = try ZDR.run(arguments)
+        #expect(run.status == 64)
+        #expect(run.out.isEmpty)
+        #expect(run.err.hasPrefix("zdr: error: "))
+        #expect(run.err.contains("--help' for usage."))
+    }
+
+    @Test func misspelledSubcommandGetsSuggestion() throws {
+        let run = try ZDR.run(["scna"])
+        #expect(run.err.contains("did you mean 'scan'?"))
+    }
+
+    @Test func noColourWhenStdoutIsNotATerminal() throws {
+        let run = try ZDR.run(["doctor"])
+        #expect(!run.stdout.contains(0x1B))
+    }
+
+    @Test func optionValueMayBeInline() throws {
+        let inline = try ZDR.run(["doctor", "--json", "--memlock-budget=1K"])
+        let object = try inline.json()
+        #expect(object["memlockBudget"] as? Int == 1024)
+    }
+}
+
+/// Colour on a terminal, and only there: `script(1)` gives the child a pseudo-terminal.
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+struct TerminalColourTests {
+    static func runOnTerminal(environment: [String: String]) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-qec", "\(ZDR.executable.path) doctor", "/dev/null"]
+        var env = ProcessInfo.processInfo.environment
+        env["NO_COLOR"] = nil
+        env["TERM"] = "xterm"
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let files = try StreamFiles(stdin: Data())
+        defer { files.remove() }
+        process.standardOutput = try FileHandle(forWritingTo: files.output)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return try Data(contentsOf: files.output)
+    }
+
+    @Test func colourOnATerminal() throws {
+        #expect(try Self.runOnTerminal(environment: [:]).contains(0x1B))
+    }
+
+    @Test func noColourWhenNO_COLORIsSet() throws {
+        let data = try Self.runOnTerminal(environment: ["NO_COLOR": "1"])
+        #expect(!data.isEmpty)
+        #expect(!data.contains(0x1B))
+    }
+
+    @Test func noColourOnADumbTerminal() throws {
+        #expect(!(try Self.runOnTerminal(environment: ["TERM": "dumb"]).contains(0x1B)))
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import RetentionLedger
+import Testing
+
+/// A temporary directory with a signing key made by `zdr ledger keygen` and a small ledger
+/// written through the RetentionLedger API: three requests, each opened, used and discarded,
+/// then a signed checkpoint.
+struct LedgerFixture {
+    let directory: URL
+    let keyPath: String
+    let verifierKey: String
+    let ledgerPath: String
+    let requests: [RequestID]
+
+    init(requests count: Int = 3) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-ledger-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        keyPath = directory.appendingPathComponent("signing.key").path
+        ledgerPath = directory.appendingPathComponent("zdr.ledger").path
+        let keygen = try ZDR.run(["ledger", "keygen", "--out", keyPath, "--name", "test.example/zdr", "--json"])
+        try #require(keygen.status == 0)
+        verifierKey = try #require(try keygen.json()["verifierKey"] as? String)
+
+        let signer = try SigningKey(loadingFrom: keyPath)
+        let workspace = Identifier("ws-test")!, model = Identifier("model-a")!
+        let ledger = try Ledger(
+            path: ledgerPath, registry: IdentifierRegistry(workspaces: [workspace], models: [model]), signer: signer,
+            configuration: LedgerConfiguration(flushIntervalNanoseconds: nil, checkpointEveryRecords: nil,
+                                               checkpointIntervalNanoseconds: nil))
+        var ids: [RequestID] = []
+        for index in 0..<count {
+            let id = RequestID.random()
+            ids.append(id)
+            let now = LedgerTimestamp.now()
+            try ledger.append(.requestOpened(RequestOpenedRecord(
+                requestID: id, workspace: workspace, product: index % 2 == 0 ? .textToSpeech : .languageModel,
+                model: model, retentionMode: .zeroDataRetention, dataClasses: [.textInput, .audioOutput])))
+            try ledger.append(.usage(UsageRecord(requestID: id, counts: [UsageCount(unit: .characters, count: 42)])))
+            try ledger.append(.discardReceipt(DiscardReceiptRecord(
+                requestID: id, reason: .completed, openedAt: now, firstContentAt: now, discardedAt: now,
+                peakBytesHeld: 4096, totalBytesHeld: 8192, chunksWiped: 2, slotsWiped: 2, bytesVerifiedZero: 8192,
+                keyDestroyed: true, backend: .locked, aead: .xchacha20poly1305, externalHolders: [])))
+        }
+        _ = try ledger.checkpoint()
+        try ledger.close()
+        requests = ids
+    }
+
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    func cleanup() { try? FileManager.default.removeItem(at: directory) }
+
+    /// Flips one byte at `offset` in the ledger file.
+    func corrupt(at offset: Int) throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: ledgerPath))
+        bytes[offset] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: ledgerPath))
+    }
+}
