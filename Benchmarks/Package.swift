@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // Benchmarks for content-vault, kept in their own package (as apple/swift-nio does) so the main
 // package stays free of dependencies. Each suite runs our code next to its baselines in the same
-// run: malloc, sodium_malloc, raw libsodium AEAD.
+// run: malloc, sodium_malloc, raw libsodium AEAD, fsync per record, SQLite.
 //
 //   swift package --disable-sandbox benchmark            # every suite
 //   swift package --disable-sandbox benchmark --target LockedMemory
@@ -14,6 +14,8 @@ let benchmarkPlugin: [Target.PluginUsage] = [.plugin(name: "BenchmarkPlugin", pa
 let package = Package(
     name: "content-vault-benchmarks",
     dependencies: [
+        // Named, because a path dependency's identity is otherwise its directory's name, which
+        // differs between clones (CI, worktrees).
         .package(name: "content-vault", path: "../"),
         .package(
             url: "https://github.com/ordo-one/package-benchmark",
