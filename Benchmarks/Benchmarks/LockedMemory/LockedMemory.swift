@@ -7,7 +7,7 @@
 //   - `pool.locked`, `pool.secretmem`: SecureMemoryPool.allocate + memset + LockedBuffer.release
 //     (sodium_memzero of the slot, read back to verify zero, canary check, slot recycled)
 //   - `malloc+verify`, `malloc+fused`: malloc + memset + wipe and read-back verification in two
-//     passes, or fused 1 KiB at a time as the pool does it, + free. They split the pool's cost:
+//     passes, or fused 16 KiB at a time as the pool does it, + free. They split the pool's cost:
 //     `malloc+fused` minus `malloc` is the price of proving the wipe; the pool's remaining gap
 //     is its bookkeeping (lock, free list, canaries).
 //   - `mlock-slot+fused`: memset + the fused wipe/read-back on one fixed mlock'd slot laid out like
@@ -116,12 +116,12 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
 
-        Benchmark("\(label) malloc+fused memset+1KiB-chunked wipe/read-back+free", configuration: config) { benchmark in
+        Benchmark("\(label) malloc+fused memset+16KiB-chunked wipe/read-back+free", configuration: config) { benchmark in
             for _ in benchmark.scaledIterations {
                 guard let bytes = malloc(byteCount) else { fatalError("malloc failed") }
                 memset(bytes, fillByte, byteCount)
                 blackHole(bytes)
-                blackHole(bench_wipe_verify_fused(bytes, byteCount, 1024))
+                blackHole(bench_wipe_verify_fused(bytes, byteCount, 16 << 10))
                 free(bytes)
             }
         }
@@ -130,12 +130,12 @@ let benchmarks: @Sendable () -> Void = {
             // A raw address is not Sendable; the slot lives (and is used by one thread) for the
             // whole process.
             let address = UInt(bitPattern: slot)
-            Benchmark("\(label) mlock-slot+fused memset+1KiB-chunked wipe/read-back", configuration: config) { benchmark in
+            Benchmark("\(label) mlock-slot+fused memset+16KiB-chunked wipe/read-back", configuration: config) { benchmark in
                 let bytes = UnsafeMutableRawPointer(bitPattern: address)!
                 for _ in benchmark.scaledIterations {
                     memset(bytes, fillByte, byteCount)
                     blackHole(bytes)
-                    blackHole(bench_wipe_verify_fused(bytes, byteCount, 1024))
+                    blackHole(bench_wipe_verify_fused(bytes, byteCount, 16 << 10))
                 }
             }
         } else {
@@ -143,12 +143,12 @@ let benchmarks: @Sendable () -> Void = {
         }
         if let slot = bench_locked_huge_slot_create(byteCount) {
             let address = UInt(bitPattern: slot)
-            Benchmark("\(label) mlock-huge-slot+fused memset+1KiB-chunked wipe/read-back", configuration: config) { benchmark in
+            Benchmark("\(label) mlock-huge-slot+fused memset+16KiB-chunked wipe/read-back", configuration: config) { benchmark in
                 let bytes = UnsafeMutableRawPointer(bitPattern: address)!
                 for _ in benchmark.scaledIterations {
                     memset(bytes, fillByte, byteCount)
                     blackHole(bytes)
-                    blackHole(bench_wipe_verify_fused(bytes, byteCount, 1024))
+                    blackHole(bench_wipe_verify_fused(bytes, byteCount, 16 << 10))
                 }
             }
         } else {

@@ -12,7 +12,7 @@ int bench_is_zero(const void *ptr, size_t len);
 int bench_wipe_then_verify(void *ptr, size_t len);
 
 /// The same guarantee in one pass over memory: wipe and read back `chunk` bytes at a time, so the
-/// read hits L1 instead of going back to L2/L3 (the library uses 1 KiB). Returns 1 when all was zero.
+/// read hits L1 instead of going back to L2/L3 (the library uses 16 KiB). Returns 1 when all was zero.
 int bench_wipe_verify_fused(void *ptr, size_t len, size_t chunk);
 /// A slot laid out like the pool's: `len` bytes at a 16-byte offset into a private anonymous
 /// mapping locked with mlock (4 KiB pages, no transparent huge pages in practice). Never freed: one
