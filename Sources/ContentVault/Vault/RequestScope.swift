@@ -405,12 +405,22 @@ public final class RequestScope: Sendable {
     }
 
     /// The whole slot decrypted into one locked scratch buffer, or nil when the slot is empty.
+    ///
+    /// The scratch is sized from the chunk list as it is now, and that size must equal the bytes
+    /// counted when sealing: a chunk list that was duplicated, reordered or cut (found by
+    /// FuzzSealedChunk) is refused before anything is written, instead of being opened into a
+    /// scratch sized from the old count. Every chunk is opened, empty ones too, so a slot of only
+    /// empty chunks is still authenticated.
     private func decryptSlot(_ dataClass: DataClass) throws(VaultError) -> LockedBuffer? {
         let pool = vault.pool
         return try withOpenState { (state: inout ScopeState) throws(VaultError) -> LockedBuffer? in
-            guard let slot = state.slots[dataClass], slot.plaintextBytes > 0 else { return nil }
+            guard let slot = state.slots[dataClass], !slot.chunks.isEmpty || slot.plaintextBytes > 0 else { return nil }
+            let listed = slot.chunks.reduce(0) { $0 + $1.plaintextCount }
+            guard listed == slot.plaintextBytes, !slot.chunks.isEmpty else {
+                throw .authenticationFailed(slot: dataClass, chunk: slot.chunks.count)
+            }
             var scratch: LockedBuffer
-            scratch = try allocateLocked(pool, byteCount: slot.plaintextBytes)
+            scratch = try allocateLocked(pool, byteCount: max(listed, 1))
             let base = scratch.base
             var offset = 0
             for index in slot.chunks.indices {
@@ -418,6 +428,8 @@ public final class RequestScope: Sendable {
                 try open(slot, dataClass: dataClass, index: index, into: base + offset)
                 offset += slot.chunks[index].plaintextCount
             }
+            guard listed > 0 else { return nil }
+            scratch.truncate(to: listed)
             return scratch
         }
     }
