@@ -149,12 +149,13 @@ public final class Vault: Sendable {
     /// - Throws: ``VaultError/memory(_:)`` with ``LockedMemoryError/budgetExhausted(requested:budget:inUse:)``
     ///   when the vault is full (backpressure: reject or queue the request).
     public func openScope(timeToLive: Duration? = nil) throws(VaultError) -> RequestScope {
-        try openScope(requestID: RequestID.random(), timeToLive: timeToLive)
+        try openScope(requestID: nil, timeToLive: timeToLive)
     }
 
     /// Opens a scope under an id the vault generated earlier (``AuditedVault`` records the
-    /// policy decision under the id before the scope exists). Not public: hosts never choose ids.
-    func openScope(requestID: RequestID, timeToLive: Duration?) throws(VaultError) -> RequestScope {
+    /// policy decision under the id before the scope exists), or, with `nil`, under a new one.
+    /// Not public: hosts never choose ids.
+    func openScope(requestID: RequestID?, timeToLive: Duration?) throws(VaultError) -> RequestScope {
         let ttl = timeToLive ?? configuration.defaultTimeToLive
         guard ttl > .zero else { throw .invalidTimeToLive }
         let scope = try RequestScope(vault: self, id: requestID, deadline: ContinuousClock.now.advanced(by: ttl))

@@ -9,9 +9,10 @@ enum CLI {
     /// `zdr --version`.
     static let version = "0.1.0"
 
-    static let commands: [any ZDRCommand.Type] = [
-        DoctorCommand.self, SelftestCommand.self, DrillCommand.self, ScanCommand.self,
-    ] + LedgerCommands.all
+    static var commands: [any ZDRCommand.Type] {
+        [DoctorCommand.self, SelftestCommand.self, DrillCommand.self, ScanCommand.self]
+            + LedgerCommands.all
+    }
 
     static let root: CommandSpec = {
         let leaves = commands.map { $0.spec }

@@ -9,10 +9,12 @@ import RetentionPolicy
 /// `zdr ledger ...`: the subcommands, and what they share (key arguments, error mapping,
 /// one-line record summaries). Records hold metadata only, so printing them prints no content.
 enum LedgerCommands {
-    static let all: [any ZDRCommand.Type] = [
-        LedgerKeygenCommand.self, LedgerVerifyCommand.self, LedgerShowCommand.self,
-        LedgerExportCommand.self, LedgerProveCommand.self, LedgerCheckReceiptCommand.self,
-    ]
+    static var all: [any ZDRCommand.Type] {
+        [
+            LedgerKeygenCommand.self, LedgerVerifyCommand.self, LedgerShowCommand.self,
+            LedgerExportCommand.self, LedgerProveCommand.self, LedgerCheckReceiptCommand.self,
+        ]
+    }
 
     static let keyHelp = "Verifier key: the text name+keyid+base64 that keygen printed, or a file holding it."
 

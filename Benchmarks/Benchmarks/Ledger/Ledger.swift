@@ -1,0 +1,443 @@
+// Issue 4: what a durable, tamper-evident ledger costs next to the obvious alternatives, in the
+// same run, on the same file system, writing the same record bytes.
+//
+//   - `durable append`: one operation is one discard-receipt record made durable.
+//       - ledger: 1,000 appends, then one flush() (write + fdatasync), with the default signed
+//         checkpoint every 1,000 records: group commit as a server runs it.
+//       - naive: write(length ‖ record) + fsync for every record.
+//       - SQLite: WAL mode, synchronous=FULL, 1,000 INSERTs of the record per transaction.
+//     Target: ledger ≥ 1.5× SQLite's records/s.
+//   - `record part`: encoding one record and hashing it, the two fixed costs inside an append.
+//   - `1M records`: a ledger of 1,000,000 receipts (10,000 in a smoke run), built once per
+//     benchmark process before measuring. Measured: building it (append + periodic flush),
+//     the memory and file bytes it takes per record, generating an offline-verifiable receipt
+//     bundle (inclusion proof + signed checkpoint) for a random receipt, and verifying one,
+//     fully (signature + proof) and the Merkle proof alone.
+
+import Benchmark
+import BenchmarkSupport
+import CBenchSQLite
+import RetentionLedger
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// MARK: - Fixtures
+
+/// A private directory for one benchmark process's files, removed at exit by the teardown.
+private func makeScratchDirectory() -> String {
+    var template = Array("/tmp/vault-ledger-bench-XXXXXX".utf8CString)
+    guard let path = mkdtemp(&template) else { fatalError("mkdtemp failed: errno \(errno)") }
+    return String(cString: path)
+}
+
+private func removeScratchDirectory(_ path: String) {
+    // Only files this suite created, in a directory it created.
+    if let directory = opendir(path) {
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { unlink(path + "/" + name) }
+        }
+        closedir(directory)
+    }
+    rmdir(path)
+}
+
+/// A plausible discard receipt for a fresh request id (metadata only: the ledger holds no content).
+private func receipt(_ requestID: RequestID = .random()) -> LedgerRecord {
+    let now = LedgerTimestamp.now()
+    return .discardReceipt(DiscardReceiptRecord(
+        requestID: requestID, reason: .completed, openedAt: now, firstContentAt: now, discardedAt: now,
+        peakBytesHeld: 65_536, totalBytesHeld: 131_072, chunksWiped: 32, slotsWiped: 3,
+        bytesVerifiedZero: 262_144, keyDestroyed: true, backend: .secretmem, aead: .xchacha20poly1305,
+        externalHolders: [ExternalHolderReport(kind: .kvCache, outcome: .wiped)]))
+}
+
+/// The canonical bytes of one receipt, which the baselines write in place of the ledger.
+private let sampleRecordBytes: [UInt8] = receipt().canonicalBytes
+
+/// Opens a ledger with no background flusher (the benchmark flushes), default checkpoints.
+private func openLedger(at path: String) throws -> Ledger {
+    try Ledger(
+        path: path, registry: IdentifierRegistry(), signer: SigningKey.generate(name: "bench.example/ledger"),
+        configuration: LedgerConfiguration(flushIntervalNanoseconds: nil))
+}
+
+/// Resident set size now, from /proc/self/statm.
+private func residentBytes() -> Int {
+    let fd = open("/proc/self/statm", O_RDONLY)
+    guard fd >= 0 else { return 0 }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard n > 0 else { return 0 }
+    let fields = String(decoding: buffer[..<n], as: UTF8.self).split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// A ledger of `count` receipts and what it took, built once per benchmark process.
+private final class BigLedger: Sendable {
+    let directory: String
+    let ledger: Ledger
+    let verifierKey: VerifierKey
+    let requestIDs: [RequestID]
+    let residentBytesPerRecord: Int
+    let fileBytesPerRecord: Int
+
+    init(count: Int) throws {
+        directory = makeScratchDirectory()
+        let path = directory + "/big.ledger"
+        let signer = try SigningKey.generate(name: "bench.example/ledger")
+        verifierKey = signer.verifier
+        // The ids are kept outside the measurement of resident bytes.
+        requestIDs = (0..<count).map { _ in nextRequestID() }
+        let before = residentBytes()
+        ledger = try Ledger(
+            path: path, registry: IdentifierRegistry(), signer: signer,
+            configuration: LedgerConfiguration(flushIntervalNanoseconds: nil))
+        for (index, id) in requestIDs.enumerated() {
+            try ledger.append(receipt(id))
+            if index % 10_000 == 9_999 { try ledger.flush() }
+        }
+        try ledger.flush()
+        residentBytesPerRecord = max(0, residentBytes() - before) / count
+        var status = stat()
+        stat(path, &status)
+        fileBytesPerRecord = Int(status.st_size) / count
+    }
+}
+
+private let bigLedgerRecords = RunLength.isSmoke ? 10_000 : 1_000_000
+private let bigLedger = Mutex<BigLedger?>(nil)
+
+private func sharedBigLedger() -> BigLedger {
+    bigLedger.withLock { shared in
+        if let shared { return shared }
+        do {
+            let built = try BigLedger(count: bigLedgerRecords)
+            shared = built
+            return built
+        } catch {
+            fatalError("could not build the \(bigLedgerRecords)-record ledger: \(error)")
+        }
+    }
+}
+
+private func tearDownBigLedger() {
+    bigLedger.withLock { shared in
+        if let built = shared {
+            try? built.ledger.close()
+            removeScratchDirectory(built.directory)
+        }
+        shared = nil
+    }
+}
+
+/// Distinct request ids without a random-number call per record, so the benchmark times the
+/// ledger and not the id generator (a server has its ids already).
+private let nextRequestNumber = Atomic<UInt64>(1)
+private func nextRequestID() -> RequestID {
+    RequestID(high: 0x5EED_0000_0000_0000, low: nextRequestNumber.add(1, ordering: .relaxed).newValue)
+}
+
+// MARK: - Baseline writers
+
+/// write(length ‖ record) + fsync per record: durability without batching.
+private final class NaiveWriter: @unchecked Sendable {
+    let directory = makeScratchDirectory()
+    let fd: Int32
+    init() {
+        fd = open(directory + "/naive.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        precondition(fd >= 0, "open failed")
+    }
+    func appendDurably(_ bytes: [UInt8]) {
+        var frame = withUnsafeBytes(of: UInt32(bytes.count).bigEndian, Array.init)
+        frame += bytes
+        let written = frame.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        precondition(written == frame.count && fsync(fd) == 0, "write or fsync failed")
+    }
+    func close() {
+        _ = Glibc.close(fd)
+        removeScratchDirectory(directory)
+    }
+}
+
+/// SQLite in WAL mode with synchronous=FULL: one table of (id, body) rows.
+private final class SQLiteWriter: @unchecked Sendable {
+    let directory = makeScratchDirectory()
+    var database: OpaquePointer?
+    var insert: OpaquePointer?
+
+    init() {
+        precondition(sqlite3_open(directory + "/bench.sqlite", &database) == SQLITE_OK, "sqlite3_open failed")
+        execute("PRAGMA journal_mode=WAL")
+        execute("PRAGMA synchronous=FULL")
+        execute("CREATE TABLE records(id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        precondition(sqlite3_prepare_v2(database, "INSERT INTO records(body) VALUES (?1)", -1, &insert, nil) == SQLITE_OK)
+    }
+
+    func execute(_ sql: String) {
+        var message: UnsafeMutablePointer<CChar>?
+        let status = sqlite3_exec(database, sql, nil, nil, &message)
+        if status != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? "status \(status)"
+            sqlite3_free(message)
+            fatalError("sqlite: \(sql): \(text)")
+        }
+    }
+
+    /// One transaction of `count` inserts; durable when COMMIT returns (synchronous=FULL).
+    func appendDurably(_ bytes: [UInt8], count: Int) {
+        execute("BEGIN")
+        bytes.withUnsafeBytes { raw in
+            for _ in 0..<count {
+                // SQLITE_STATIC (nil): the bytes outlive the statement's step.
+                sqlite3_bind_blob(insert, 1, raw.baseAddress, Int32(raw.count), nil)
+                precondition(sqlite3_step(insert) == SQLITE_DONE, "insert failed")
+                sqlite3_reset(insert)
+            }
+        }
+        execute("COMMIT")
+    }
+
+    func close() {
+        sqlite3_finalize(insert)
+        sqlite3_close(database)
+        removeScratchDirectory(directory)
+    }
+}
+
+// MARK: - Benchmarks
+
+/// A value set by a benchmark's setup hook and read by its body (hooks and body are separate
+/// closures, and a `Mutex` cannot be captured by an escaping closure).
+private final class Shared<Value: Sendable>: Sendable {
+    private let state = Mutex<Value?>(nil)
+    func set(_ value: Value?) { state.withLock { $0 = value } }
+    func get() -> Value? { state.withLock { $0 } }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    let batch = 1_000
+    let groupCommit = RunLength.configuration(
+        metrics: [.wallClock, .throughput], scalingFactor: .kilo, maxDuration: .seconds(3), maxIterations: 200)
+
+    // Ledger: group commit of 1,000 records per flush (one fdatasync).
+    do {
+        let directory = Shared<String>()
+        let ledger = Shared<Ledger>()
+        Benchmark(
+            "durable append: ledger, group commit 1000 records/flush",
+            configuration: withHooks(
+                groupCommit,
+                setup: {
+                    let path = makeScratchDirectory()
+                    directory.set(path)
+                    ledger.set(try openLedger(at: path + "/bench.ledger"))
+                },
+                teardown: {
+                    try? ledger.get()?.close()
+                    ledger.set(nil)
+                    if let path = directory.get() { removeScratchDirectory(path) }
+                    directory.set(nil)
+                })
+        ) { benchmark in
+            guard let ledger = ledger.get() else { fatalError("no ledger") }
+            precondition(benchmark.scaledIterations.count == batch)
+            for _ in benchmark.scaledIterations {
+                try ledger.append(receipt(nextRequestID()))
+            }
+            try ledger.flush()
+        }
+    }
+
+    // How a server runs it: the appending thread never waits for a sync; the ledger's background
+    // flusher (every 1 ms here) writes and fdatasyncs whatever has been appended, overlapping
+    // the next appends. Backpressure keeps it honest: after each 1,000 appends the thread waits
+    // until at most 2,000 records are not yet durable, so the figure is a sustained durable rate
+    // (SQLite cannot overlap inserts with its COMMIT on one connection).
+    do {
+        let directory = Shared<String>()
+        let ledger = Shared<Ledger>()
+        Benchmark(
+            "durable append: ledger, pipelined (background flusher, <= 2000 records not yet durable)",
+            configuration: withHooks(
+                groupCommit,
+                setup: {
+                    let path = makeScratchDirectory()
+                    directory.set(path)
+                    ledger.set(try Ledger(
+                        path: path + "/bench.ledger", registry: IdentifierRegistry(),
+                        signer: SigningKey.generate(name: "bench.example/ledger"),
+                        configuration: LedgerConfiguration(flushIntervalNanoseconds: 1_000_000)))
+                },
+                teardown: {
+                    try? ledger.get()?.close()
+                    ledger.set(nil)
+                    if let path = directory.get() { removeScratchDirectory(path) }
+                    directory.set(nil)
+                })
+        ) { benchmark in
+            guard let ledger = ledger.get() else { fatalError("no ledger") }
+            for _ in benchmark.scaledIterations {
+                try ledger.append(receipt(nextRequestID()))
+            }
+            while ledger.size - ledger.durableSize > 2_000 {
+                usleep(100)
+            }
+        }
+    }
+
+    // The same without the flush: the ledger's CPU cost per record (encode, hash, tree,
+    // index, checkpoint signature every 1,000), to split the figure above into CPU and sync.
+    do {
+        let directory = Shared<String>()
+        let ledger = Shared<Ledger>()
+        Benchmark(
+            "durable append: ledger, append only (no flush; CPU part)",
+            configuration: withHooks(
+                groupCommit,
+                setup: {
+                    let path = makeScratchDirectory()
+                    directory.set(path)
+                    ledger.set(try openLedger(at: path + "/bench.ledger"))
+                },
+                teardown: {
+                    try? ledger.get()?.close()
+                    ledger.set(nil)
+                    if let path = directory.get() { removeScratchDirectory(path) }
+                    directory.set(nil)
+                })
+        ) { benchmark in
+            guard let ledger = ledger.get() else { fatalError("no ledger") }
+            for _ in benchmark.scaledIterations {
+                try ledger.append(receipt(nextRequestID()))
+            }
+            benchmark.stopMeasurement()
+            // Keep the pending buffer from growing without bound, outside the measurement.
+            try ledger.flush()
+        }
+    }
+
+    // Naive: fsync per record.
+    do {
+        let writer = Shared<NaiveWriter>()
+        Benchmark(
+            "durable append: naive write+fsync per record",
+            configuration: withHooks(
+                RunLength.configuration(metrics: [.wallClock, .throughput], maxDuration: .seconds(2), maxIterations: 500),
+                setup: { writer.set(NaiveWriter()) },
+                teardown: { writer.get()?.close(); writer.set(nil) })
+        ) { benchmark in
+            guard let writer = writer.get() else { fatalError("no writer") }
+            for _ in benchmark.scaledIterations {
+                writer.appendDurably(sampleRecordBytes)
+            }
+        }
+    }
+
+    // SQLite: WAL, synchronous=FULL, 1,000 records per transaction.
+    do {
+        let writer = Shared<SQLiteWriter>()
+        Benchmark(
+            "durable append: SQLite WAL synchronous=FULL, 1000 records/transaction",
+            configuration: withHooks(
+                groupCommit,
+                setup: { writer.set(SQLiteWriter()) },
+                teardown: { writer.get()?.close(); writer.set(nil) })
+        ) { benchmark in
+            guard let writer = writer.get() else { fatalError("no writer") }
+            writer.appendDurably(sampleRecordBytes, count: benchmark.scaledIterations.count)
+        }
+    }
+
+    // Parts of the per-record CPU cost, to say where the append time goes.
+    let parts = RunLength.configuration(metrics: [.wallClock, .throughput, .mallocCountTotal], scalingFactor: .kilo, maxIterations: 200)
+    Benchmark("record part: encode (canonicalBytes)", configuration: parts) { benchmark in
+        let record = receipt(nextRequestID())
+        for _ in benchmark.scaledIterations {
+            blackHole(record.canonicalBytes)
+        }
+    }
+    Benchmark("record part: leaf hash (SHA-256 of the record, libsodium)", configuration: parts) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(MerkleProofs.leafHash(sampleRecordBytes))
+        }
+    }
+
+    // 1M records: building, memory and file size per record.
+    Benchmark(
+        "\(bigLedgerRecords) records: build (append, flush every 10000)",
+        configuration: RunLength.configuration(
+            metrics: [
+                .wallClock,
+                .custom("resident bytes per record", polarity: .prefersSmaller, useScalingFactor: false),
+                .custom("file bytes per record", polarity: .prefersSmaller, useScalingFactor: false),
+            ],
+            maxDuration: .seconds(1), maxIterations: 1, warmupIterations: 0)
+    ) { benchmark in
+        // Built inside the measurement: wall clock is the time to append and sync them all.
+        let built = sharedBigLedger()
+        benchmark.measurement(.custom("resident bytes per record", polarity: .prefersSmaller, useScalingFactor: false), built.residentBytesPerRecord)
+        benchmark.measurement(.custom("file bytes per record", polarity: .prefersSmaller, useScalingFactor: false), built.fileBytesPerRecord)
+        tearDownBigLedger()
+    }
+
+    let proofConfiguration = { (scaling: BenchmarkScalingFactor) in
+        withHooks(
+            RunLength.configuration(metrics: [.wallClock, .throughput], scalingFactor: scaling, maxDuration: .seconds(2), maxIterations: 200),
+            setup: { _ = sharedBigLedger() },
+            teardown: { tearDownBigLedger() })
+    }
+
+    Benchmark("\(bigLedgerRecords) records: receipt bundle (inclusion proof + checkpoint) for a random receipt", configuration: proofConfiguration(.one)) { benchmark in
+        let big = sharedBigLedger()
+        var generator = SystemRandomNumberGenerator()
+        for _ in benchmark.scaledIterations {
+            let id = big.requestIDs.randomElement(using: &generator)!
+            blackHole(try big.ledger.receiptBundle(forRequest: id))
+        }
+    }
+
+    Benchmark("\(bigLedgerRecords) records: verify receipt bundle (Ed25519 checkpoint + inclusion proof)", configuration: proofConfiguration(.one)) { benchmark in
+        let big = sharedBigLedger()
+        let bundles = try (0..<64).map { _ in try big.ledger.receiptBundle(forRequest: big.requestIDs.randomElement()!) }
+        benchmark.startMeasurement()
+        for iteration in benchmark.scaledIterations {
+            blackHole(try bundles[iteration % bundles.count].verify(verifierKey: big.verifierKey))
+        }
+    }
+
+    Benchmark("\(bigLedgerRecords) records: verify inclusion proof only (Merkle path)", configuration: proofConfiguration(.kilo)) { benchmark in
+        let big = sharedBigLedger()
+        let bundles = try (0..<64).map { _ in try big.ledger.receiptBundle(forRequest: big.requestIDs.randomElement()!) }
+        let checkpoints = try bundles.map { try $0.verify(verifierKey: big.verifierKey) }
+        let leafHashes = bundles.map { MerkleProofs.leafHash($0.record) }
+        benchmark.startMeasurement()
+        for iteration in benchmark.scaledIterations {
+            let index = iteration % bundles.count
+            let bundle = bundles[index]
+            let valid = MerkleProofs.verifyInclusion(
+                leafIndex: bundle.leafIndex, treeSize: bundle.treeSize, leafHash: leafHashes[index],
+                proof: bundle.inclusionProof, root: checkpoints[index].checkpoint.rootHash)
+            precondition(valid, "inclusion proof did not verify")
+        }
+    }
+}
+
+/// `configuration` with setup and teardown hooks added.
+private func withHooks(
+    _ configuration: Benchmark.Configuration,
+    setup: @escaping Benchmark.BenchmarkSetupHook,
+    teardown: @escaping Benchmark.BenchmarkTeardownHook
+) -> Benchmark.Configuration {
+    var configuration = configuration
+    configuration.setup = setup
+    configuration.teardown = teardown
+    return configuration
+}

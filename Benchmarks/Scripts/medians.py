@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Turns `swift package benchmark` text output into the Markdown tables of Docs/Performance.md.
+
+Reads one or more saved outputs (or stdin). For every benchmark it prints the median (p50) of the
+scaled wall clock, in ns per operation, per run; then each suite's ratios per run, with the
+median over runs. Ratios are only ever taken between figures of the same run.
+
+    swift package --disable-sandbox benchmark --no-progress > run1.txt   # repeat: run2.txt, ...
+    python3 Scripts/medians.py run1.txt run2.txt run3.txt
+"""
+import re
+import statistics
+import sys
+
+SIZE_ORDER = ["64 B ", "4 KiB ", "64 KiB ", "1 MiB "]
+
+
+def parse(lines):
+    """benchmark name -> {"ns": p50 ns/op, "mallocs": max mallocs/op, custom metric -> p50}."""
+    name = None
+    results = {}
+    for line in lines:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped[0] not in "│╒╞├╘=" and not stripped.startswith(
+            ("Build", "Running", "Benchmark", "[", "Host", "Target", "Warning", "Note", "Baseline", "#", "Support", "your", "identifier", ".package", ".product", ".plugin", "rc=")
+        ) and " up " not in stripped:
+            name = stripped
+            continue
+        if not name or not stripped.startswith("│") or stripped.startswith("│ Metric"):
+            continue
+        cells = [c.strip() for c in stripped.strip("│").split("│")]
+        if len(cells) < 9:
+            continue
+        metric = cells[0]
+        entry = results.setdefault(name, {})
+        if metric.startswith("Time (wall clock)"):
+            unit = re.search(r"\((ns|us|μs|ms|s)\)", metric)
+            scale = {"ns": 1, "us": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9}[unit.group(1)] if unit else 1
+            entry["ns"] = float(cells[3]) * scale
+        elif metric.startswith("Time (total CPU)"):
+            unit = re.search(r"\((ns|us|μs|ms|s)\)", metric)
+            scale = {"ns": 1, "us": 1e3, "μs": 1e3, "ms": 1e6, "s": 1e9}[unit.group(1)] if unit else 1
+            entry["cpu"] = float(cells[3]) * scale
+        elif metric.startswith("Malloc (total)"):
+            entry["mallocs"] = cells[7]
+        elif not metric.startswith(("Throughput", "Time")):
+            entry[metric.rstrip(" *")] = cells[3]
+    return results
+
+
+def order(key):
+    for index, prefix in enumerate(SIZE_ORDER):
+        if key.startswith(prefix):
+            return (index, key)
+    return (len(SIZE_ORDER), key)
+
+
+def fmt(value):
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def find(run, prefix):
+    for key, entry in run.items():
+        if key.startswith(prefix) and "ns" in entry:
+            return entry["ns"]
+    return None
+
+
+def ratio_cell(values, digits=2, suffix="×"):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    runs = " / ".join(f"{v:.{digits}f}" for v in values)
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}{suffix}"
+    return f"**{statistics.median(values):.{digits}f}{suffix}** ({runs})"
+
+
+def main():
+    paths = sys.argv[1:]
+    runs = [parse(open(p, encoding="utf-8")) for p in paths] if paths else [parse(sys.stdin)]
+    names = sorted({n for run in runs for n in run}, key=order)
+
+    header = " | ".join(f"run {i + 1}" for i in range(len(runs)))
+    print(f"| benchmark | median ns/op: {header} | mallocs/op (max) |")
+    print("| --- | " + " | ".join("---:" for _ in runs) + " | ---: |")
+    for name in names:
+        cells = " | ".join(fmt(run.get(name, {}).get("ns")) for run in runs)
+        mallocs = next((run[name]["mallocs"] for run in runs if "mallocs" in run.get(name, {})), "–")
+        print(f"| {name} | {cells} | {mallocs} |")
+
+    extras = sorted({m for run in runs for entry in run.values() for m in entry if m not in ("ns", "mallocs", "cpu")})
+    if extras:
+        print()
+        print("| benchmark | metric | " + " | ".join(f"run {i + 1}" for i in range(len(runs))) + " |")
+        print("| --- | --- | " + " | ".join("---:" for _ in runs) + " |")
+        for name in names:
+            for metric in extras:
+                values = [run.get(name, {}).get(metric) for run in runs]
+                if any(values):
+                    print(f"| {name} | {metric} | " + " | ".join(v or "–" for v in values) + " |")
+
+    locked_memory(runs)
+    ledger(runs)
+    request_scope(runs)
+
+
+def locked_memory(runs):
+    targets = {"64 B": 3.0, "4 KiB": 2.0, "1 MiB": 1.5}
+    rows = []
+    for size in ["64 B", "4 KiB", "64 KiB", "1 MiB"]:
+        for backend in ("pool.secretmem", "pool.locked"):
+            per_run = []
+            for run in runs:
+                malloc = find(run, f"{size} malloc+memset")
+                pool = find(run, f"{size} {backend}")
+                sodium = find(run, f"{size} sodium_malloc")
+                fused = find(run, f"{size} malloc+fused")
+                slot = find(run, f"{size} mlock-slot+fused")
+                if malloc and pool:
+                    per_run.append((pool / malloc, sodium / pool if sodium else None,
+                                    fused / malloc if fused else None, slot / malloc if slot else None))
+            if per_run:
+                rows.append((size, backend, per_run))
+    if not rows:
+        return
+    print()
+    print("| size | backend | pool ÷ malloc | target | malloc+fused ÷ malloc | mlock-slot+fused ÷ malloc | sodium_malloc ÷ pool |")
+    print("| --- | --- | ---: | --- | ---: | ---: | ---: |")
+    for size, backend, per_run in rows:
+        pool_ratio = [r[0] for r in per_run]
+        target = targets.get(size)
+        verdict = ""
+        if target is not None:
+            verdict = f"≤ {target:g}× " + ("✓" if statistics.median(pool_ratio) <= target else "✗")
+        faster = [r[1] for r in per_run]
+        faster_cell = ratio_cell(faster, 0)
+        if size == "4 KiB" and all(f is not None for f in faster):
+            faster_cell += " ≥ 50× " + ("✓" if statistics.median(faster) >= 50 else "✗")
+        print(f"| {size} | {backend.removeprefix('pool.')} | {ratio_cell(pool_ratio)} | {verdict} | "
+              f"{ratio_cell([r[2] for r in per_run])} | {ratio_cell([r[3] for r in per_run])} | {faster_cell} |")
+
+
+def ledger(runs):
+    per_run = []
+    for run in runs:
+        ours = find(run, "durable append: ledger, group commit")
+        sqlite = find(run, "durable append: SQLite")
+        naive = find(run, "durable append: naive")
+        cpu = find(run, "durable append: ledger, append only")
+        pipelined = find(run, "durable append: ledger, pipelined")
+        if ours and sqlite:
+            per_run.append((ours, sqlite, naive, cpu, pipelined))
+    if not per_run:
+        return
+    print()
+    print("| run | ledger group commit records/s | SQLite records/s | naive fsync records/s | ledger ÷ SQLite (target ≥ 1.5×) | ledger CPU share | ledger pipelined records/s | pipelined ÷ SQLite |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    speedups, pipelined_speedups = [], []
+    for index, (ours, sqlite, naive, cpu, pipelined) in enumerate(per_run):
+        speedups.append(sqlite / ours)
+        if pipelined:
+            pipelined_speedups.append(sqlite / pipelined)
+        print(f"| {index + 1} | {1e9 / ours:,.0f} | {1e9 / sqlite:,.0f} | {fmt(1e9 / naive if naive else None)} | "
+              f"{sqlite / ours:.2f}× | {f'{cpu / ours:.0%}' if cpu else '–'} | "
+              f"{fmt(1e9 / pipelined if pipelined else None)} | {f'{sqlite / pipelined:.2f}×' if pipelined else '–'} |")
+    if len(per_run) > 1:
+        verdict = "✓" if statistics.median(speedups) >= 1.5 else "✗"
+        pipelined_cell = f"**{statistics.median(pipelined_speedups):.2f}×**" if pipelined_speedups else "–"
+        print(f"| median | | | | **{statistics.median(speedups):.2f}×** {verdict} | | | {pipelined_cell} |")
+
+
+def request_scope(runs):
+    rows = []
+    for size in ["4 KiB", "64 KiB"]:
+        values = []
+        for run in runs:
+            ours = find(run, f"{size} lifecycle")
+            raw = find(run, f"{size} raw AEAD")
+            if ours and raw:
+                values.append(ours / raw)
+        if values:
+            rows.append((f"{size} lifecycle ÷ 2 × raw AEAD", values, "≤ 1.3×", lambda m: m <= 1.3))
+    stream = []
+    for run in runs:
+        ours = find(run, "1 MiB stream in 4 KiB chunks: scope")
+        raw = find(run, "1 MiB stream in 4 KiB chunks: raw")
+        if ours and raw:
+            stream.append(raw / ours)
+    if stream:
+        rows.append(("1 MiB in 4 KiB chunks: scope throughput ÷ raw AEAD throughput", stream, "≥ 0.90", lambda m: m >= 0.9))
+    def cpu(run, prefix):
+        for key, entry in run.items():
+            if key.startswith(prefix) and "cores busy ×100" in entry:
+                return float(entry["cores busy ×100"]) / 100
+        return None
+
+    threads = []
+    for run in runs:
+        one = find(run, "scopes/s: 4 KiB lifecycle on 1 thread")
+        two = find(run, "scopes/s: 4 KiB lifecycle on 2 threads")
+        if one and two:
+            threads.append((1e9 / one, 1e9 / two, cpu(run, "scopes/s: 4 KiB lifecycle on 2 threads")))
+    if not rows and not threads:
+        return
+    print()
+    print("| measure | median over runs (each run) | target |")
+    print("| --- | ---: | --- |")
+    for label, values, target, ok in rows:
+        print(f"| {label} | {ratio_cell(values)} | {target} {'✓' if ok(statistics.median(values)) else '✗'} |")
+    for index, (one, two, busy) in enumerate(threads):
+        cores = f"; 2-thread run kept {busy:.2f} cores busy" if busy else ""
+        print(f"| scopes/s, run {index + 1}: 1 thread / 2 threads | {one:,.0f} / {two:,.0f} ({two / one:.2f}×{cores}) | |")
+
+
+if __name__ == "__main__":
+    main()

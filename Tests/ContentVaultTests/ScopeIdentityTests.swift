@@ -1,0 +1,33 @@
+import Testing
+@testable import ContentVault
+
+@Suite("Scope ids and keys come from one random draw, and never coincide")
+struct ScopeIdentityTests {
+    @Test("ids are distinct, non-zero, and not the key's bytes; the key slot holds exactly a key")
+    func idsAreUnique() throws {
+        let vault = try makeVault()
+        var seen = Set<RequestID>()
+        for _ in 0..<2000 {
+            let scope = try vault.openScope()
+            #expect(scope.id != RequestID(high: 0, low: 0))
+            #expect(seen.insert(scope.id).inserted)
+            let (keyCount, keyHoldsID) = scope.withStateForTesting { state in
+                state.masterKey.withBytes { key in
+                    (key.count, key.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == scope.id.high)
+                }
+            }
+            #expect(keyCount == AEADAlgorithm.keyByteCount)
+            #expect(!keyHoldsID)
+            scope.discard(reason: .completed)
+        }
+    }
+
+    @Test("a scope opened under a vault-made id keeps that id")
+    func givenID() throws {
+        let vault = try makeVault()
+        let id = RequestID.random()
+        let scope = try vault.openScope(requestID: id, timeToLive: nil)
+        #expect(scope.id == id)
+        scope.discard(reason: .completed)
+    }
+}
