@@ -9,13 +9,32 @@ import RetentionLedger
 ///
 /// Properties: opening returns the original plaintext exactly when the chunk sequence is the
 /// original one with no net bit flip; otherwise it throws `authenticationFailed` naming the
-/// first chunk out of place (for a stream cut short: its new last chunk), and `forEachChunk`
-/// yields the intact chunks before it and nothing else. Whatever happened, both scopes
-/// discard and every locked buffer returns to the pool.
+/// first chunk out of place (for a stream cut short: its new last chunk; for a list whose
+/// lengths no longer add up, the whole-slot read may name the position past the end), and
+/// `forEachChunk` yields the intact chunks before it and nothing else. No read writes past a
+/// locked buffer (the pool would quarantine it); whatever happened, both scopes discard and
+/// every locked buffer returns to the pool.
 public func fuzzSealedChunk(_ input: [UInt8]) throws(FuzzPropertyViolation) {
     guard input.count >= 2 else { return }
     let useAES = input[0] & 1 == 1 && AEADAlgorithm.aes256gcm.isAvailable
     let vault = FuzzVaults.vault(aes: useAES)
+    let quarantinedBefore = vault.pool.statistics.quarantinedSlots
+    var violation: FuzzPropertyViolation?
+    do { try tamperAndOpen(input, vault) } catch { violation = error }
+    // Every chunk the scopes (or this harness) held is gone now: nothing may be left live, and
+    // no read may have written past a buffer (the pool quarantines a slot whose canaries broke).
+    let statistics = vault.pool.statistics
+    if statistics.quarantinedSlots != quarantinedBefore {
+        // The overrun may have damaged a neighbouring buffer: later inputs get a fresh vault.
+        FuzzVaults.replace()
+        throw FuzzPropertyViolation("a locked buffer was overrun (slot quarantined)")
+    }
+    try require(statistics.liveBuffers == 0, "locked buffers left after discarding both scopes")
+    if let violation { throw violation }
+}
+
+/// Seals, tampers, opens and checks; both scopes are discarded on the way out.
+private func tamperAndOpen(_ input: [UInt8], _ vault: Vault) throws(FuzzPropertyViolation) {
     let chunkCount = Int(input[1] % 4) + 1
     var cursor = 2
     func take(_ count: Int) -> [UInt8] {
@@ -29,7 +48,6 @@ public func fuzzSealedChunk(_ input: [UInt8]) throws(FuzzPropertyViolation) {
         originals.append(take(length))
     }
 
-    let quarantinedBefore = vault.pool.statistics.quarantinedSlots
     let scope: RequestScope
     let other: RequestScope
     do {
@@ -82,7 +100,7 @@ public func fuzzSealedChunk(_ input: [UInt8]) throws(FuzzPropertyViolation) {
         }
     }
     let tampered = scope.withStateForTesting { $0.slots[.completion]!.chunks }
-    let slotGrew = tampered.reduce(0) { $0 + $1.plaintextCount } > sealed.reduce(0) { $0 + $1.plaintextCount }
+    let lengthsDisagree = tampered.reduce(0) { $0 + $1.plaintextCount } != sealed.reduce(0) { $0 + $1.plaintextCount }
 
     // What the reference model expects.
     // A chunk opens only as itself, unflipped, at its own position, and as the last chunk
@@ -94,43 +112,29 @@ public func fuzzSealedChunk(_ input: [UInt8]) throws(FuzzPropertyViolation) {
     }
     let firstBad: Int? = tampered.indices.first { !intact($0) }
 
+    // Whole-slot read. Before the fix found here (Docs/Fuzzing.md, findings) it wrote past its
+    // scratch, skipped authentication of empty chunks, and returned never-decrypted bytes;
+    // Fuzz/FailCases/FuzzSealedChunk/decrypt-slot-* are those inputs.
     var plaintext: [UInt8]? = nil
     var failure: (any Error)? = nil
     do {
         plaintext = try scope.withUnsafePlaintext(of: .completion) { Array($0) }
     } catch { failure = error }
-    if slotGrew && vault.pool.statistics.quarantinedSlots != quarantinedBefore {
-        // The whole-slot read sizes its scratch from the slot's recorded plaintext length and
-        // opens each chunk at its offset into it; libsodium zero-fills (GCM: decrypts into) the
-        // output of a failed open, so a duplicated chunk writes past the scratch
-        // (RequestScope.decryptSlot: no check that offset + chunk length fits). The overrun may
-        // have zeroed a neighbouring buffer, so later inputs get a fresh vault.
-        FuzzVaults.replace()
-        throw FuzzPropertyViolation(
-            "whole-slot read overran its scratch buffer (slot quarantined)", knownIssue: knownSlotReadIssue)
-    }
-    if tampered.isEmpty {
-        // Every chunk removed: the slot must read as empty or fail, never return bytes.
-        if let plaintext, !plaintext.isEmpty {
-            // The whole-slot read returns a scratch buffer of the slot's recorded length without
-            // any chunk written into it (RequestScope.decryptSlot loops over no chunks).
-            throw FuzzPropertyViolation(
-                "emptied slot returned \(plaintext.count) never-decrypted bytes", knownIssue: knownSlotReadIssue)
-        }
-        return try checkPoolDrained(vault, scope, other, quarantinedBefore: quarantinedBefore)
-    }
     if let firstBad {
-        if plaintext == [] && originals.allSatisfy(\.isEmpty) {
-            // The whole-slot read skips authentication when the slot's recorded plaintext is
-            // empty (RequestScope.decryptSlot: `slot.plaintextBytes > 0` guard).
-            throw FuzzPropertyViolation(
-                "tampered slot of empty chunks read as empty without authentication",
-                knownIssue: knownSlotReadIssue)
-        }
         try require(plaintext == nil, "tampered slot opened (first bad chunk \(firstBad) of \(tampered.count))")
+        // The read names the first chunk out of place; when the chunks' lengths no longer add up
+        // to what was sealed it refuses the list as a whole, before opening anything, and names
+        // the position past the end.
+        let named: Int? = if case .authenticationFailed(.completion, let chunk) = failure as? VaultError { chunk } else { nil }
         try require(
-            (failure as? VaultError) == .authenticationFailed(slot: .completion, chunk: firstBad),
+            named == firstBad || (lengthsDisagree && named == tampered.count),
             "tampered slot failed with \(String(describing: failure)), expected chunk \(firstBad)")
+    } else if tampered.isEmpty && !sealed.isEmpty && lengthsDisagree {
+        // Every chunk removed: nothing to return, and the sealed length says something is missing.
+        try require(plaintext == nil && failure != nil, "an emptied slot read without an error")
+    } else if tampered.isEmpty {
+        // Every (empty) chunk removed: reads as empty or fails, never returns bytes.
+        try require(plaintext == [] || failure != nil, "an emptied slot returned content")
     } else {
         try require(plaintext == originals.flatMap { $0 }, "untampered slot did not return its plaintext: \(String(describing: failure))")
     }
@@ -142,32 +146,24 @@ public func fuzzSealedChunk(_ input: [UInt8]) throws(FuzzPropertyViolation) {
             yielded.append(span.withUnsafeBytes { Array($0) })
         }
     } catch { streamFailure = error }
-    let expectedYield = firstBad.map { Array(originals.prefix($0)) } ?? originals
-    try require(yielded == expectedYield, "forEachChunk yielded \(yielded.count) chunks, expected \(expectedYield.count)")
-    if let firstBad {
+    if tampered.isEmpty {
+        try require(yielded.isEmpty, "forEachChunk yielded chunks from an emptied slot")
+        if lengthsDisagree && streamFailure == nil {
+            // A stream with every chunk removed reads as an empty stream chunk by chunk, while
+            // the whole-slot read refuses it: no chunk is left to carry the final flag, and
+            // RequestScope.decryptChunk does not compare with the sealed length.
+            throw FuzzPropertyViolation(
+                "forEachChunk reads a slot with every chunk removed as empty", knownIssue: "for-each-chunk-emptied-slot")
+        }
+    } else if let firstBad {
+        try require(yielded == Array(originals.prefix(firstBad)), "forEachChunk yielded \(yielded.count) chunks, expected \(firstBad)")
         try require(
             (streamFailure as? VaultError) == .authenticationFailed(slot: .completion, chunk: firstBad),
             "forEachChunk failed with \(String(describing: streamFailure)), expected chunk \(firstBad)")
     } else {
+        try require(yielded == originals, "forEachChunk yielded \(yielded.count) chunks, expected \(originals.count)")
         try require(streamFailure == nil, "untampered stream failed: \(String(describing: streamFailure))")
     }
-    try checkPoolDrained(vault, scope, other, quarantinedBefore: quarantinedBefore)
-}
-
-/// RequestScope.decryptSlot sizes, skips and bounds the whole-slot read by the slot's recorded
-/// plaintext length instead of the chunk list it authenticates (Docs/Fuzzing.md, findings).
-let knownSlotReadIssue = "decrypt-slot-trusts-recorded-length"
-
-/// Discards both scopes and checks that no locked buffer outlives them and that nothing wrote
-/// past a buffer (the pool quarantines a slot whose canaries were overwritten).
-private func checkPoolDrained(
-    _ vault: Vault, _ scope: RequestScope, _ other: RequestScope, quarantinedBefore: Int
-) throws(FuzzPropertyViolation) {
-    _ = scope.discard(reason: .completed)
-    _ = other.discard(reason: .completed)
-    let statistics = vault.pool.statistics
-    try require(statistics.liveBuffers == 0, "locked buffers left after discarding both scopes")
-    try require(statistics.quarantinedSlots == quarantinedBefore, "a locked buffer was overrun or not wiped (slot quarantined)")
 }
 
 /// One vault per AEAD, kept across inputs (vault start is the expensive part) until an input
