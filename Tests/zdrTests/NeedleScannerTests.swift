@@ -33,6 +33,9 @@ import Testing
         let needle = Self.randomBytes(64)
         var haystack = Self.randomBytes(1024)
         haystack.replaceSubrange(100..<140, with: needle[10..<50])
+        // The random bytes around the fragment must not continue it, or the run is longer.
+        haystack[99] = ~needle[9]
+        haystack[140] = ~needle[50]
         haystack.replaceSubrange(600..<631, with: needle[0..<31])  // shorter than a window
         let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
