@@ -165,6 +165,16 @@ import Testing
         #expect(parsed.value("key") == "abc")
         #expect(parsed.positionals == ["--file"])
     }
+
+    /// Found by FuzzCLIArguments: "=" followed by a combining mark is one Character, so a
+    /// Character search missed the separator.
+    @Test func inlineValueMayStartWithACombiningMark() throws {
+        let value = "\u{35C}\u{317}rsion.json"
+        let outcome = try ArgumentParser.parse(["scan", "--pid=1", "--needle-file=" + value], root: CLI.root)
+        guard case .run(let parsed) = outcome else { Issue.record("expected a command"); return }
+        #expect(parsed.value("needle-file")?.unicodeScalars.elementsEqual(value.unicodeScalars) == true)
+        #expect(parsed.value("pid") == "1")
+    }
 }
 
 /// Loading a needle file leaves no plaintext copy in this process: the bytes go from the file
