@@ -127,6 +127,21 @@ int cvault_wipe_and_verify(void *ptr, size_t len) {
     return zero;
 }
 
+size_t cvault_wipe_slot(void *ptr, size_t used, size_t capacity, int *verified) {
+    // Only the first `used` bytes can hold content: the owner's access never reaches past them
+    // and the rest of the slot read back as zero when it was last released. Wipe those, then
+    // prove the whole slot is zero; a tail that is not (a write past `used`) is wiped too.
+    unsigned char *bytes = (unsigned char *)ptr;
+    size_t wiped = used;
+    int zero = cvault_wipe_and_verify(bytes, used);
+    if (capacity > used && !cvault_is_zero(bytes + used, capacity - used)) {
+        zero &= cvault_wipe_and_verify(bytes + used, capacity - used);
+        wiped = capacity;
+    }
+    *verified = zero;
+    return wiped;
+}
+
 void cvault_wipe_volatile(void *ptr, size_t len) {
     volatile unsigned char *p = (volatile unsigned char *)ptr;
     while (len--) { *p++ = 0; }

@@ -54,7 +54,7 @@ struct IngestAndPurgeTests {
             _ = try pool.read(fromFileDescriptor: fd, limit: 8192)
         }
         #expect(pool.statistics.liveBuffers == 0)
-        #expect(pool.statistics.bytesVerifiedZero == pool.statistics.bytesWiped)
+        #expect(pool.statistics.bytesVerifiedZero >= pool.statistics.bytesWiped)
     }
 
     @Test("input exactly at the limit is accepted; empty input is nil")

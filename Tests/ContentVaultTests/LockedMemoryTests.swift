@@ -91,6 +91,27 @@ struct LockedMemoryTests {
         }
     }
 
+    @Test("release writes only the used bytes but proves the whole slot zero, wiping a dirty tail too")
+    func usedBytesWipedWholeSlotVerified() throws {
+        let pool = try makePool(.locked)
+        var buffer = try pool.allocate(byteCount: 100)  // a 128-byte slot
+        buffer.withUnsafeMutableBytes(fillPattern)
+        let address = buffer.base
+        try buffer.release()
+        #expect(isAllZero(address, 128))
+        #expect(pool.statistics.bytesWiped == 100)
+        #expect(pool.statistics.bytesVerifiedZero == 128)
+
+        // A write past `count` (inside the slot, so no canary sees it) is still wiped.
+        let dirty = try pool.allocate(byteCount: 100)
+        #expect(dirty.base == address)
+        (dirty.base + 110).storeBytes(of: 0x5A, as: UInt8.self)
+        try dirty.release()
+        #expect(isAllZero(address, 128))
+        #expect(pool.statistics.bytesWiped == 100 + 128)
+        #expect(pool.statistics.quarantinedSlots == 0)
+    }
+
     @Test("an underrun (write before the buffer) is caught too")
     func canaryUnderrun() throws {
         let pool = try makePool(.locked)

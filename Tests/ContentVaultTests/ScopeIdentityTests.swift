@@ -31,3 +31,18 @@ struct ScopeIdentityTests {
         scope.discard(reason: .completed)
     }
 }
+
+@Suite("Reads refuse a chunk list that lost chunks")
+struct ChunkListTests {
+    /// Found by FuzzSealedChunk: with every chunk removed, the streaming read ended cleanly.
+    @Test("forEachChunk and withPlaintext refuse a slot whose chunks were removed")
+    func emptiedSlot() throws {
+        let vault = try makeVault()
+        let scope = try vault.openScope()
+        try scope.append([1, 2, 3], to: .completion)
+        scope.withStateForTesting { state in state.slots[.completion]!.chunks.removeAll() }
+        #expect(throws: VaultError.self) { try scope.forEachChunk(of: .completion) { _, _ in } }
+        #expect(throws: VaultError.self) { try scope.withPlaintext(of: .completion) { _ in } }
+        scope.discard(reason: .completed)
+    }
+}

@@ -269,7 +269,9 @@ struct VaultTests {
         #expect(stats.discardedScopes == total)
         #expect(stats.pool.liveBuffers == 0)
         #expect(stats.pool.quarantinedSlots == 0)
-        #expect(stats.pool.bytesVerifiedZero == stats.pool.bytesWiped)
+        // Each release wipes the used bytes and verifies the whole slot.
+        #expect(stats.pool.bytesVerifiedZero >= stats.pool.bytesWiped)
+        #expect(stats.pool.bytesWiped > 0)
     }
 
     @Test("budget exhaustion is a typed error (backpressure), and the scope stays usable")

@@ -33,6 +33,9 @@ import Testing
         let needle = Self.randomBytes(64)
         var haystack = Self.randomBytes(1024)
         haystack.replaceSubrange(100..<140, with: needle[10..<50])
+        // The random bytes around the fragment must not continue it, or the run is longer.
+        haystack[99] = ~needle[9]
+        haystack[140] = ~needle[50]
         haystack.replaceSubrange(600..<631, with: needle[0..<31])  // shorter than a window
         let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
@@ -161,6 +164,16 @@ import Testing
         #expect(parsed.flag("json"))
         #expect(parsed.value("key") == "abc")
         #expect(parsed.positionals == ["--file"])
+    }
+
+    /// Found by FuzzCLIArguments: "=" followed by a combining mark is one Character, so a
+    /// Character search missed the separator.
+    @Test func inlineValueMayStartWithACombiningMark() throws {
+        let value = "\u{35C}\u{317}rsion.json"
+        let outcome = try ArgumentParser.parse(["scan", "--pid=1", "--needle-file=" + value], root: CLI.root)
+        guard case .run(let parsed) = outcome else { Issue.record("expected a command"); return }
+        #expect(parsed.value("needle-file")?.unicodeScalars.elementsEqual(value.unicodeScalars) == true)
+        #expect(parsed.value("pid") == "1")
     }
 }
 

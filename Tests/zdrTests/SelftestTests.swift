@@ -18,7 +18,8 @@ import Testing
         #expect((vault["bytesHeld"] as? Int ?? 0) >= bytesIn)
         #expect((vault["bytesVerifiedZero"] as? Int ?? 0) >= (vault["bytesHeld"] as? Int ?? .max))
         #expect(vault["keysDestroyed"] as? Int == 12)
-        #expect(vault["poolBytesVerifiedZero"] as? Int == vault["poolBytesWiped"] as? Int)
+        // Release wipes a buffer's used bytes and verifies its whole slot.
+        #expect((vault["poolBytesVerifiedZero"] as? Int ?? 0) >= (vault["poolBytesWiped"] as? Int ?? .max))
         #expect(vault["quarantinedSlots"] as? Int == 0)
         #expect(vault["openScopes"] as? Int == 0)
         let ledger = try #require(object["ledger"] as? [String: Any])

@@ -38,6 +38,10 @@ int cvault_is_zero(const void *ptr, size_t len);
 /// Wipes [ptr, ptr+len) with sodium_memzero and reads it back, chunk by chunk while each chunk is
 /// hot in cache. Returns 1 when every byte read back as zero.
 int cvault_wipe_and_verify(void *ptr, size_t len);
+/// Wipes the first `used` bytes of a `capacity`-byte slot and proves the whole slot reads back
+/// as zero (wiping the tail as well if it is not). Sets *verified to 1 when every byte is zero.
+/// Returns the bytes wiped.
+size_t cvault_wipe_slot(void *ptr, size_t used, size_t capacity, int *verified);
 /// Zeroes through a volatile pointer: safe in a signal handler and never elided.
 void cvault_wipe_volatile(void *ptr, size_t len);
 

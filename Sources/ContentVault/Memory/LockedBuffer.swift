@@ -16,7 +16,8 @@ public struct LockedBuffer: ~Copyable {
     let base: UnsafeMutableRawPointer
     /// Bytes in use. Never more than `capacity`.
     public internal(set) var count: Int
-    /// Bytes in the slot; the wipe covers all of them.
+    /// Bytes in the slot. Release wipes the `count` bytes the owner could reach and verifies
+    /// that all `capacity` bytes read back as zero.
     let capacity: Int
     private let sizeClass: Int32
     private let slot: Int32
@@ -34,7 +35,7 @@ public struct LockedBuffer: ~Copyable {
         let pool = poolReference.takeRetainedValue()
         // A problem found here (overrun, failed verification) is counted and the slot
         // quarantined; use `release()` to receive it as an error.
-        _ = pool.release(base: base, capacity: capacity, sizeClass: sizeClass, slot: slot)
+        _ = pool.release(base: base, used: count, capacity: capacity, sizeClass: sizeClass, slot: slot)
     }
 
     /// Wipes the buffer, verifies the wipe and returns the slot to the pool.
@@ -44,7 +45,7 @@ public struct LockedBuffer: ~Copyable {
     ///   are wiped either way; the slot is then quarantined.
     public consuming func release() throws(LockedMemoryError) {
         let pool = poolReference.takeRetainedValue()
-        let problem = pool.release(base: base, capacity: capacity, sizeClass: sizeClass, slot: slot)
+        let problem = pool.release(base: base, used: count, capacity: capacity, sizeClass: sizeClass, slot: slot)
         discard self
         if let problem { throw problem }
     }

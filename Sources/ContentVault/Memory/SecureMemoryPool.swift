@@ -17,7 +17,7 @@ internal import CVaultSystem
 /// `@unchecked Sendable`: all mutable state sits behind the per-class mutexes, the dedicated-region
 /// lock, or an atomic.
 ///
-/// Every release wipes the whole slot with `sodium_memzero`, reads it back to prove it is zero,
+/// Every release wipes the bytes the buffer exposed with `sodium_memzero` and reads the whole slot back to prove it is zero,
 /// and only then makes it reusable. A slot whose canary was overwritten, or that does not read
 /// back as zero, is quarantined for the life of the pool.
 ///
@@ -79,7 +79,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
     /// `classCount` size classes, 64 B to 1 MiB; see ``SizeClass`` for why not an `Array`.
     private let classes: UnsafeMutablePointer<SizeClass>
     private static let classCount = largestClassShift - smallestClassShift + 1
-    private let dedicated: PthreadLock<DedicatedState>
+    private let dedicated: LockedState<DedicatedState>
     private let mappedBytes = Atomic<Int>(0)
 
     /// Creates a pool, choosing and probing the backend now so a host learns at start-up, not in
@@ -108,7 +108,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
             (classes + index).initialize(
                 to: SizeClass(capacity: 1 << (index + Self.smallestClassShift), regionTarget: regionTarget))
         }
-        self.dedicated = PthreadLock(DedicatedState())
+        self.dedicated = LockedState(DedicatedState())
 
         if case .unprotected = configuration.backend {
             let warning = "zdr: WARNING: unprotected memory backend in use: request content may be swapped, dumped and inherited by child processes. Development only.\n"
@@ -276,17 +276,20 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     /// Wipes, verifies and recycles a slot. Returns the problem found, if any; the slot is then
     /// quarantined instead of recycled.
-    func release(base: UnsafeMutableRawPointer, capacity: Int, sizeClass: Int32, slot: Int32) -> LockedMemoryError? {
+    func release(base: UnsafeMutableRawPointer, used: Int, capacity: Int, sizeClass: Int32, slot: Int32) -> LockedMemoryError? {
         var problem: LockedMemoryError?
         if !canariesIntact(around: base, capacity: capacity) { problem = .canaryOverrun(slotCapacity: capacity) }
-        let verified = cvault_wipe_and_verify(base, capacity) == 1
+        var zero: Int32 = 0
+        // After an overrun the whole slot is suspect: wipe all of it.
+        let wiped = cvault_wipe_slot(base, problem == nil ? used : capacity, capacity, &zero)
+        let verified = zero == 1
         if !verified && problem == nil { problem = .wipeVerificationFailed(slotCapacity: capacity) }
 
         if sizeClass < 0 {
             let region = dedicated.withLock { $0.regions.removeValue(forKey: UInt(bitPattern: base)) }
             dedicated.withLock { state in
                 state.wipes += 1
-                state.bytesWiped += UInt64(capacity)
+                state.bytesWiped += UInt64(wiped)
                 if verified { state.bytesVerifiedZero += UInt64(capacity) }
                 if problem != nil { state.quarantined += 1 }
             }
@@ -295,7 +298,8 @@ public final class SecureMemoryPool: @unchecked Sendable {
                 mappedBytes.subtract(region.length, ordering: .relaxed)
             }
         } else {
-            (classes + Int(sizeClass)).giveBack(slot: slot, capacity: capacity, verified: verified, quarantine: problem != nil)
+            (classes + Int(sizeClass)).giveBack(
+                slot: slot, wiped: wiped, capacity: capacity, verified: verified, quarantine: problem != nil)
         }
         return problem
     }
@@ -410,8 +414,9 @@ public struct PoolStatistics: Hashable, Sendable, CustomStringConvertible {
     public var liveBuffers = 0
     /// Slots wiped since the pool was created.
     public var wipes: UInt64 = 0
+    /// Bytes written with zeroes: a buffer's used bytes (the rest of its slot was already zero).
     public var bytesWiped: UInt64 = 0
-    /// Bytes read back as zero after their wipe.
+    /// Bytes read back as zero after their wipe: whole slots.
     public var bytesVerifiedZero: UInt64 = 0
     /// Slots never reused because of an overrun or a failed verification.
     public var quarantinedSlots = 0
@@ -482,12 +487,12 @@ extension UnsafeMutablePointer<SizeClass> {
 
     /// Records a wiped slot and makes it reusable unless quarantined.
     @inline(__always)
-    func giveBack(slot: Int32, capacity: Int, verified: Bool, quarantine: Bool) {
+    func giveBack(slot: Int32, wiped: Int, capacity: Int, verified: Bool, quarantine: Bool) {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
         pointee.live -= 1
         pointee.wipes += 1
-        pointee.bytesWiped += UInt64(capacity)
+        pointee.bytesWiped += UInt64(wiped)
         if verified { pointee.bytesVerifiedZero += UInt64(capacity) }
         if quarantine { pointee.quarantined += 1 } else { pointee.free.append(slot) }
     }

@@ -95,10 +95,11 @@ public struct AEADSelection: Sendable, Hashable, CustomStringConvertible {
 
 /// The sealing and opening primitives, with the nonce and associated-data layout in one place.
 ///
-/// Nonce: XChaCha20 (24 B) = the slot's 16 random prefix bytes ‖ chunk index (big-endian
-/// UInt64); AES-GCM (12 B) = 4 prefix bytes ‖ chunk index. Every key is used by one slot and one
-/// key generation only, so the counter alone keeps nonces unique per key; the prefix is defence
-/// in depth. Associated data (26 B) = request id (16) ‖ data class (1) ‖ chunk index (8, BE) ‖
+/// Nonce: XChaCha20 (24 B) = the slot's 16 prefix bytes (key generation, data class) ‖ chunk
+/// index (big-endian UInt64); AES-GCM (12 B) = 4 prefix bytes ‖ chunk index. Every key is used by
+/// one slot and one key generation only, and every generation's key is derived from the scope's
+/// random master key, so the counter alone keeps (key, nonce) pairs unique; the prefix needs no
+/// randomness (which saved a `getrandom` syscall per stream). Associated data (26 B) = request id (16) ‖ data class (1) ‖ chunk index (8, BE) ‖
 /// final flag (1): a chunk opens only at its own position, in its own slot, in its own request,
 /// and a truncated stream is detected.
 enum AEAD {

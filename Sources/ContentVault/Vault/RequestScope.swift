@@ -439,7 +439,16 @@ public final class RequestScope: Sendable {
     private func decryptChunk(_ dataClass: DataClass, at index: Int) throws(VaultError) -> DecryptedChunk? {
         let pool = vault.pool
         return try withOpenState { (state: inout ScopeState) throws(VaultError) -> DecryptedChunk? in
-            guard let slot = state.slots[dataClass], index < slot.chunks.count else { return nil }
+            guard let slot = state.slots[dataClass] else { return nil }
+            guard index < slot.chunks.count else {
+                // The end of the list must account for every byte sealed into it: a list with
+                // chunks removed (found by FuzzSealedChunk: all removed) is not a clean end.
+                let listed = slot.chunks.reduce(0) { $0 + $1.plaintextCount }
+                guard listed == slot.plaintextBytes else {
+                    throw .authenticationFailed(slot: dataClass, chunk: index)
+                }
+                return nil
+            }
             let count = slot.chunks[index].plaintextCount
             var scratch: LockedBuffer
             scratch = try allocateLocked(pool, byteCount: max(count, 1))

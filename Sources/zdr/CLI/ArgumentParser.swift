@@ -223,9 +223,12 @@ enum ArgumentParser {
             }
             var name = String(word.dropFirst(2))
             var inlineValue: String?
-            if let equals = name.firstIndex(of: "=") {
-                inlineValue = String(name[name.index(after: equals)...])
-                name = String(name[..<equals])
+            // Split on the scalar "=": as a Character, "=" followed by a combining mark is one
+            // grapheme and would not be found (FuzzCLIArguments).
+            let scalars = name.unicodeScalars
+            if let equals = scalars.firstIndex(of: "=") {
+                inlineValue = String(scalars[scalars.index(after: equals)...])
+                name = String(scalars[..<equals])
             }
             guard let option = spec.option(named: name) else {
                 throw .usage("unknown option '--\(name)'" + suggestion(for: name, among: spec.options.map(\.name), prefix: "--"),

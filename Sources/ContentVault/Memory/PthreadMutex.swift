@@ -32,21 +32,3 @@ struct PthreadMutex: @unchecked Sendable {
     @inline(__always) func lock() { pthread_mutex_lock(mutex) }
     @inline(__always) func unlock() { pthread_mutex_unlock(mutex) }
 }
-
-/// A value guarded by a ``PthreadMutex``.
-final class PthreadLock<Value>: @unchecked Sendable {
-    private let mutex = PthreadMutex()
-    /// Guarded by `mutex`; the lock provides the exclusivity the runtime would otherwise check.
-    @exclusivity(unchecked) private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    deinit { mutex.destroy() }
-
-    @inline(__always)
-    func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure) -> Result {
-        mutex.lock()
-        defer { mutex.unlock() }
-        return try body(&value)
-    }
-}
