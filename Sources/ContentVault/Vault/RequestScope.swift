@@ -344,7 +344,9 @@ public final class RequestScope: Sendable {
             let generation = slot.generation
             let index = UInt64(slot.chunks.count)
             var chunk: LockedBuffer
-            chunk = try allocateLocked(pool, byteCount: bytes.count + AEADAlgorithm.tagByteCount)
+            // Ciphertext only (the tag is kept beside it); at least one byte, as the pool hands out.
+            chunk = try allocateLocked(pool, byteCount: max(bytes.count, 1))
+            var tag: (UInt64, UInt64) = (0, 0)
             var nonce = AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: index)
             var ad = AEAD.associatedData(request: id, dataClass: dataClass, index: index, isFinal: final)
             let key = slot.currentKey!
@@ -352,18 +354,21 @@ public final class RequestScope: Sendable {
                 key.withBytes { keyBytes in
                     withUnsafeBytes(of: &nonce) { nonceBytes in
                         withUnsafeBytes(of: &ad) { adBytes in
+                            withUnsafeMutableBytes(of: &tag) { tagBytes in
                             AEAD.sealRaw(
                                 algorithm, into: output.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                tag: tagBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                 message: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), messageLength: bytes.count,
                                 ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
                                 nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                 key: keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                            }
                         }
                     }
                 }
             }
             guard sealed else { throw .sealFailed(slot: dataClass) }
-            slot.chunks.append(SealedChunk(chunk, plaintextCount: bytes.count, generation: generation))
+            slot.chunks.append(SealedChunk(chunk, plaintextCount: bytes.count, generation: generation, tag: tag))
             slot.plaintextBytes += bytes.count
             slot.bytesUnderCurrentKey += bytes.count
             slot.finished = final
@@ -383,20 +388,24 @@ public final class RequestScope: Sendable {
         var ad = AEAD.associatedData(request: id, dataClass: dataClass, index: UInt64(index), isFinal: isFinal)
         // The output is sized from the recorded plaintext length; a buffer of any other length
         // is not this chunk (and AES-GCM writes before it verifies).
-        guard chunk.withBytes({ $0.count }) == chunk.plaintextCount + AEADAlgorithm.tagByteCount else {
+        guard chunk.withBytes({ $0.count }) == max(chunk.plaintextCount, 1) else {
             throw .authenticationFailed(slot: dataClass, chunk: index)
         }
+        var tag = chunk.tag
         let opened = chunk.withBytes { ciphertext in
             key.withBytes { keyBytes in
                 withUnsafeBytes(of: &nonce) { nonceBytes in
                     withUnsafeBytes(of: &ad) { adBytes in
+                        withUnsafeBytes(of: &tag) { tagBytes in
                         AEAD.openRaw(
                             algorithm, into: output?.assumingMemoryBound(to: UInt8.self),
                             ciphertext: ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                            ciphertextLength: ciphertext.count,
+                            ciphertextLength: chunk.plaintextCount,
+                            tag: tagBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
                             ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
                             nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
                             key: keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                        }
                     }
                 }
             }
@@ -491,16 +500,19 @@ final class KeyBox: @unchecked Sendable {
     }
 }
 
-/// One sealed chunk: ciphertext ‖ tag, in locked memory.
+/// One sealed chunk: the ciphertext in locked memory (as long as the plaintext, at least one
+/// byte) and its authentication tag beside it (not secret).
 final class SealedChunk: @unchecked Sendable {
     var buffer: LockedBuffer?
     let plaintextCount: Int
     let generation: UInt32
+    let tag: (UInt64, UInt64)
 
-    init(_ buffer: consuming LockedBuffer, plaintextCount: Int, generation: UInt32) {
+    init(_ buffer: consuming LockedBuffer, plaintextCount: Int, generation: UInt32, tag: (UInt64, UInt64)) {
         self.buffer = .some(buffer)
         self.plaintextCount = plaintextCount
         self.generation = generation
+        self.tag = tag
     }
 
     func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
