@@ -46,3 +46,35 @@ struct ChunkListTests {
         scope.discard(reason: .completed)
     }
 }
+
+/// The slot capacity behind a sealed chunk.
+private func chunkCapacity(_ chunk: SealedChunk) -> Int {
+    switch chunk.buffer {
+    case .some(let buffer): return buffer.capacity
+    case .none: return 0
+    }
+}
+
+@Suite("Detached tags")
+struct DetachedTagTests {
+    @Test("a 4 KiB chunk takes a 4 KiB slot, and a flipped tag bit fails authentication", arguments: availableAEADs)
+    func tagBesideTheChunk(aead: AEADAlgorithm) throws {
+        let vault = try makeVault(aead: aead)
+        let scope = try vault.openScope()
+        try scope.append(content(4096), to: .audioInput)
+        let capacity = scope.withStateForTesting { chunkCapacity($0.slots[.audioInput]!.chunks[0]) }
+        #expect(capacity == 4096)
+        scope.withStateForTesting { state in
+            let chunk = state.slots[.audioInput]!.chunks[0]
+            let buffer = chunk.buffer.take()!
+            state.slots[.audioInput]!.chunks[0] = SealedChunk(
+                buffer, plaintextCount: chunk.plaintextCount, generation: chunk.generation,
+                tag: (chunk.tag.0 ^ 1, chunk.tag.1))
+        }
+        #expect(throws: VaultError.authenticationFailed(slot: .audioInput, chunk: 0)) {
+            try scope.withPlaintext(of: .audioInput) { _ in }
+        }
+        scope.discard(reason: .completed)
+        #expect(vault.statistics.pool.liveBuffers == 0)
+    }
+}

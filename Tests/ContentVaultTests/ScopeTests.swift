@@ -235,24 +235,28 @@ struct ScopeTests {
         try scope.append(content(700), to: .audioOutput)
         let (chunkAddress, chunkLength) = scope.chunkMemory(.audioOutput, 0)
         let escapedCopy = Array(UnsafeRawBufferPointer(start: chunkAddress, count: chunkLength))
-        let (keyAddress, masterAddress, prefix) = scope.withStateForTesting { state in
+        let (keyAddress, masterAddress, prefix, escapedTag) = scope.withStateForTesting { state in
             let slot = state.slots[.audioOutput]!
             return (
                 slot.currentKey!.withBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) },
                 state.masterKey.withBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress!) },
-                slot.noncePrefix)
+                slot.noncePrefix, slot.chunks[0].tag)
         }
         func openCopy() -> [UInt8]? {
             var nonce = AEAD.nonce(aead, prefix: prefix, index: 0)
             var ad = AEAD.associatedData(request: scope.id, dataClass: .audioOutput, index: 0, isFinal: false)
             var output = [UInt8](repeating: 0, count: 700)
             let keyCopy = Array(UnsafeRawBufferPointer(start: keyAddress, count: 32))
+            var tag = escapedTag
             let opened = withUnsafeBytes(of: &nonce) { nonceBytes in
                 withUnsafeBytes(of: &ad) { adBytes in
-                    AEAD.openRaw(
-                        aead, into: &output, ciphertext: escapedCopy, ciphertextLength: escapedCopy.count,
-                        ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
-                        nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), key: keyCopy)
+                    withUnsafeBytes(of: &tag) { tagBytes in
+                        AEAD.openRaw(
+                            aead, into: &output, ciphertext: escapedCopy, ciphertextLength: escapedCopy.count,
+                            tag: tagBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                            ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
+                            nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), key: keyCopy)
+                    }
                 }
             }
             return opened ? output : nil

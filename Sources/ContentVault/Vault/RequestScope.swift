@@ -331,29 +331,44 @@ public final class RequestScope: Sendable {
         guard bytes.count <= limit else { throw .chunkTooLarge(byteCount: bytes.count, limit: limit) }
         let pool = vault.pool
         try withOpenState { (state: inout ScopeState) throws(VaultError) in
-            // Taken out of the dictionary while it changes, so its chunk array is uniquely
-            // referenced and appends stay O(1) (a copy left in the dictionary made every append
-            // copy the whole stream: quadratic in chunks, measured on a 1 MiB stream).
-            var slot = state.slots.removeValue(forKey: dataClass) ?? SlotState()
-            defer { state.slots[dataClass] = slot }
-            guard !slot.finished else { throw .slotFinished(slot: dataClass) }
-            // Rotate before the current key would pass its byte limit.
-            if slot.currentKey == nil || slot.bytesUnderCurrentKey > limit - bytes.count {
-                try state.rotateKey(&slot, dataClass: dataClass, pool: pool)
-            }
-            let generation = slot.generation
-            let index = UInt64(slot.chunks.count)
-            var chunk: LockedBuffer
-            chunk = try allocateLocked(pool, byteCount: bytes.count + AEADAlgorithm.tagByteCount)
-            var nonce = AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: index)
-            var ad = AEAD.associatedData(request: id, dataClass: dataClass, index: index, isFinal: final)
-            let key = slot.currentKey!
-            let sealed = chunk.withUnsafeMutableBytes { output in
-                key.withBytes { keyBytes in
-                    withUnsafeBytes(of: &nonce) { nonceBytes in
-                        withUnsafeBytes(of: &ad) { adBytes in
+            let masterKey = state.masterKey
+            // Changed in place through the dictionary's `default:` subscript: one lookup, and the
+            // chunk array stays uniquely referenced so appends are O(1) (a copy of the slot made
+            // every append copy the whole stream: quadratic, measured on a 1 MiB stream).
+            try Self.seal(
+                bytes, into: &state.slots[dataClass, default: SlotState()], dataClass: dataClass,
+                requestID: id, final: final, masterKey: masterKey, algorithm: algorithm, limit: limit, pool: pool)
+            state.recordSealed(bytes.count)
+        }
+    }
+
+    /// Seals one chunk into `slot` (the caller holds the scope's lock).
+    private static func seal(
+        _ bytes: UnsafeRawBufferPointer, into slot: inout SlotState, dataClass: DataClass, requestID: RequestID,
+        final: Bool, masterKey: KeyBox, algorithm: AEADAlgorithm, limit: Int, pool: SecureMemoryPool
+    ) throws(VaultError) {
+        guard !slot.finished else { throw .slotFinished(slot: dataClass) }
+        // Rotate before the current key would pass its byte limit.
+        if slot.currentKey == nil || slot.bytesUnderCurrentKey > limit - bytes.count {
+            try ScopeState.rotateKey(&slot, masterKey: masterKey, dataClass: dataClass, pool: pool)
+        }
+        let generation = slot.generation
+        let index = UInt64(slot.chunks.count)
+        var chunk: LockedBuffer
+        // Ciphertext only (the tag is kept beside it); at least one byte, as the pool hands out.
+        chunk = try allocateLocked(pool, byteCount: max(bytes.count, 1))
+        var tag: (UInt64, UInt64) = (0, 0)
+        var nonce = AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: index)
+        var ad = AEAD.associatedData(request: requestID, dataClass: dataClass, index: index, isFinal: final)
+        let key = slot.currentKey!
+        let sealed = chunk.withUnsafeMutableBytes { output in
+            key.withBytes { keyBytes in
+                withUnsafeBytes(of: &nonce) { nonceBytes in
+                    withUnsafeBytes(of: &ad) { adBytes in
+                        withUnsafeMutableBytes(of: &tag) { tagBytes in
                             AEAD.sealRaw(
                                 algorithm, into: output.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                tag: tagBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                 message: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), messageLength: bytes.count,
                                 ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
                                 nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
@@ -362,13 +377,12 @@ public final class RequestScope: Sendable {
                     }
                 }
             }
-            guard sealed else { throw .sealFailed(slot: dataClass) }
-            slot.chunks.append(SealedChunk(chunk, plaintextCount: bytes.count, generation: generation))
-            slot.plaintextBytes += bytes.count
-            slot.bytesUnderCurrentKey += bytes.count
-            slot.finished = final
-            state.recordSealed(bytes.count)
         }
+        guard sealed else { throw .sealFailed(slot: dataClass) }
+        slot.chunks.append(SealedChunk(chunk, plaintextCount: bytes.count, generation: generation, tag: tag))
+        slot.plaintextBytes += bytes.count
+        slot.bytesUnderCurrentKey += bytes.count
+        slot.finished = final
     }
 
     /// Opens chunk `index` of `slot` into `output` (which has room for its plaintext).
@@ -383,20 +397,24 @@ public final class RequestScope: Sendable {
         var ad = AEAD.associatedData(request: id, dataClass: dataClass, index: UInt64(index), isFinal: isFinal)
         // The output is sized from the recorded plaintext length; a buffer of any other length
         // is not this chunk (and AES-GCM writes before it verifies).
-        guard chunk.withBytes({ $0.count }) == chunk.plaintextCount + AEADAlgorithm.tagByteCount else {
+        guard chunk.withBytes({ $0.count }) == max(chunk.plaintextCount, 1) else {
             throw .authenticationFailed(slot: dataClass, chunk: index)
         }
+        var tag = chunk.tag
         let opened = chunk.withBytes { ciphertext in
             key.withBytes { keyBytes in
                 withUnsafeBytes(of: &nonce) { nonceBytes in
                     withUnsafeBytes(of: &ad) { adBytes in
-                        AEAD.openRaw(
-                            algorithm, into: output?.assumingMemoryBound(to: UInt8.self),
-                            ciphertext: ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                            ciphertextLength: ciphertext.count,
-                            ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
-                            nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                            key: keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                        withUnsafeBytes(of: &tag) { tagBytes in
+                            AEAD.openRaw(
+                                algorithm, into: output?.assumingMemoryBound(to: UInt8.self),
+                                ciphertext: ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                ciphertextLength: chunk.plaintextCount,
+                                tag: tagBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
+                                nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                key: keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                        }
                     }
                 }
             }
@@ -491,16 +509,19 @@ final class KeyBox: @unchecked Sendable {
     }
 }
 
-/// One sealed chunk: ciphertext ‖ tag, in locked memory.
+/// One sealed chunk: the ciphertext in locked memory (as long as the plaintext, at least one
+/// byte) and its authentication tag beside it (not secret).
 final class SealedChunk: @unchecked Sendable {
     var buffer: LockedBuffer?
     let plaintextCount: Int
     let generation: UInt32
+    let tag: (UInt64, UInt64)
 
-    init(_ buffer: consuming LockedBuffer, plaintextCount: Int, generation: UInt32) {
+    init(_ buffer: consuming LockedBuffer, plaintextCount: Int, generation: UInt32, tag: (UInt64, UInt64)) {
         self.buffer = .some(buffer)
         self.plaintextCount = plaintextCount
         self.generation = generation
+        self.tag = tag
     }
 
     func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
@@ -556,7 +577,9 @@ struct ScopeState: Sendable {
     }
 
     /// Derives the slot's next key generation (the first on first use) into locked memory.
-    mutating func rotateKey(_ slot: inout SlotState, dataClass: DataClass, pool: SecureMemoryPool) throws(VaultError) {
+    static func rotateKey(
+        _ slot: inout SlotState, masterKey: KeyBox, dataClass: DataClass, pool: SecureMemoryPool
+    ) throws(VaultError) {
         var next = slot.generation
         if slot.everKeyed {
             guard slot.generation < UInt32.max else { throw .keyLimitReached(slot: dataClass) }
