@@ -83,8 +83,11 @@ private func tamperAndOpen(_ input: [UInt8], _ vault: Vault) throws(FuzzProperty
             case 0 where !chunks.isEmpty:
                 let chunk = chunks[a % chunks.count]
                 chunk.withBytes { bytes in
-                    guard bytes.count > 0 else { return }
-                    let bit = (b * 8 + a) % (bytes.count * 8)
+                    // Only the ciphertext is authenticated: as long as the plaintext (the tag is
+                    // kept beside it; an empty chunk's one-byte buffer carries nothing).
+                    let ciphertextCount = min(chunk.plaintextCount, bytes.count)
+                    guard ciphertextCount > 0 else { return }
+                    let bit = (b * 8 + a) % (ciphertextCount * 8)
                     UnsafeMutableRawPointer(mutating: bytes.baseAddress!).storeBytes(
                         of: bytes[bit / 8] ^ UInt8(1 << (bit % 8)), toByteOffset: bit / 8, as: UInt8.self)
                     flips[ObjectIdentifier(chunk), default: []].formSymmetricDifference([bit])
