@@ -4,8 +4,8 @@
 import RetentionLedger
 
 /// Sealed chunks opened after tampering with the vault's own memory: bits flipped in the
-/// ciphertext, chunks reordered, dropped, duplicated, or swapped with another slot's or another
-/// request's. The slot under test holds 1–4 chunks, the last sealed `final`.
+/// ciphertext or the tag, chunks reordered, dropped, duplicated, or swapped with another slot's
+/// or another request's. The slot under test holds 1–4 chunks, the last sealed `final`.
 ///
 /// Properties: opening returns the original plaintext exactly when the chunk sequence is the
 /// original one with no net bit flip; otherwise it throws `authenticationFailed` naming the
@@ -70,12 +70,19 @@ private func tamperAndOpen(_ input: [UInt8], _ vault: Vault) throws(FuzzProperty
         throw FuzzPropertyViolation("sealing failed: \(error)")
     }
 
-    // Tamper. Chunks are tracked by identity; flips by (chunk, byte, bit), cancelling in pairs.
+    // Tamper. Chunks are tracked by identity; flips by (chunk, bit), cancelling in pairs. A forged
+    // chunk inherits its source's ciphertext flips and sealed ancestor, and adds a tag flip (tag
+    // bits are numbered from 1_000_000 so they never cancel a ciphertext bit).
     let sealed = scope.withStateForTesting { $0.slots[.completion]!.chunks }
     let foreign = other.withStateForTesting { $0.slots[.completion]!.chunks } + scope.withStateForTesting { $0.slots[.textInput]!.chunks }
     var flips: [ObjectIdentifier: Set<Int>] = [:]
+    var ancestor: [ObjectIdentifier: ObjectIdentifier] = [:]
+    var forged: [SealedChunk] = []  // kept alive so object identities stay unique
     while cursor + 3 <= input.count {
-        let (kind, a, b) = (input[cursor] % 6, Int(input[cursor + 1]), Int(input[cursor + 2]))
+        // Kinds 0-5 from the byte mod 6; 0xF0 and up: 6, forge (kept apart so that saved inputs
+        // keep their meaning).
+        let kind = input[cursor] >= 0xF0 ? 6 : input[cursor] % 6
+        let (a, b) = (Int(input[cursor + 1]), Int(input[cursor + 2]))
         cursor += 3
         scope.withStateForTesting { state in
             var chunks = state.slots[.completion]!.chunks
@@ -97,6 +104,21 @@ private func tamperAndOpen(_ input: [UInt8], _ vault: Vault) throws(FuzzProperty
             case 3 where !chunks.isEmpty: chunks.insert(chunks[a % chunks.count], at: b % (chunks.count + 1))
             case 4 where !chunks.isEmpty: chunks[a % chunks.count] = foreign[b % foreign.count]
             case 5: chunks.insert(foreign[b % foreign.count], at: a % (chunks.count + 1))
+            case 6 where !chunks.isEmpty:
+                // The same ciphertext, generation and length with one tag bit flipped (the tag
+                // lives beside the ciphertext, so this is the way to reach it).
+                let index = a % chunks.count
+                let original = chunks[index]
+                var tag = original.tag
+                let tagBit = b % 128
+                withUnsafeMutableBytes(of: &tag) { $0[tagBit / 8] ^= UInt8(1 << (tagBit % 8)) }
+                if let copy = forgeChunk(original, tag: tag, pool: vault.pool) {
+                    let source = ObjectIdentifier(original)
+                    flips[ObjectIdentifier(copy)] = flips[source, default: []].symmetricDifference([1_000_000 + tagBit])
+                    ancestor[ObjectIdentifier(copy)] = ancestor[source] ?? source
+                    forged.append(copy)
+                    chunks[index] = copy
+                }
             default: break
             }
             state.slots[.completion]!.chunks = chunks
@@ -109,7 +131,8 @@ private func tamperAndOpen(_ input: [UInt8], _ vault: Vault) throws(FuzzProperty
     // A chunk opens only as itself, unflipped, at its own position, and as the last chunk
     // exactly when it was sealed final (which also catches a stream cut short).
     func intact(_ index: Int) -> Bool {
-        index < sealed.count && tampered[index] === sealed[index]
+        index < sealed.count
+            && (ancestor[ObjectIdentifier(tampered[index])] ?? ObjectIdentifier(tampered[index])) == ObjectIdentifier(sealed[index])
             && flips[ObjectIdentifier(tampered[index]), default: []].isEmpty
             && (index == sealed.count - 1) == (index == tampered.count - 1)
     }
@@ -165,6 +188,16 @@ private func tamperAndOpen(_ input: [UInt8], _ vault: Vault) throws(FuzzProperty
         try require(yielded == originals, "forEachChunk yielded \(yielded.count) chunks, expected \(originals.count)")
         try require(streamFailure == nil, "untampered stream failed: \(String(describing: streamFailure))")
     }
+}
+
+/// A new chunk object holding a copy of `original`'s ciphertext under another tag.
+private func forgeChunk(_ original: SealedChunk, tag: (UInt64, UInt64), pool: SecureMemoryPool) -> SealedChunk? {
+    var copy: LockedBuffer
+    do { copy = try pool.allocate(byteCount: max(original.plaintextCount, 1)) } catch { return nil }
+    original.withBytes { source in
+        copy.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix($0.count))) }
+    }
+    return SealedChunk(copy, plaintextCount: original.plaintextCount, generation: original.generation, tag: tag)
 }
 
 /// One vault per AEAD, kept across inputs (vault start is the expensive part) until an input
