@@ -98,7 +98,8 @@ import Testing
         #expect(scanner.needleLengths == [64])
     }
 
-    @Test func scanOfThisProcessFindsAPlantedNeedleAndSkipsExcludedRanges() throws {
+    @Test(.disabled(if: runningUnderSanitizer, sanitizerSkipReason))
+    func scanOfThisProcessFindsAPlantedNeedleAndSkipsExcludedRanges() throws {
         let needle = Self.randomBytes(48)
         let scanner = NeedleScanner(window: 32)!
         needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
@@ -179,7 +180,7 @@ import Testing
 
 /// Loading a needle file leaves no plaintext copy in this process: the bytes go from the file
 /// into a scratch mapping, are hashed, and are wiped.
-@Suite struct NeedleFileTests {
+@Suite(.disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct NeedleFileTests {
     @Test func loadingANeedleLeavesNoPlaintextInMemory() throws {
         // The needle is made by a child process, so this process never held it before loading.
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-needle-\(UUID().uuidString)").path

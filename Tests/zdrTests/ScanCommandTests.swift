@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite struct ScanCommandTests {
+@Suite(.disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct ScanCommandTests {
     @Test func findsCanaryInAnotherProcessAndExitsOne() throws {
         let canary = makeCanary()
         let needle = try temporaryFile(canary + "\n")

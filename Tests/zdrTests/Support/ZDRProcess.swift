@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Testing
 
@@ -129,3 +132,10 @@ func temporaryFile(_ contents: String, name: String = "needle") throws -> URL {
     try Data(contents.utf8).write(to: url)
     return url
 }
+
+/// Whether this test binary (and so the `zdr` it runs, built in the same scratch path) is built
+/// with ThreadSanitizer or AddressSanitizer. Their shadow memory reserves terabytes of address
+/// space, which a memory scan of such a process walks for minutes; the scanning tests run in the
+/// debug and release stages instead.
+let runningUnderSanitizer: Bool = dlsym(nil, "__tsan_init") != nil || dlsym(nil, "__asan_init") != nil
+let sanitizerSkipReason: Comment = "a scan of a sanitizer-built process walks its shadow memory (minutes); covered by the debug and release runs"
