@@ -3,21 +3,22 @@ import Testing
 
 @Suite("Scope ids and keys come from one random draw, and never coincide")
 struct ScopeIdentityTests {
-    @Test("ids are distinct, non-zero, and not the key's bytes; the key slot holds exactly a key")
+    @Test("ids and slot keys are distinct and non-zero; a key slot holds exactly a key")
     func idsAreUnique() throws {
         let vault = try makeVault()
-        var seen = Set<RequestID>()
+        var seenIDs = Set<RequestID>()
+        var seenKeys = Set<[UInt8]>()
         for _ in 0..<2000 {
             let scope = try vault.openScope()
             #expect(scope.id != RequestID(high: 0, low: 0))
-            #expect(seen.insert(scope.id).inserted)
-            let (keyCount, keyHoldsID) = scope.withStateForTesting { state in
-                state.masterKey.withBytes { key in
-                    (key.count, key.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == scope.id.high)
-                }
+            #expect(seenIDs.insert(scope.id).inserted)
+            try scope.append([1], to: .textInput)
+            let key = scope.withStateForTesting { state in
+                state.slots[.textInput]!.currentKey!.withBytes { Array($0) }
             }
-            #expect(keyCount == AEADAlgorithm.keyByteCount)
-            #expect(!keyHoldsID)
+            #expect(key.count == AEADAlgorithm.keyByteCount)
+            #expect(key != [UInt8](repeating: 0, count: key.count))
+            #expect(seenKeys.insert(key).inserted)
             scope.discard(reason: .completed)
         }
     }

@@ -89,6 +89,23 @@ int cvault_fork_purge_probe(const void *ptr, size_t len);
 /// Returns the child's exit code (0 or 2), 3 when the child died by the signal itself, or -1.
 int cvault_fork_signal_probe(const void *ptr, size_t len, int sig);
 
+// MARK: - Key generator (KeyGenerator.c)
+/// Fills `output` with `len` random bytes from a fast-key-erasure ChaCha20 generator whose state
+/// is locked, excluded from core dumps and wiped on fork (a forked child reseeds), seeded and
+/// reseeded from getrandom. Returns 0, or -1 with errno set when the kernel refused randomness.
+int cvault_random_bytes(void *output, size_t len);
+/// 1 when the locked, wipe-on-fork state is in use; 0 when it could not be set up and every
+/// call is a direct getrandom (see cvault_random_setup_errno).
+int cvault_random_mode(void);
+/// The errno that prevented the state's setup, or 0.
+int cvault_random_setup_errno(void);
+/// The state's mapping (tests: prove a forked child sees it zeroed). NULL in direct mode.
+const void *cvault_random_state(size_t *length);
+/// Test probe: forks; the child draws `len` (≤ 64) bytes from the state it inherited (shard 0,
+/// which the parent seeded before forking) into `child_output`, the parent draws `len` from its
+/// own into `parent_output`. Without wipe-on-fork both would be the same bytes. 0, or -1.
+int cvault_fork_random_probe(void *child_output, void *parent_output, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

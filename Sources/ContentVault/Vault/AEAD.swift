@@ -100,15 +100,13 @@ public struct AEADSelection: Sendable, Hashable, CustomStringConvertible {
 ///
 /// Nonce: XChaCha20 (24 B) = the slot's 16 prefix bytes (key generation, data class) ‖ chunk
 /// index (big-endian UInt64); AES-GCM (12 B) = 4 prefix bytes ‖ chunk index. Every key is used by
-/// one slot and one key generation only, and every generation's key is derived from the scope's
-/// random master key, so the counter alone keeps (key, nonce) pairs unique; the prefix needs no
+/// one slot and one key generation only, and every generation's key is drawn fresh at random, so
+/// the counter alone keeps (key, nonce) pairs unique; the prefix needs no
 /// randomness (which saved a `getrandom` syscall per stream). Associated data (26 B) = request id (16) ‖ data class (1) ‖ chunk index (8, BE) ‖
 /// final flag (1): a chunk opens only at its own position, in its own slot, in its own request,
 /// and a truncated stream is detected.
 enum AEAD {
     static let associatedDataLength = 26
-    /// The `crypto_kdf` context for per-slot keys.
-    static let kdfContext: [CChar] = Array("cvscope1".utf8CString.prefix(8))
 
     /// Seals `message` into `output` (the same length) and writes the 16-byte tag to `tag`.
     ///
@@ -182,18 +180,5 @@ enum AEAD {
             raw.storeBytes(of: isFinal ? 1 : 0, toByteOffset: 25, as: UInt8.self)
         }
         return words
-    }
-
-    /// Derives the key for (data class, generation) from the scope's master key into `output`.
-    static func deriveSlotKey(
-        into output: UnsafeMutableRawBufferPointer, master: UnsafeRawBufferPointer,
-        dataClass: DataClass, generation: UInt32
-    ) -> Bool {
-        let subkeyID = UInt64(dataClass.rawValue) << 32 | UInt64(generation)
-        return kdfContext.withUnsafeBufferPointer { context in
-            crypto_kdf_derive_from_key(
-                output.baseAddress!.assumingMemoryBound(to: UInt8.self), AEADAlgorithm.keyByteCount,
-                subkeyID, context.baseAddress!, master.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
-        }
     }
 }

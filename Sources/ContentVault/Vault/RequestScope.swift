@@ -22,15 +22,14 @@ import RetentionLedger
 /// }
 /// ```
 ///
-/// The scope's master key (and the per-slot keys derived from it) live in locked memory.
+/// Each slot's key is 32 fresh random bytes in locked memory (see ``KeyGenerator``).
 /// ``discard(reason:)`` wipes and verifies every chunk, every key and every transfer slot, and
 /// calls every registered external holder, exactly once; every later operation throws
 /// ``VaultError/discarded``. Destroying the keys makes any copy of the ciphertext that escaped
 /// unrecoverable (crypto-shredding).
 ///
-/// Keys and limits: each slot seals under its own key, derived from the scope's master key with
-/// `crypto_kdf` for (data class, generation). Nonces are counters (the chunk index) under a
-/// random per-stream prefix, unique per key by construction. Before a slot's current key would
+/// Keys and limits: each slot seals under its own random key, one per generation. Nonces are
+/// counters (the chunk index) under a per-stream prefix, unique per key by construction. Before a slot's current key would
 /// seal more than ``AEADAlgorithm/perKeyByteLimit`` bytes (256 MiB for AES-256-GCM), the slot
 /// **rotates** to the next generation's key, so long streams never hit the limit; only a single
 /// chunk larger than the limit is refused, with ``VaultError/chunkTooLarge(byteCount:limit:)``.
@@ -49,32 +48,14 @@ public final class RequestScope: Sendable {
     let vault: Vault
     private let state: LockedState<ScopeState>
 
-    /// Opens a scope. With `id` nil the scope draws its id and its master key from one
-    /// `randombytes_buf` call (each call is a `getrandom` syscall: measured at 12–14 % of a
-    /// 4 KiB request's cycles when a scope made three).
+    /// Opens a scope. Keys are drawn per slot, on first use, so opening allocates no locked
+    /// memory; with `id` nil the id comes from the vault's ``KeyGenerator``.
     init(vault: Vault, id: RequestID? = nil, deadline: ContinuousClock.Instant) throws(VaultError) {
         self.deadline = deadline
         self.openedAt = realtimeNanoseconds()
         self.vault = vault
-        let keyLength = AEADAlgorithm.keyByteCount
-        let idLength = 16
-        var master: LockedBuffer
-        do {
-            master = try vault.pool.allocate(byteCount: keyLength + (id == nil ? idLength : 0))
-        } catch {
-            throw .memory(error)
-        }
-        let drawn = master.withUnsafeMutableBytes { bytes -> RequestID in
-            randombytes_buf(bytes.baseAddress!, bytes.count)
-            guard bytes.count > keyLength else { return RequestID(high: 0, low: 0) }
-            return RequestID(
-                high: bytes.loadUnaligned(fromByteOffset: keyLength, as: UInt64.self),
-                low: bytes.loadUnaligned(fromByteOffset: keyLength + 8, as: UInt64.self))
-        }
-        // The id's bytes are not key material; truncation wipes them from the key slot.
-        master.truncate(to: keyLength)
-        self.id = id ?? drawn
-        self.state = LockedState(ScopeState(masterKey: KeyBox(master)))
+        if let id { self.id = id } else { self.id = try KeyGenerator.requestID() }
+        self.state = LockedState(ScopeState())
     }
 
     /// The AEAD sealing this scope's chunks.
@@ -99,7 +80,7 @@ public final class RequestScope: Sendable {
     /// The data classes that hold content now.
     public func occupiedSlots() throws(VaultError) -> [DataClass] {
         try withOpenState { state throws(VaultError) in
-            state.slots.filter { !$0.value.chunks.isEmpty }.keys.sorted { $0.rawValue < $1.rawValue }
+            state.slots.occupied.filter { state.slots[$0]?.chunks.isEmpty == false }
         }
     }
 
@@ -331,13 +312,12 @@ public final class RequestScope: Sendable {
         guard bytes.count <= limit else { throw .chunkTooLarge(byteCount: bytes.count, limit: limit) }
         let pool = vault.pool
         try withOpenState { (state: inout ScopeState) throws(VaultError) in
-            let masterKey = state.masterKey
-            // Changed in place through the dictionary's `default:` subscript: one lookup, and the
-            // chunk array stays uniquely referenced so appends are O(1) (a copy of the slot made
-            // every append copy the whole stream: quadratic, measured on a 1 MiB stream).
+            // Changed in place through the table's `default:` subscript: the chunk array stays
+            // uniquely referenced so appends are O(1) (a copy of the slot made every append copy
+            // the whole stream: quadratic, measured on a 1 MiB stream).
             try Self.seal(
                 bytes, into: &state.slots[dataClass, default: SlotState()], dataClass: dataClass,
-                requestID: id, final: final, masterKey: masterKey, algorithm: algorithm, limit: limit, pool: pool)
+                requestID: id, final: final, algorithm: algorithm, limit: limit, pool: pool)
             state.recordSealed(bytes.count)
         }
     }
@@ -345,12 +325,12 @@ public final class RequestScope: Sendable {
     /// Seals one chunk into `slot` (the caller holds the scope's lock).
     private static func seal(
         _ bytes: UnsafeRawBufferPointer, into slot: inout SlotState, dataClass: DataClass, requestID: RequestID,
-        final: Bool, masterKey: KeyBox, algorithm: AEADAlgorithm, limit: Int, pool: SecureMemoryPool
+        final: Bool, algorithm: AEADAlgorithm, limit: Int, pool: SecureMemoryPool
     ) throws(VaultError) {
         guard !slot.finished else { throw .slotFinished(slot: dataClass) }
         // Rotate before the current key would pass its byte limit.
         if slot.currentKey == nil || slot.bytesUnderCurrentKey > limit - bytes.count {
-            try ScopeState.rotateKey(&slot, masterKey: masterKey, dataClass: dataClass, pool: pool)
+            try ScopeState.rotateKey(&slot, dataClass: dataClass, pool: pool)
         }
         let generation = slot.generation
         let index = UInt64(slot.chunks.count)
@@ -390,7 +370,7 @@ public final class RequestScope: Sendable {
         _ slot: SlotState, dataClass: DataClass, index: Int, into output: UnsafeMutableRawPointer?
     ) throws(VaultError) {
         let chunk = slot.chunks[index]
-        guard let key = slot.keys[chunk.generation] else { throw .authenticationFailed(slot: dataClass, chunk: index) }
+        guard let key = slot.key(generation: chunk.generation) else { throw .authenticationFailed(slot: dataClass, chunk: index) }
         let algorithm = aead
         var nonce = AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: UInt64(index))
         let isFinal = slot.finished && index == slot.chunks.count - 1
@@ -501,8 +481,13 @@ extension RequestScope: CustomStringConvertible, CustomDebugStringConvertible, C
 /// is what makes the `@unchecked Sendable` true.
 final class KeyBox: @unchecked Sendable {
     var buffer: LockedBuffer?
+    /// The slot key generation this key seals.
+    let generation: UInt32
 
-    init(_ buffer: consuming LockedBuffer) { self.buffer = .some(buffer) }
+    init(_ buffer: consuming LockedBuffer, generation: UInt32) {
+        self.buffer = .some(buffer)
+        self.generation = generation
+    }
 
     func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         buffer!.withUnsafeBytes(body)
@@ -537,23 +522,89 @@ struct ExternalHolder: Sendable {
 /// One data class's stream.
 struct SlotState: Sendable {
     var chunks: [SealedChunk] = []
-    /// Keys by generation; a slot wipe removes them, generations keep counting.
-    var keys: [UInt32: KeyBox] = [:]
+    /// The key of generation `generation`, sealing new chunks; nil before the first chunk and
+    /// after a slot wipe.
+    var currentKey: KeyBox?
+    /// Earlier generations' keys, still opening the stream's older chunks after a rotation (a
+    /// stream past the AEAD's per-key limit; almost always empty, so no dictionary).
+    var retiredKeys: [KeyBox] = []
+    /// Generations keep counting across wipes, so a new stream never reuses a key's number.
     var generation: UInt32 = 0
-    var hasKey = false
-    /// Whether any generation was derived, so the next one is `generation + 1`.
+    /// Whether any generation was drawn, so the next one is `generation + 1`.
     var everKeyed = false
     var bytesUnderCurrentKey = 0
     var plaintextBytes = 0
     var finished = false
     var noncePrefix: (UInt64, UInt64) = (0, 0)
 
-    var currentKey: KeyBox? { hasKey ? keys[generation] : nil }
+    /// The key that sealed chunks of `generation`, if still held.
+    func key(generation: UInt32) -> KeyBox? {
+        if let currentKey, currentKey.generation == generation { return currentKey }
+        return retiredKeys.first { $0.generation == generation }
+    }
+
+    /// Every key the slot holds (current and retired).
+    var allKeys: [KeyBox] { retiredKeys + (currentKey.map { [$0] } ?? []) }
+}
+
+/// The slots of one scope, one per ``DataClass``, stored inline in the scope's state: a
+/// dictionary cost an allocation and a hash per access (measured ~4 % of a 4 KiB request).
+/// Iteration is in ascending raw value, the order discard wipes in.
+struct SlotTable: Sendable {
+    private var storage = InlineArray<12, SlotState?>(repeating: nil)
+
+    /// A dense index per data class; the exhaustive switch makes a new case a compile error.
+    @inline(__always)
+    private static func index(_ dataClass: DataClass) -> Int {
+        switch dataClass {
+        case .textInput: 0
+        case .systemPrompt: 1
+        case .promptMessages: 2
+        case .toolInteraction: 3
+        case .completion: 4
+        case .audioInput: 5
+        case .audioOutput: 6
+        case .transcriptOutput: 7
+        case .voiceSample: 8
+        case .voiceDescription: 9
+        case .media: 10
+        case .hostDefined: 11
+        }
+    }
+
+    private static let classes: [DataClass] = DataClass.allCases.sorted { index($0) < index($1) }
+
+    subscript(dataClass: DataClass) -> SlotState? {
+        get { storage[Self.index(dataClass)] }
+        set { storage[Self.index(dataClass)] = newValue }
+    }
+
+    /// The slot, created empty on first use, modified in place (no copy of its chunk array).
+    subscript(dataClass: DataClass, default defaultValue: @autoclosure () -> SlotState) -> SlotState {
+        get { storage[Self.index(dataClass)] ?? defaultValue() }
+        _modify {
+            let index = Self.index(dataClass)
+            var slot = storage[index].take() ?? defaultValue()
+            defer { storage[index] = slot }
+            yield &slot
+        }
+    }
+
+    /// The data classes that have a slot, in ascending raw value.
+    var occupied: [DataClass] { Self.classes.filter { storage[Self.index($0)] != nil } }
+
+    /// Calls `body` on every slot in place, in ascending raw value.
+    mutating func forEachSlot(_ body: (inout SlotState) -> Void) {
+        for index in storage.indices where storage[index] != nil {
+            body(&storage[index]!)
+        }
+    }
+
+    mutating func removeAll() { storage = InlineArray(repeating: nil) }
 }
 
 struct ScopeState: Sendable {
-    var masterKey: KeyBox
-    var slots: [DataClass: SlotState] = [:]
+    var slots = SlotTable()
     var transferSlots: [TransferSlot] = []
     var holders: [ExternalHolder] = []
     var receipt: DiscardReceipt?
@@ -567,7 +618,7 @@ struct ScopeState: Sendable {
     var bytesVerifiedZero: UInt64 = 0
     var keysVerified = true
 
-    init(masterKey: KeyBox) { self.masterKey = masterKey }
+    init() {}
 
     mutating func recordSealed(_ count: Int) {
         if firstContentAt == nil { firstContentAt = realtimeNanoseconds() }
@@ -576,9 +627,10 @@ struct ScopeState: Sendable {
         peakBytesHeld = max(peakBytesHeld, bytesHeld)
     }
 
-    /// Derives the slot's next key generation (the first on first use) into locked memory.
+    /// Draws the slot's next key generation (the first on first use) into locked memory; the
+    /// previous key is retired (it still opens the stream's older chunks).
     static func rotateKey(
-        _ slot: inout SlotState, masterKey: KeyBox, dataClass: DataClass, pool: SecureMemoryPool
+        _ slot: inout SlotState, dataClass: DataClass, pool: SecureMemoryPool
     ) throws(VaultError) {
         var next = slot.generation
         if slot.everKeyed {
@@ -587,22 +639,17 @@ struct ScopeState: Sendable {
         }
         var key: LockedBuffer
         key = try allocateLocked(pool, byteCount: AEADAlgorithm.keyByteCount)
-        let derived = key.withUnsafeMutableBytes { output in
-            masterKey.withBytes { master in
-                AEAD.deriveSlotKey(into: output, master: master, dataClass: dataClass, generation: next)
-            }
-        }
-        guard derived else { throw .sealFailed(slot: dataClass) }
+        try key.withUnsafeMutableBytes { (output) throws(VaultError) in try KeyGenerator.fill(output) }
         if slot.chunks.isEmpty {
             // A fresh stream (first use or after a slot wipe). Nonces need to be unique per key,
-            // not random: every generation is a new key derived from the scope's random master
-            // key, and the chunk index counts within it, so (key, nonce) never repeats. The
-            // prefix names the generation and class, which costs no getrandom call.
+            // not random: every generation is a new random key, and the chunk index counts
+            // within it, so (key, nonce) never repeats. The prefix names the generation and
+            // class.
             slot.noncePrefix = (UInt64(next), UInt64(dataClass.rawValue))
         }
-        slot.keys[next] = KeyBox(key)
+        if let previous = slot.currentKey { slot.retiredKeys.append(previous) }
+        slot.currentKey = KeyBox(key, generation: next)
         slot.generation = next
-        slot.hasKey = true
         slot.everKeyed = true
         slot.bytesUnderCurrentKey = 0
     }
@@ -610,7 +657,7 @@ struct ScopeState: Sendable {
     /// Wipes a slot's chunks and keys, counting them; generations keep counting so a new
     /// stream in this slot never reuses a key.
     mutating func wipe(_ slot: inout SlotState) {
-        guard !slot.chunks.isEmpty || !slot.keys.isEmpty else { return }
+        guard !slot.chunks.isEmpty || slot.currentKey != nil || !slot.retiredKeys.isEmpty else { return }
         for chunk in slot.chunks {
             guard let buffer = chunk.buffer.take() else { continue }
             let capacity = buffer.capacity
@@ -622,10 +669,11 @@ struct ScopeState: Sendable {
             bytesHeld = bytesHeld > UInt64(chunk.plaintextCount) ? bytesHeld - UInt64(chunk.plaintextCount) : 0
         }
         if !slot.chunks.isEmpty { slotsWiped += 1 }
-        for key in slot.keys.values { releaseKey(key) }
+        if let key = slot.currentKey { releaseKey(key) }
+        for key in slot.retiredKeys { releaseKey(key) }
         slot.chunks.removeAll()
-        slot.keys.removeAll()
-        slot.hasKey = false
+        slot.currentKey = nil
+        slot.retiredKeys.removeAll()
         slot.bytesUnderCurrentKey = 0
         slot.plaintextBytes = 0
         slot.finished = false
@@ -656,12 +704,9 @@ struct ScopeState: Sendable {
             }
         }
         transferSlots.removeAll()
-        for dataClass in slots.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
-            var slot = slots[dataClass]!
-            wipe(&slot)
-        }
-        slots.removeAll()
-        releaseKey(masterKey)
+        var table = slots
+        slots = SlotTable()
+        table.forEachSlot { wipe(&$0) }
         return DiscardReceipt(
             requestID: id, reason: reason, openedAt: openedAt, firstContentAt: firstContentAt,
             discardedAt: realtimeNanoseconds(), peakBytesHeld: peakBytesHeld, totalBytesHeld: totalBytesHeld,

@@ -39,6 +39,8 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
     case tooManyExternalHolders(limit: Int)
     /// `sigaction(2)` failed while installing the purge handlers.
     case signalHandlerInstallFailed(errno: Int32)
+    /// The kernel refused random bytes (`getrandom(2)`) for a key or request id.
+    case randomnessUnavailable(errno: Int32)
 
     public var description: String {
         switch self {
@@ -61,6 +63,7 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidTimeToLive: return "time-to-live must be positive"
         case .tooManyExternalHolders(let limit): return "a scope may register at most \(limit) external holders"
         case .signalHandlerInstallFailed(let code): return "installing the purge signal handlers failed (\(errnoName(code)))"
+        case .randomnessUnavailable(let code): return "the kernel refused random bytes for a key (\(errnoName(code)))"
         }
     }
 }
