@@ -183,14 +183,18 @@ def request_scope(runs):
                 values.append(ours / raw)
         if values:
             rows.append((f"{size} lifecycle ÷ 2 × raw AEAD", values, "≤ 1.3×", lambda m: m <= 1.3))
-    stream = []
-    for run in runs:
-        ours = find(run, "1 MiB stream in 4 KiB chunks: scope")
-        raw = find(run, "1 MiB stream in 4 KiB chunks: raw")
-        if ours and raw:
-            stream.append(raw / ours)
-    if stream:
-        rows.append(("1 MiB in 4 KiB chunks: scope throughput ÷ raw AEAD throughput", stream, "≥ 0.90", lambda m: m >= 0.9))
+    for label, prefix in [
+        ("raw AEAD into one reused buffer", "1 MiB stream in 4 KiB chunks: raw seal ×256 ("),
+        ("raw AEAD storing the stream (1 MiB heap buffer)", "1 MiB stream in 4 KiB chunks: raw seal ×256 into"),
+    ]:
+        stream = []
+        for run in runs:
+            ours = find(run, "1 MiB stream in 4 KiB chunks: scope")
+            raw = find(run, prefix)
+            if ours and raw:
+                stream.append(raw / ours)
+        if stream:
+            rows.append((f"1 MiB in 4 KiB chunks: scope throughput ÷ {label} throughput", stream, "≥ 0.90", lambda m: m >= 0.9))
     def cpu(run, prefix):
         for key, entry in run.items():
             if key.startswith(prefix) and "cores busy ×100" in entry:
