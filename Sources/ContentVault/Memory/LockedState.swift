@@ -21,7 +21,10 @@ import Musl
 struct LockedState<State>: @unchecked Sendable {
     private let storage: LockedStateStorage<State>
 
-    init(_ initial: State) {
+    /// An autoclosure, so the state is built in place in the storage: a value passed in was
+    /// copied into it and then destroyed, which retained and released every field (measured in
+    /// a request's lifecycle).
+    init(_ initial: @autoclosure () -> State) {
         storage = LockedStateStorage.make(initial)
     }
 
@@ -41,8 +44,8 @@ struct LockedState<State>: @unchecked Sendable {
 
 /// The state (header) and its mutex (the one tail element).
 final class LockedStateStorage<State>: ManagedBuffer<State, pthread_mutex_t> {
-    static func make(_ initial: State) -> LockedStateStorage<State> {
-        let buffer = unsafeDowncast(Self.create(minimumCapacity: 1) { _ in initial }, to: LockedStateStorage<State>.self)
+    static func make(_ initial: () -> State) -> LockedStateStorage<State> {
+        let buffer = unsafeDowncast(Self.create(minimumCapacity: 1) { _ in initial() }, to: LockedStateStorage<State>.self)
         buffer.withUnsafeMutablePointerToElements { mutex in
             mutex.initialize(to: pthread_mutex_t())
             // A default mutex: init cannot fail (no attributes to reject) on Linux.

@@ -46,6 +46,12 @@ public final class RequestScope: Sendable {
     /// Realtime nanoseconds at open.
     let openedAt: UInt64
     let vault: Vault
+    /// The vault's settings this scope reads on every operation, copied at open so the hot path
+    /// does not go through the vault (each access retained and released it).
+    private let pool: SecureMemoryPool
+    /// The AEAD sealing this scope's chunks.
+    public let aead: AEADAlgorithm
+    private let perKeyByteLimit: Int
     private let state: LockedState<ScopeState>
 
     /// Opens a scope. Keys are drawn per slot, on first use, so opening allocates no locked
@@ -54,15 +60,15 @@ public final class RequestScope: Sendable {
         self.deadline = deadline
         self.openedAt = realtimeNanoseconds()
         self.vault = vault
+        self.pool = vault.pool
+        self.aead = vault.aeadSelection.algorithm
+        self.perKeyByteLimit = vault.perKeyByteLimit
         if let id { self.id = id } else { self.id = try KeyGenerator.requestID() }
         self.state = LockedState(ScopeState())
     }
 
-    /// The AEAD sealing this scope's chunks.
-    public var aead: AEADAlgorithm { vault.aeadSelection.algorithm }
-
     /// Whether the scope has been discarded.
-    public var isDiscarded: Bool { state.withLock { $0.receipt != nil } }
+    public var isDiscarded: Bool { state.withLock { $0.isDiscarded } }
 
     /// The receipt, once discarded.
     public var receipt: DiscardReceipt? { state.withLock { $0.receipt } }
@@ -119,7 +125,7 @@ public final class RequestScope: Sendable {
     ) throws(VaultError) -> Int {
         try checkOpen()
         let scratch: LockedBuffer?
-        do { scratch = try vault.pool.read(fromFileDescriptor: fileDescriptor, limit: limit) } catch { throw .memory(error) }
+        do { scratch = try pool.read(fromFileDescriptor: fileDescriptor, limit: limit) } catch { throw .memory(error) }
         guard let scratch else { return 0 }
         let count = scratch.count
         try scratch.withUnsafeBytes { (bytes) throws(VaultError) in try seal(bytes, into: dataClass, final: final) }
@@ -139,11 +145,11 @@ public final class RequestScope: Sendable {
     ) throws -> Int {
         try checkOpen()
         guard byteCount > 0 else { throw VaultError.invalidByteCount(byteCount) }
-        guard byteCount <= vault.perKeyByteLimit else {
-            throw VaultError.chunkTooLarge(byteCount: byteCount, limit: vault.perKeyByteLimit)
+        guard byteCount <= perKeyByteLimit else {
+            throw VaultError.chunkTooLarge(byteCount: byteCount, limit: perKeyByteLimit)
         }
         var scratch: LockedBuffer
-        scratch = try allocateLocked(vault.pool, byteCount: byteCount)
+        scratch = try allocateLocked(pool, byteCount: byteCount)
         let written = try scratch.withUnsafeMutableBytes { try body($0) }
         guard written >= 0, written <= byteCount else {
             throw VaultError.writtenCountOutOfRange(written: written, capacity: byteCount)
@@ -247,7 +253,7 @@ public final class RequestScope: Sendable {
         try checkOpen()
         let slot = try TransferSlot(byteCount: byteCount, budget: vault.transferBudget)
         let accepted = state.withLock { state -> Bool in
-            guard state.receipt == nil else { return false }
+            guard !state.isDiscarded else { return false }
             state.transferSlots.append(slot)
             return true
         }
@@ -283,8 +289,9 @@ public final class RequestScope: Sendable {
         let (receipt, performed) = state.withLock { state -> (DiscardReceipt, Bool) in
             if let receipt = state.receipt { return (receipt, false) }
             let receipt = state.discard(
-                reason: reason, id: id, openedAt: openedAt, backend: vault.pool.backend, aead: aead)
+                reason: reason, id: id, openedAt: openedAt, backend: pool.backend, aead: aead)
             state.receipt = receipt
+            state.isDiscarded = true
             return (receipt, true)
         }
         if performed { vault.didDiscard(self, receipt: receipt) }
@@ -294,23 +301,22 @@ public final class RequestScope: Sendable {
     // MARK: - Internals
 
     private func checkOpen() throws(VaultError) {
-        if state.withLock({ $0.receipt != nil }) { throw .discarded }
+        if state.withLock({ $0.isDiscarded }) { throw .discarded }
     }
 
     private func withOpenState<Result: ~Copyable>(
         _ body: (inout ScopeState) throws(VaultError) -> Result
     ) throws(VaultError) -> Result {
         try state.withLock { (state: inout ScopeState) throws(VaultError) -> Result in
-            guard state.receipt == nil else { throw .discarded }
+            guard !state.isDiscarded else { throw .discarded }
             return try body(&state)
         }
     }
 
     private func seal(_ bytes: UnsafeRawBufferPointer, into dataClass: DataClass, final: Bool) throws(VaultError) {
         let algorithm = aead
-        let limit = vault.perKeyByteLimit
+        let limit = perKeyByteLimit
         guard bytes.count <= limit else { throw .chunkTooLarge(byteCount: bytes.count, limit: limit) }
-        let pool = vault.pool
         try withOpenState { (state: inout ScopeState) throws(VaultError) in
             // Changed in place through the table's `default:` subscript: the chunk array stays
             // uniquely referenced so appends are O(1) (a copy of the slot made every append copy
@@ -410,7 +416,7 @@ public final class RequestScope: Sendable {
     /// scratch sized from the old count. Every chunk is opened, empty ones too, so a slot of only
     /// empty chunks is still authenticated.
     private func decryptSlot(_ dataClass: DataClass) throws(VaultError) -> LockedBuffer? {
-        let pool = vault.pool
+        let pool = self.pool
         return try withOpenState { (state: inout ScopeState) throws(VaultError) -> LockedBuffer? in
             guard let slot = state.slots[dataClass], !slot.chunks.isEmpty || slot.plaintextBytes > 0 else { return nil }
             let listed = slot.chunks.reduce(0) { $0 + $1.plaintextCount }
@@ -435,7 +441,7 @@ public final class RequestScope: Sendable {
     /// Chunk `index` decrypted into locked scratch (at least 1 byte, so an empty chunk fits),
     /// with its plaintext length; nil past the last chunk.
     private func decryptChunk(_ dataClass: DataClass, at index: Int) throws(VaultError) -> DecryptedChunk? {
-        let pool = vault.pool
+        let pool = self.pool
         return try withOpenState { (state: inout ScopeState) throws(VaultError) -> DecryptedChunk? in
             guard let slot = state.slots[dataClass] else { return nil }
             guard index < slot.chunks.count else {
@@ -480,7 +486,9 @@ extension RequestScope: CustomStringConvertible, CustomDebugStringConvertible, C
 /// it out for an explicit, verified release. Only touched under the owning scope's lock, which
 /// is what makes the `@unchecked Sendable` true.
 final class KeyBox: @unchecked Sendable {
-    var buffer: LockedBuffer?
+    /// Unchecked: only touched under the scope's lock, which already serializes every access;
+    /// the runtime check cost a thread-local lookup per access on the hot path.
+    @exclusivity(unchecked) var buffer: LockedBuffer?
     /// The slot key generation this key seals.
     let generation: UInt32
 
@@ -497,7 +505,8 @@ final class KeyBox: @unchecked Sendable {
 /// One sealed chunk: the ciphertext in locked memory (as long as the plaintext, at least one
 /// byte) and its authentication tag beside it (not secret).
 final class SealedChunk: @unchecked Sendable {
-    var buffer: LockedBuffer?
+    /// Unchecked for the reason given on ``KeyBox/buffer``.
+    @exclusivity(unchecked) var buffer: LockedBuffer?
     let plaintextCount: Int
     let generation: UInt32
     let tag: (UInt64, UInt64)
@@ -615,7 +624,8 @@ struct SlotTable: Sendable {
 /// A slot in a class box, so the table holds references. Only touched under the owning
 /// scope's lock, which is what makes the `@unchecked Sendable` true.
 final class SlotBox: @unchecked Sendable {
-    var slot: SlotState
+    /// Unchecked for the reason given on ``KeyBox/buffer``.
+    @exclusivity(unchecked) var slot: SlotState
     init(_ slot: SlotState) { self.slot = slot }
 }
 
@@ -623,7 +633,11 @@ struct ScopeState: Sendable {
     var slots = SlotTable()
     var transferSlots: [TransferSlot] = []
     var holders: [ExternalHolder] = []
+    /// Set with `isDiscarded` by the one discard that ran.
     var receipt: DiscardReceipt?
+    /// A flag beside the receipt: the open check runs on every operation, and testing the large
+    /// optional receipt for nil went through a generic value witness.
+    var isDiscarded = false
 
     var firstContentAt: UInt64?
     var bytesHeld: UInt64 = 0
@@ -720,8 +734,10 @@ struct ScopeState: Sendable {
             }
         }
         transferSlots.removeAll()
-        let table = slots
-        slots = SlotTable()
+        // Moved out (not copied: a copy retains and releases every slot reference) so the wipe
+        // can update this state's counters while it walks the slots.
+        var table = SlotTable()
+        swap(&table, &slots)
         table.forEachSlot { wipe(&$0) }
         return DiscardReceipt(
             requestID: id, reason: reason, openedAt: openedAt, firstContentAt: firstContentAt,
