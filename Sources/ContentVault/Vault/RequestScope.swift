@@ -29,10 +29,11 @@ import RetentionLedger
 /// unrecoverable (crypto-shredding).
 ///
 /// Keys and limits: each slot seals under its own random key, one per generation. Nonces are
-/// counters (the chunk index) under a per-stream prefix, unique per key by construction. Before a slot's current key would
-/// seal more than ``AEADAlgorithm/perKeyByteLimit`` bytes (256 MiB for AES-256-GCM), the slot
-/// **rotates** to the next generation's key, so long streams never hit the limit; only a single
-/// chunk larger than the limit is refused, with ``VaultError/chunkTooLarge(byteCount:limit:)``.
+/// counters (the chunk index) under a per-stream prefix, unique per key by construction. Before
+/// a slot's current key would seal more than ``AEADAlgorithm/perKeyByteLimit`` bytes (256 MiB
+/// for AES-256-GCM), the slot **rotates** to a new random key (the next generation), so long
+/// streams never hit the limit; only a single chunk larger than the limit is refused, with
+/// ``VaultError/chunkTooLarge(byteCount:limit:)``.
 ///
 /// Thread safety: all methods may be called from any thread. A scope serves one request, so
 /// its operations take one per-scope lock, uncontended except against the reaper. Closures run
