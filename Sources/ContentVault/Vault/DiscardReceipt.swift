@@ -30,7 +30,7 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     /// Bytes read back as zero after their wipe: chunk memory, keys and transfer slots
     /// (slot capacities, so at least the bytes held plus the authentication tags).
     public var bytesVerifiedZero: UInt64
-    /// Whether every key of the scope (master and per-slot) was wiped and verified zero.
+    /// Whether every key of the scope (one per slot and key generation) was wiped and verified zero.
     /// When `true`, any copy of the ciphertext that escaped is unrecoverable.
     public var keyDestroyed: Bool
     /// The memory backend that held the scope's keys and chunks.
