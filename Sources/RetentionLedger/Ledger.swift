@@ -337,7 +337,7 @@ public final class Ledger: Sendable {
         try flush()
         let (needsCheckpoint, location) = try state.withLock {
             (writer: inout WriterState) throws(LedgerError) -> (Bool, RecordLocation) in
-            guard let location = writer.replay.receipts[request] else { throw .requestNotFound }
+            guard let location = writer.replay.receipts.location(of: request) else { throw .requestNotFound }
             if writer.replay.checkpoint(covering: location.leafIndex) == nil {
                 try Self.checkWritable(writer)
                 _ = try self.checkpointLocked(&writer)

@@ -48,29 +48,41 @@ enum HashBackend {
 enum SHA256 {
     /// SHA-256 of `prefix` (if any) followed by `first` and `second`. Two parts cover every
     /// caller (leaf: 0x00 ‖ record; node: 0x01 ‖ left ‖ right) without a variadic array.
+    @inline(__always)
     static func hash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Hash32 {
+        HashBackend.useSHA256Hardware
+            ? hardwareHash(prefix: prefix, first, second) : portableHash(prefix: prefix, first, second)
+    }
+
+    /// The SHA-NI implementation (CLedgerHash). Only valid when `HashBackend.sha256Hardware`.
+    static func hardwareHash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Hash32 {
         var out = SIMD32<UInt8>(repeating: 0)
         var prefixByte = prefix ?? 0
-        let prefixCount = prefix == nil ? 0 : 1
         withUnsafeMutableBytes(of: &out) { digest in
-            let digestPointer = digest.baseAddress!.assumingMemoryBound(to: UInt8.self)
             withUnsafeBytes(of: &prefixByte) { prefixRaw in
-                let prefixPointer = prefixRaw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                let a = first.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                let b = second.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                if HashBackend.useSHA256Hardware {
-                    cledger_sha256_hw(prefixPointer, prefixCount, a, first.count, b, second.count, digestPointer)
-                } else {
-                    ledgerSodiumInit()
-                    var state = crypto_hash_sha256_state()
-                    crypto_hash_sha256_init(&state)
-                    if prefixCount > 0 { _ = crypto_hash_sha256_update(&state, prefixPointer, 1) }
-                    if let a, first.count > 0 { _ = crypto_hash_sha256_update(&state, a, UInt64(first.count)) }
-                    if let b, second.count > 0 { _ = crypto_hash_sha256_update(&state, b, UInt64(second.count)) }
-                    _ = crypto_hash_sha256_final(&state, digestPointer)
-                }
+                cledger_sha256_hw(
+                    prefixRaw.baseAddress!.assumingMemoryBound(to: UInt8.self), prefix == nil ? 0 : 1,
+                    first.baseAddress?.assumingMemoryBound(to: UInt8.self), first.count,
+                    second.baseAddress?.assumingMemoryBound(to: UInt8.self), second.count,
+                    digest.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
+        return Hash32(storage: out)
+    }
+
+    /// libsodium's portable SHA-256: the fallback, and the reference in tests.
+    static func portableHash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Hash32 {
+        ledgerSodiumInit()
+        var state = crypto_hash_sha256_state()
+        crypto_hash_sha256_init(&state)
+        if var prefix {
+            withUnsafeBytes(of: &prefix) { _ = crypto_hash_sha256_update(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), 1) }
+        }
+        for part in [first, second] where part.count > 0 {
+            _ = crypto_hash_sha256_update(&state, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
+        }
+        var out = SIMD32<UInt8>(repeating: 0)
+        withUnsafeMutableBytes(of: &out) { _ = crypto_hash_sha256_final(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
         return Hash32(storage: out)
     }
 

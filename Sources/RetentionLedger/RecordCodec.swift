@@ -399,6 +399,8 @@ enum Coarsening {
     }
 
     static func apply(to record: inout LedgerRecord, bucketSizes: Bool, timestampResolution: UInt64) {
+        // The default (exact sizes, nanosecond timestamps) changes nothing: skip the copies.
+        guard bucketSizes || timestampResolution > 1 else { return }
         record.recordedAt = floor(record.recordedAt, resolution: timestampResolution)
         switch record.body {
         case .usage(var usage):

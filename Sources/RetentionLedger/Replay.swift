@@ -31,7 +31,7 @@ struct LedgerReplay: Sendable {
     var checkpoints: [CheckpointEntry] = []
     var rotations: [RotationEntry] = []
     /// Latest discard receipt per request.
-    var receipts: [RequestID: RecordLocation] = [:]
+    var receipts = ReceiptIndex()
     var recordsSinceCheckpoint: UInt64 = 0
     var lastCheckpointAt: LedgerTimestamp?
     var epoch: UInt32 = 0
@@ -86,7 +86,7 @@ struct LedgerReplay: Sendable {
             epochKeys[epoch] = rotation.newPublicKey
             rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: Array(bytes)))
         case .discardReceipt(let receipt):
-            receipts[receipt.requestID] = RecordLocation(leafIndex: index, offset: offset, length: frameLength)
+            receipts.add(receipt.requestID, RecordLocation(leafIndex: index, offset: offset, length: frameLength))
             recordsSinceCheckpoint += 1
         case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth:
             recordsSinceCheckpoint += 1
