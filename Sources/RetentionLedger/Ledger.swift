@@ -158,9 +158,9 @@ public final class Ledger: Sendable {
     private func withFrame<Result>(
         of record: LedgerRecord, _ body: (UnsafeRawBufferPointer, Hash32) throws(LedgerError) -> Result
     ) throws(LedgerError) -> Result {
-        try withUnsafeTemporaryAllocation(byteCount: maximumRecordLength + frameOverhead, alignment: 16) {
+        try withUnsafeTemporaryAllocation(byteCount: encodingScratchLength + frameOverhead, alignment: 16) {
             (buffer: UnsafeMutableRawBufferPointer) throws(LedgerError) -> Result in
-            var encoder = RecordEncoder(UnsafeMutableRawBufferPointer(rebasing: buffer[8..<(8 + maximumRecordLength)]))
+            var encoder = RecordEncoder(UnsafeMutableRawBufferPointer(rebasing: buffer[8..<(8 + encodingScratchLength)]))
             record.encode(into: &encoder)
             // Cannot happen for a record that passed `validateShape()` (all are far smaller).
             guard !encoder.overflowed else { throw .invalidField("record length") }

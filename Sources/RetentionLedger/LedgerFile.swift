@@ -11,6 +11,10 @@ let ledgerFormatVersion: UInt16 = 1
 let frameOverhead = 12
 /// Largest record accepted; real records are under 300 bytes.
 let maximumRecordLength = 4096
+/// Scratch space for encoding one record on the stack: every record that passes
+/// `validateShape()` fits (the largest are about 200 bytes), and a frame of this size stays under
+/// the 1 KiB that `withUnsafeTemporaryAllocation` always places on the stack (no malloc per append).
+let encodingScratchLength = 1024 - frameOverhead
 
 /// Header flags.
 struct LedgerHeaderFlags: OptionSet, Sendable {

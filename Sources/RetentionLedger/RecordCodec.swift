@@ -168,8 +168,8 @@ extension LedgerRecord {
 
     /// The canonical bytes (call `validateShape()` first; limits are not re-checked here).
     public var canonicalBytes: [UInt8] {
-        // A validated record fits `maximumRecordLength`; an unvalidated one may not, so grow.
-        var capacity = maximumRecordLength
+        // A validated record fits the stack scratch; an unvalidated one may not, so grow.
+        var capacity = encodingScratchLength
         while true {
             let bytes = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> [UInt8]? in
                 var out = RecordEncoder(buffer)
