@@ -314,8 +314,8 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Time-triggered checkpoint, then flush. Errors become sticky in `flush` and surface on
-    /// the next caller; the flusher itself has no one to report to.
+    /// Time-triggered checkpoint, then flush, then indexing of new receipts. Errors become
+    /// sticky in `flush` and surface on the next caller; the flusher itself has no one to report to.
     private func backgroundTick() {
         if let interval = configuration.checkpointIntervalNanoseconds {
             let now = configuration.clock()
@@ -326,6 +326,15 @@ public final class Ledger: Sendable {
             }
         }
         try? flush()
+        // Keep the request-id index current off the append path, a few thousand receipts per
+        // lock hold, so appends never wait long and a later lookup finds little to do.
+        // Bounded by what is there now, so a steady stream of appends cannot keep the flusher here.
+        var remaining = state.withLock { $0.replay.receipts.unindexedCount }
+        while remaining > 0 {
+            let step = min(remaining, 4096)
+            state.withLock { $0.replay.receipts.fold(limit: step) }
+            remaining -= step
+        }
     }
 
     // MARK: - Receipts
