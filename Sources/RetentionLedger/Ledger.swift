@@ -34,7 +34,7 @@ public final class Ledger: Sendable {
     private let configuration: LedgerConfiguration
     private let state: LedgerLock<WriterState>
     /// Serializes write+fdatasync so flushers queue behind one another and share syncs.
-    private let flushLock = LedgerLock<Void>(())
+    private let flushLock = SectionLock()
     private let timer = LedgerLock<(any DispatchSourceTimer)?>(nil)
 
     /// Opens (or creates) the ledger at `path`. A torn tail from an interrupted write is
@@ -231,7 +231,7 @@ public final class Ledger: Sendable {
 
     /// Writes every appended record and returns after fdatasync. Concurrent callers share syncs.
     public func flush() throws(LedgerError) {
-        try flushLock.withLock { (_: inout Void) throws(LedgerError) in try flushHoldingLock() }
+        try flushLock.withLock { () throws(LedgerError) in try flushHoldingLock() }
     }
 
     /// The body of `flush()`; the caller holds `flushLock`, so one write+sync runs at a time and
@@ -292,7 +292,7 @@ public final class Ledger: Sendable {
             timer?.cancel()
             timer = nil
         }
-        try flushLock.withLock { (_: inout Void) throws(LedgerError) in
+        try flushLock.withLock { () throws(LedgerError) in
             try flushHoldingLock()
             state.withLock { writer in
                 if !writer.closed {
