@@ -326,12 +326,13 @@ public final class Ledger: Sendable {
             }
         }
         try? flush()
-        // Keep the request-id index current off the append path, a few thousand receipts per
-        // lock hold, so appends never wait long and a later lookup finds little to do.
+        // Keep the request-id index current off the append path, 1,024 receipts per lock hold
+        // (a few hundred µs: each insert into a large table is a cache miss), so appends never
+        // wait long and a later lookup finds little to do.
         // Bounded by what is there now, so a steady stream of appends cannot keep the flusher here.
         var remaining = state.withLock { $0.replay.receipts.unindexedCount }
         while remaining > 0 {
-            let step = min(remaining, 4096)
+            let step = min(remaining, 1024)
             state.withLock { $0.replay.receipts.fold(limit: step) }
             remaining -= step
         }
