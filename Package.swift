@@ -25,8 +25,11 @@ let package = Package(
         .target(name: "CVaultSystem", dependencies: ["CVaultSodium"]),
         // Pure decisions over the ledger's metadata vocabulary (Product, DataClass, Identifier).
         .target(name: "RetentionPolicy", dependencies: ["RetentionLedger"]),
+        // SHA-256 with the x86 SHA extensions and CRC-32C with SSE4.2, for the ledger's hot path
+        // (libsodium's SHA-256 is portable C); used only when CPUID reports them.
+        .target(name: "CLedgerHash"),
         // The ledger cannot name a content type: it depends on libsodium only.
-        .target(name: "RetentionLedger", dependencies: ["CVaultSodium"]),
+        .target(name: "RetentionLedger", dependencies: ["CVaultSodium", "CLedgerHash"]),
         .target(
             name: "ContentVault",
             dependencies: ["CVaultSodium", "CVaultSystem", "RetentionLedger", "RetentionPolicy"]

@@ -14,6 +14,8 @@ public final class Ledger: Sendable {
         var replay: LedgerReplay
         /// Frames appended but not yet handed to a flush.
         var pending: [UInt8] = []
+        /// The previous batch's buffer, emptied, reused by the next flush (no reallocation).
+        var spare: [UInt8] = []
         /// File offset where the next appended frame will land.
         var nextFrameOffset: Int
         /// Records (leaves) known to be on disk after fdatasync.
@@ -30,10 +32,10 @@ public final class Ledger: Sendable {
     private let registry: IdentifierRegistry
     private let signer: SigningKey
     private let configuration: LedgerConfiguration
-    private let state: Mutex<WriterState>
+    private let state: LedgerLock<WriterState>
     /// Serializes write+fdatasync so flushers queue behind one another and share syncs.
-    private let flushLock = Mutex<Void>(())
-    private let timer = Mutex<(any DispatchSourceTimer)?>(nil)
+    private let flushLock = SectionLock()
+    private let timer = LedgerLock<(any DispatchSourceTimer)?>(nil)
 
     /// Opens (or creates) the ledger at `path`. A torn tail from an interrupted write is
     /// truncated; any other damage throws `invalidRecord` naming the first bad record. The
@@ -72,7 +74,7 @@ public final class Ledger: Sendable {
             try Self.adoptSigner(signer, into: &writer, keyEvolution: configuration.keyEvolution)
             // Checkpoints already signed in the current epoch count towards the next rotation.
             writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == replay.epoch }.count)
-            state = Mutex(writer)
+            state = LedgerLock(writer)
         } catch {
             Glibc.close(fd)
             throw error
@@ -134,15 +136,15 @@ public final class Ledger: Sendable {
         stamped.recordedAt = configuration.clock()
         Coarsening.apply(to: &stamped, bucketSizes: configuration.bucketSizes,
                          timestampResolution: configuration.timestampResolutionNanoseconds)
-        let bytes = stamped.canonicalBytes
-        let leafHash = MerkleHashing.leaf(bytes)
-        return try state.withLock { (writer: inout WriterState) throws(LedgerError) -> UInt64 in
-            try Self.checkWritable(writer)
-            let index = self.appendLocked(stamped, bytes: bytes, leafHash: leafHash, to: &writer)
-            if let every = configuration.checkpointEveryRecords, writer.replay.recordsSinceCheckpoint >= every {
-                _ = try self.checkpointLocked(&writer)
+        return try withFrame(of: stamped) { (frame: UnsafeRawBufferPointer, leafHash: Hash32) throws(LedgerError) -> UInt64 in
+            try state.withLock { (writer: inout WriterState) throws(LedgerError) -> UInt64 in
+                try Self.checkWritable(writer)
+                let index = self.appendLocked(stamped, frame: frame, leafHash: leafHash, to: &writer)
+                if let every = configuration.checkpointEveryRecords, writer.replay.recordsSinceCheckpoint >= every {
+                    _ = try self.checkpointLocked(&writer)
+                }
+                return index
             }
-            return index
         }
     }
 
@@ -151,15 +153,45 @@ public final class Ledger: Sendable {
         if writer.closed { throw .closed }
     }
 
-    private func appendLocked(_ record: LedgerRecord, bytes: [UInt8], leafHash: Hash32, to writer: inout WriterState) -> UInt64 {
+    /// Encodes `record` straight into a frame on the stack (length words, canonical bytes,
+    /// CRC-32C) and hashes it, outside the writer lock; `body` copies the frame under the lock.
+    private func withFrame<Result>(
+        of record: LedgerRecord, _ body: (UnsafeRawBufferPointer, Hash32) throws(LedgerError) -> Result
+    ) throws(LedgerError) -> Result {
+        try withUnsafeTemporaryAllocation(byteCount: encodingScratchLength + frameOverhead, alignment: 16) {
+            (buffer: UnsafeMutableRawBufferPointer) throws(LedgerError) -> Result in
+            var encoder = RecordEncoder(UnsafeMutableRawBufferPointer(rebasing: buffer[8..<(8 + encodingScratchLength)]))
+            record.encode(into: &encoder)
+            // Cannot happen for a record that passed `validateShape()` (all are far smaller).
+            guard !encoder.overflowed else { throw .invalidField("record length") }
+            let frame = UnsafeMutableRawBufferPointer(rebasing: buffer[..<(encoder.count + frameOverhead)])
+            writeFrameEnvelope(frame)
+            let recordBytes = UnsafeRawBufferPointer(rebasing: frame[8..<(frame.count - 4)])
+            return try body(UnsafeRawBufferPointer(frame), MerkleHashing.leaf(recordBytes))
+        }
+    }
+
+    /// Adds one framed record to the pending batch and to the tree and indexes.
+    private func appendLocked(_ record: LedgerRecord, frame: UnsafeRawBufferPointer, leafHash: Hash32, to writer: inout WriterState) -> UInt64 {
         let index = writer.replay.tree.size
         let offset = writer.nextFrameOffset
-        appendFrame(bytes, to: &writer.pending)
-        writer.nextFrameOffset += bytes.count + frameOverhead
+        writer.pending.append(contentsOf: frame.assumingMemoryBound(to: UInt8.self))
+        writer.nextFrameOffset += frame.count
+        let recordBytes = UnsafeRawBufferPointer(rebasing: frame[8..<(frame.count - 4)])
         // Cannot fail: sizes and kinds were checked before encoding.
-        try? writer.replay.ingest(record, bytes: bytes, leafHash: leafHash, offset: offset, frameLength: bytes.count + frameOverhead)
-        for sink in configuration.sinks { sink.ledgerDidAppend(record, leafIndex: index, canonicalBytes: bytes) }
+        try? writer.replay.ingest(record, bytes: recordBytes, leafHash: leafHash, offset: offset, frameLength: frame.count)
+        if !configuration.sinks.isEmpty {
+            let bytes = Array(recordBytes)
+            for sink in configuration.sinks { sink.ledgerDidAppend(record, leafIndex: index, canonicalBytes: bytes) }
+        }
         return index
+    }
+
+    /// Appends an internal record (checkpoint, key rotation) under the writer lock.
+    private func appendInternalLocked(_ record: LedgerRecord, to writer: inout WriterState) throws(LedgerError) {
+        try withFrame(of: record) { (frame: UnsafeRawBufferPointer, leafHash: Hash32) throws(LedgerError) in
+            _ = self.appendLocked(record, frame: frame, leafHash: leafHash, to: &writer)
+        }
     }
 
     // MARK: - Checkpoints
@@ -181,16 +213,14 @@ public final class Ledger: Sendable {
         let record = LedgerRecord(
             recordedAt: Coarsening.floor(configuration.clock(), resolution: configuration.timestampResolutionNanoseconds),
             .checkpoint(CheckpointRecord(treeSize: size, rootHash: root, keyEpoch: epoch, signature: signature)))
-        let bytes = record.canonicalBytes
-        _ = appendLocked(record, bytes: bytes, leafHash: MerkleHashing.leaf(bytes), to: &writer)
+        try appendInternalLocked(record, to: &writer)
         let signed = SignedCheckpoint(
             origin: origin, treeSize: size, rootHash: root, keyName: signer.name, keyID: signer.keyID, signature: signature)
         writer.checkpointsInEpoch += 1
         if let evolution = configuration.keyEvolution, writer.checkpointsInEpoch >= evolution.checkpointsPerEpoch {
             let rotation = try signer.evolve(treeSize: writer.replay.tree.size)
             let rotationRecord = LedgerRecord(recordedAt: record.recordedAt, .keyRotation(rotation))
-            let rotationBytes = rotationRecord.canonicalBytes
-            _ = appendLocked(rotationRecord, bytes: rotationBytes, leafHash: MerkleHashing.leaf(rotationBytes), to: &writer)
+            try appendInternalLocked(rotationRecord, to: &writer)
             writer.checkpointsInEpoch = 0
             if evolution.keyFilePath != nil { writer.keySavePendingAt = writer.replay.tree.size }
         }
@@ -201,7 +231,7 @@ public final class Ledger: Sendable {
 
     /// Writes every appended record and returns after fdatasync. Concurrent callers share syncs.
     public func flush() throws(LedgerError) {
-        try flushLock.withLock { (_: inout Void) throws(LedgerError) in try flushHoldingLock() }
+        try flushLock.withLock { () throws(LedgerError) in try flushHoldingLock() }
     }
 
     /// The body of `flush()`; the caller holds `flushLock`, so one write+sync runs at a time and
@@ -213,8 +243,8 @@ public final class Ledger: Sendable {
             let target = writer.replay.tree.size
             if writer.closed || target == writer.durableCount { return ([], 0, target, writer.fd) }
             let batch = writer.pending
-            writer.pending = []
-            writer.pending.reserveCapacity(batch.count)
+            writer.pending = writer.spare
+            writer.spare = []
             return (batch, writer.nextFrameOffset - batch.count, target, writer.fd)
         }
         if !batch.isEmpty {
@@ -226,7 +256,10 @@ public final class Ledger: Sendable {
                 throw error
             }
         }
-        let keySaveAt = state.withLock { (writer: inout WriterState) -> UInt64? in
+        var emptied = batch
+        emptied.removeAll(keepingCapacity: true)
+        let keySaveAt = state.withLock { [emptied] (writer: inout WriterState) -> UInt64? in
+            if writer.spare.capacity < emptied.capacity { writer.spare = emptied }
             writer.durableCount = max(writer.durableCount, target)
             if let at = writer.keySavePendingAt, at <= writer.durableCount {
                 writer.keySavePendingAt = nil
@@ -259,7 +292,7 @@ public final class Ledger: Sendable {
             timer?.cancel()
             timer = nil
         }
-        try flushLock.withLock { (_: inout Void) throws(LedgerError) in
+        try flushLock.withLock { () throws(LedgerError) in
             try flushHoldingLock()
             state.withLock { writer in
                 if !writer.closed {
@@ -281,8 +314,8 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Time-triggered checkpoint, then flush. Errors become sticky in `flush` and surface on
-    /// the next caller; the flusher itself has no one to report to.
+    /// Time-triggered checkpoint, then flush, then indexing of new receipts. Errors become
+    /// sticky in `flush` and surface on the next caller; the flusher itself has no one to report to.
     private func backgroundTick() {
         if let interval = configuration.checkpointIntervalNanoseconds {
             let now = configuration.clock()
@@ -293,6 +326,16 @@ public final class Ledger: Sendable {
             }
         }
         try? flush()
+        // Keep the request-id index current off the append path, 1,024 receipts per lock hold
+        // (a few hundred µs: each insert into a large table is a cache miss), so appends never
+        // wait long and a later lookup finds little to do.
+        // Bounded by what is there now, so a steady stream of appends cannot keep the flusher here.
+        var remaining = state.withLock { $0.replay.receipts.unindexedCount }
+        while remaining > 0 {
+            let step = min(remaining, 1024)
+            state.withLock { $0.replay.receipts.fold(limit: step) }
+            remaining -= step
+        }
     }
 
     // MARK: - Receipts
@@ -304,7 +347,7 @@ public final class Ledger: Sendable {
         try flush()
         let (needsCheckpoint, location) = try state.withLock {
             (writer: inout WriterState) throws(LedgerError) -> (Bool, RecordLocation) in
-            guard let location = writer.replay.receipts[request] else { throw .requestNotFound }
+            guard let location = writer.replay.receipts.location(of: request) else { throw .requestNotFound }
             if writer.replay.checkpoint(covering: location.leafIndex) == nil {
                 try Self.checkWritable(writer)
                 _ = try self.checkpointLocked(&writer)

@@ -11,6 +11,10 @@ let ledgerFormatVersion: UInt16 = 1
 let frameOverhead = 12
 /// Largest record accepted; real records are under 300 bytes.
 let maximumRecordLength = 4096
+/// Scratch space for encoding one record on the stack: every record that passes
+/// `validateShape()` fits (the largest are about 200 bytes), and a frame of this size stays under
+/// the 1 KiB that `withUnsafeTemporaryAllocation` always places on the stack (no malloc per append).
+let encodingScratchLength = 1024 - frameOverhead
 
 /// Header flags.
 struct LedgerHeaderFlags: OptionSet, Sendable {
@@ -65,19 +69,28 @@ func readU32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
     UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
 }
 
-/// Appends the frame for `record` to `buffer`, in place (the append path's only copy).
+/// Appends the frame for `record` to `buffer`.
 func appendFrame(_ record: [UInt8], to buffer: inout [UInt8]) {
-    let length = UInt32(record.count)
-    let lengthWord = [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
-    let complement = ~length
-    buffer.append(contentsOf: lengthWord)
-    buffer.append(contentsOf: [UInt8(complement >> 24), UInt8(truncatingIfNeeded: complement >> 16), UInt8(truncatingIfNeeded: complement >> 8), UInt8(truncatingIfNeeded: complement)])
-    buffer.append(contentsOf: record)
-    // The CRC covers the length word and the record (not the complement word).
-    let crc = record.withUnsafeBytes { body in
-        lengthWord.withUnsafeBytes { CRC32C.checksum(body, seed: CRC32C.checksum($0)) }
+    let start = buffer.count
+    buffer.append(contentsOf: repeatElement(0, count: record.count + frameOverhead))
+    buffer.withUnsafeMutableBytes { raw in
+        let frame = UnsafeMutableRawBufferPointer(rebasing: raw[start...])
+        record.withUnsafeBytes { frame.baseAddress!.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        writeFrameEnvelope(frame)
     }
-    buffer.append(contentsOf: [UInt8(crc >> 24), UInt8(truncatingIfNeeded: crc >> 16), UInt8(truncatingIfNeeded: crc >> 8), UInt8(truncatingIfNeeded: crc)])
+}
+
+/// Fills in a frame whose record bytes are already at `frame[8..<count-4]`: the length word,
+/// its complement and the CRC-32C over the length word and the record.
+func writeFrameEnvelope(_ frame: UnsafeMutableRawBufferPointer) {
+    let length = UInt32(frame.count - frameOverhead)
+    frame.storeBytes(of: length.bigEndian, toByteOffset: 0, as: UInt32.self)
+    frame.storeBytes(of: (~length).bigEndian, toByteOffset: 4, as: UInt32.self)
+    // The CRC covers the length word and the record (not the complement word).
+    let crc = CRC32C.checksum(
+        UnsafeRawBufferPointer(rebasing: frame[8..<(frame.count - 4)]),
+        seed: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[0..<4])))
+    frame.storeBytes(of: crc.bigEndian, toByteOffset: frame.count - 4, as: UInt32.self)
 }
 
 /// The outcome of scanning a ledger file.

@@ -75,8 +75,8 @@ public enum LedgerVerifier {
     /// that covers the request's discard receipt. The whole file is verified first.
     public static func receiptBundle(path: String, request: RequestID, verifierKey: String) throws(LedgerError) -> ReceiptBundle {
         let bytes = try readLedgerFile(path)
-        let (_, replay) = try replayLedger(bytes, pinnedKey: VerifierKey(verifierKey))
-        guard let location = replay.receipts[request], let entry = replay.checkpoint(covering: location.leafIndex),
+        var (_, replay) = try replayLedger(bytes, pinnedKey: VerifierKey(verifierKey))
+        guard let location = replay.receipts.location(of: request), let entry = replay.checkpoint(covering: location.leafIndex),
               let signed = replay.signedCheckpoint(entry)
         else { throw .requestNotFound }
         let record = Array(bytes[(location.offset + 8)..<(location.offset + location.length - 4)])

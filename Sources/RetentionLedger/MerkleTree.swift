@@ -5,7 +5,7 @@
 
 struct MerkleTree: Sendable {
     /// levels[l][i] = MTH of leaves [i·2^l, (i+1)·2^l).
-    private(set) var levels: [[Hash32]] = [[]]
+    private(set) var levels: [ChunkedArray<Hash32>] = [ChunkedArray()]
 
     var size: UInt64 { UInt64(levels[0].count) }
 
@@ -18,7 +18,7 @@ struct MerkleTree: Sendable {
         while levels[level].count % 2 == 0 {
             let count = levels[level].count
             let parent = MerkleHashing.node(levels[level][count - 2], levels[level][count - 1])
-            if levels.count == level + 1 { levels.append([]) }
+            if levels.count == level + 1 { levels.append(ChunkedArray()) }
             levels[level + 1].append(parent)
             level += 1
         }

@@ -2,7 +2,9 @@
 // BLAKE2b, base64) and the CRC-32C frame checksum. Nothing here is public: libsodium stays an
 // implementation detail, and the public API speaks in `[UInt8]` and `String`.
 
+internal import CLedgerHash
 internal import CVaultSodium
+import Synchronization
 
 /// A 32-byte hash held inline (no heap allocation per tree node).
 struct Hash32: Hashable, Sendable {
@@ -13,10 +15,10 @@ struct Hash32: Hashable, Sendable {
     init(storage: SIMD32<UInt8>) { self.storage = storage }
 
     /// Returns nil unless `bytes` has exactly 32 elements.
-    init?(_ bytes: some Collection<UInt8>) {
+    init?(_ bytes: [UInt8]) {
         guard bytes.count == 32 else { return nil }
         var value = SIMD32<UInt8>(repeating: 0)
-        for (index, byte) in bytes.enumerated() { value[index] = byte }
+        withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes) }
         storage = value
     }
 
@@ -25,25 +27,62 @@ struct Hash32: Hashable, Sendable {
     }
 }
 
+/// Which implementations the hot path uses. The CPU's SHA extensions and SSE4.2 `crc32` when
+/// CPUID reports them; libsodium's SHA-256 and a table CRC otherwise. Both give identical bytes
+/// (tests compare them); `forcePortable` lets tests run the portable paths on any CPU.
+enum HashBackend {
+    static let sha256Hardware = cledger_sha256_hw_available() != 0
+    static let crc32cHardware = cledger_crc32c_hw_available() != 0
+    /// Set only by tests, to exercise the fallbacks on a CPU that has the extensions.
+    static let forcePortable = Atomic<Bool>(false)
+
+    @inline(__always) static var useSHA256Hardware: Bool {
+        sha256Hardware && !forcePortable.load(ordering: .relaxed)
+    }
+
+    @inline(__always) static var useCRC32CHardware: Bool {
+        crc32cHardware && !forcePortable.load(ordering: .relaxed)
+    }
+}
+
 enum SHA256 {
-    /// SHA-256 of `prefix` (if any) followed by the concatenation of `parts`.
-    static func hash(prefix: UInt8?, _ parts: UnsafeRawBufferPointer...) -> Hash32 {
+    /// SHA-256 of `prefix` (if any) followed by `first` and `second`. Two parts cover every
+    /// caller (leaf: 0x00 ‖ record; node: 0x01 ‖ left ‖ right) without a variadic array.
+    @inline(__always)
+    static func hash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Hash32 {
+        HashBackend.useSHA256Hardware
+            ? hardwareHash(prefix: prefix, first, second) : portableHash(prefix: prefix, first, second)
+    }
+
+    /// The SHA-NI implementation (CLedgerHash). Only valid when `HashBackend.sha256Hardware`.
+    static func hardwareHash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Hash32 {
+        var out = SIMD32<UInt8>(repeating: 0)
+        var prefixByte = prefix ?? 0
+        withUnsafeMutableBytes(of: &out) { digest in
+            withUnsafeBytes(of: &prefixByte) { prefixRaw in
+                cledger_sha256_hw(
+                    prefixRaw.baseAddress!.assumingMemoryBound(to: UInt8.self), prefix == nil ? 0 : 1,
+                    first.baseAddress?.assumingMemoryBound(to: UInt8.self), first.count,
+                    second.baseAddress?.assumingMemoryBound(to: UInt8.self), second.count,
+                    digest.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        return Hash32(storage: out)
+    }
+
+    /// libsodium's portable SHA-256: the fallback, and the reference in tests.
+    static func portableHash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Hash32 {
         ledgerSodiumInit()
         var state = crypto_hash_sha256_state()
         crypto_hash_sha256_init(&state)
         if var prefix {
-            withUnsafeBytes(of: &prefix) { raw in
-                _ = crypto_hash_sha256_update(&state, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 1)
-            }
+            withUnsafeBytes(of: &prefix) { _ = crypto_hash_sha256_update(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), 1) }
         }
-        for part in parts where part.count > 0 {
-            _ = crypto_hash_sha256_update(
-                &state, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
+        for part in [first, second] where part.count > 0 {
+            _ = crypto_hash_sha256_update(&state, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
         }
         var out = SIMD32<UInt8>(repeating: 0)
-        withUnsafeMutableBytes(of: &out) { raw in
-            _ = crypto_hash_sha256_final(&state, raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-        }
+        withUnsafeMutableBytes(of: &out) { _ = crypto_hash_sha256_final(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
         return Hash32(storage: out)
     }
 
@@ -68,11 +107,9 @@ enum MerkleHashing {
 
     /// SHA-256(0x01 || left || right).
     static func node(_ left: Hash32, _ right: Hash32) -> Hash32 {
-        var left = left.storage
-        var right = right.storage
-        return withUnsafeBytes(of: &left) { l in
-            withUnsafeBytes(of: &right) { r in SHA256.hash(prefix: 0x01, l, r) }
-        }
+        // One 64-byte buffer: the hash then reads a single contiguous part after the prefix.
+        var pair = (left.storage, right.storage)
+        return withUnsafeBytes(of: &pair) { SHA256.hash(prefix: 0x01, $0) }
     }
 }
 
@@ -133,6 +170,15 @@ enum CRC32C {
     }
 
     static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return seed }
+        if HashBackend.useCRC32CHardware {
+            return cledger_crc32c_hw(seed, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+        return portableChecksum(bytes, seed: seed)
+    }
+
+    /// Byte-at-a-time table CRC: the fallback, and the reference the hardware path is tested against.
+    static func portableChecksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
         var crc = ~seed
         table.withUnsafeBufferPointer { table in
             for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xff)] ^ (crc >> 8) }

@@ -39,6 +39,53 @@ struct RecordWriter {
     mutating func raw(_ value: [UInt8]) { bytes.append(contentsOf: value) }
 }
 
+/// Writes big-endian fields straight into caller-provided memory (the append path encodes into
+/// the frame it will copy into the pending buffer: no heap array per record). It never writes
+/// past `capacity`: a record that does not fit sets `overflowed` instead.
+struct RecordEncoder {
+    private let base: UnsafeMutableRawPointer
+    private let capacity: Int
+    private(set) var count = 0
+    private(set) var overflowed = false
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) {
+        base = buffer.baseAddress!
+        capacity = buffer.count
+    }
+
+    /// The next `size` bytes to fill, or nil (and `overflowed`) if they do not fit.
+    @inline(__always)
+    private mutating func claim(_ size: Int) -> UnsafeMutableRawPointer? {
+        guard capacity - count >= size else {
+            overflowed = true
+            return nil
+        }
+        defer { count += size }
+        return base + count
+    }
+
+    @inline(__always) mutating func u8(_ value: UInt8) { claim(1)?.storeBytes(of: value, as: UInt8.self) }
+    @inline(__always) mutating func u16(_ value: UInt16) { claim(2)?.storeBytes(of: value.bigEndian, as: UInt16.self) }
+    @inline(__always) mutating func u32(_ value: UInt32) { claim(4)?.storeBytes(of: value.bigEndian, as: UInt32.self) }
+    @inline(__always) mutating func u64(_ value: UInt64) { claim(8)?.storeBytes(of: value.bigEndian, as: UInt64.self) }
+    @inline(__always) mutating func bool(_ value: Bool) { u8(value ? 1 : 0) }
+    @inline(__always) mutating func timestamp(_ value: LedgerTimestamp) { u64(value.nanosecondsSinceEpoch) }
+    @inline(__always) mutating func request(_ id: RequestID) {
+        u64(id.high)
+        u64(id.low)
+    }
+    mutating func identifier(_ id: Identifier) {
+        let utf8 = id.value.utf8
+        u8(UInt8(truncatingIfNeeded: utf8.count))
+        if utf8.withContiguousStorageIfAvailable({ raw(UnsafeRawBufferPointer($0)) }) == nil { raw(Array(utf8)) }
+    }
+    mutating func raw(_ value: UnsafeRawBufferPointer) {
+        guard value.count > 0, let target = claim(value.count) else { return }
+        target.copyMemory(from: value.baseAddress!, byteCount: value.count)
+    }
+    mutating func raw(_ value: [UInt8]) { value.withUnsafeBytes { raw($0) } }
+}
+
 struct RecordReader {
     let bytes: [UInt8]
     var position = 0
@@ -121,7 +168,21 @@ extension LedgerRecord {
 
     /// The canonical bytes (call `validateShape()` first; limits are not re-checked here).
     public var canonicalBytes: [UInt8] {
-        var out = RecordWriter()
+        // A validated record fits the stack scratch; an unvalidated one may not, so grow.
+        var capacity = encodingScratchLength
+        while true {
+            let bytes = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> [UInt8]? in
+                var out = RecordEncoder(buffer)
+                encode(into: &out)
+                return out.overflowed ? nil : Array(UnsafeRawBufferPointer(rebasing: buffer[..<out.count]))
+            }
+            if let bytes { return bytes }
+            capacity *= 4
+        }
+    }
+
+    /// Writes the canonical bytes into `out` (check `out.overflowed` afterwards).
+    func encode(into out: inout RecordEncoder) {
         out.u8(recordEncodingVersion)
         out.u8(body.kind.rawValue)
         out.timestamp(recordedAt)
@@ -203,7 +264,6 @@ extension LedgerRecord {
             out.u32(r.keyEpoch)
             out.raw(r.signature)
         }
-        return out.bytes
     }
 
     /// Decodes canonical bytes; anything else (unknown kind, bad enum, unsorted set, trailing
@@ -339,6 +399,8 @@ enum Coarsening {
     }
 
     static func apply(to record: inout LedgerRecord, bucketSizes: Bool, timestampResolution: UInt64) {
+        // The default (exact sizes, nanosecond timestamps) changes nothing: skip the copies.
+        guard bucketSizes || timestampResolution > 1 else { return }
         record.recordedAt = floor(record.recordedAt, resolution: timestampResolution)
         switch record.body {
         case .usage(var usage):

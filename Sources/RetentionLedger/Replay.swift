@@ -31,7 +31,7 @@ struct LedgerReplay: Sendable {
     var checkpoints: [CheckpointEntry] = []
     var rotations: [RotationEntry] = []
     /// Latest discard receipt per request.
-    var receipts: [RequestID: RecordLocation] = [:]
+    var receipts = ReceiptIndex()
     var recordsSinceCheckpoint: UInt64 = 0
     var lastCheckpointAt: LedgerTimestamp?
     var epoch: UInt32 = 0
@@ -52,7 +52,7 @@ struct LedgerReplay: Sendable {
 
     /// Checks and indexes one record; `leafHash` is its RFC 6962 leaf hash.
     mutating func ingest(
-        _ record: LedgerRecord, bytes: [UInt8], leafHash: Hash32, offset: Int, frameLength: Int
+        _ record: LedgerRecord, bytes: UnsafeRawBufferPointer, leafHash: Hash32, offset: Int, frameLength: Int
     ) throws(LedgerError) {
         let index = tree.size
         let fault = { (fault: RecordFault) -> LedgerError in .invalidRecord(index: index, offset: UInt64(offset), fault: fault) }
@@ -84,9 +84,9 @@ struct LedgerReplay: Sendable {
             }
             epoch = rotation.epoch
             epochKeys[epoch] = rotation.newPublicKey
-            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: bytes))
+            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: Array(bytes)))
         case .discardReceipt(let receipt):
-            receipts[receipt.requestID] = RecordLocation(leafIndex: index, offset: offset, length: frameLength)
+            receipts.add(receipt.requestID, RecordLocation(leafIndex: index, offset: offset, length: frameLength))
             recordsSinceCheckpoint += 1
         case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth:
             recordsSinceCheckpoint += 1
@@ -132,8 +132,10 @@ func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws
         } catch {
             throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
         }
-        try replay.ingest(decoded, bytes: record, leafHash: MerkleHashing.leaf(record), offset: offset,
-                          frameLength: record.count + frameOverhead)
+        try withRawBytes(record) { (raw: UnsafeRawBufferPointer) throws(LedgerError) in
+            try replay.ingest(decoded, bytes: raw, leafHash: MerkleHashing.leaf(raw), offset: offset,
+                              frameLength: record.count + frameOverhead)
+        }
     }
     return (scan, replay)
 }
