@@ -21,14 +21,14 @@ let package = Package(
             providers: [.apt(["libsodium-dev"])]
         ),
         // The few things Swift cannot say directly: the memfd_secret syscall, Linux constants,
-        // and the async-signal-safe purge registry and signal handlers.
+        // the async-signal-safe purge registry and signal handlers, and the key generator.
         .target(name: "CVaultSystem", dependencies: ["CVaultSodium"]),
         // Pure decisions over the ledger's metadata vocabulary (Product, DataClass, Identifier).
         .target(name: "RetentionPolicy", dependencies: ["RetentionLedger"]),
         // SHA-256 with the x86 SHA extensions and CRC-32C with SSE4.2, for the ledger's hot path
         // (libsodium's SHA-256 is portable C); used only when CPUID reports them.
         .target(name: "CLedgerHash"),
-        // The ledger cannot name a content type: it depends on libsodium only.
+        // The ledger cannot name a content type: it depends on libsodium and its own hashing C only.
         .target(name: "RetentionLedger", dependencies: ["CVaultSodium", "CLedgerHash"]),
         .target(
             name: "ContentVault",
