@@ -124,8 +124,33 @@ def locked_memory(runs):
                                     fused / malloc if fused else None, slot / malloc if slot else None))
             if per_run:
                 rows.append((size, backend, per_run))
-    if not rows:
-        return
+    if rows:
+        print_locked_rows(rows, targets)
+    print_locked_paired(runs, targets)
+
+
+def print_locked_paired(runs, targets):
+    paired = []
+    for size in ["64 B", "4 KiB", "64 KiB", "1 MiB"]:
+        for backend in ("pool.secretmem", "pool.locked"):
+            values = []
+            for run in runs:
+                for key, entry in run.items():
+                    if key.startswith(f"{size} paired: {backend}") and "pool ÷ malloc, ×1000" in entry:
+                        values.append(float(entry["pool ÷ malloc, ×1000"]) / 1000)
+            if values:
+                paired.append((size, backend, values))
+    if paired:
+        print()
+        print("| size | backend | pool ÷ malloc, paired (median sample per run) | target |")
+        print("| --- | --- | ---: | --- |")
+        for size, backend, values in paired:
+            target = targets.get(size)
+            verdict = f"≤ {target:g}× " + ("✓" if statistics.median(values) <= target else "✗") if target else ""
+            print(f"| {size} | {backend} | {ratio_cell(values)} | {verdict} |")
+
+
+def print_locked_rows(rows, targets):
     print()
     print("| size | backend | pool ÷ malloc | target | malloc+fused ÷ malloc | mlock-slot+fused ÷ malloc | sodium_malloc ÷ pool |")
     print("| --- | --- | ---: | --- | ---: | ---: | ---: |")
@@ -141,6 +166,7 @@ def locked_memory(runs):
             faster_cell += " ≥ 50× " + ("✓" if statistics.median(faster) >= 50 else "✗")
         print(f"| {size} | {backend.removeprefix('pool.')} | {ratio_cell(pool_ratio)} | {verdict} | "
               f"{ratio_cell([r[2] for r in per_run])} | {ratio_cell([r[3] for r in per_run])} | {faster_cell} |")
+
 
 
 def ledger(runs):
@@ -183,6 +209,26 @@ def request_scope(runs):
                 values.append(ours / raw)
         if values:
             rows.append((f"{size} lifecycle ÷ 2 × raw AEAD", values, "≤ 1.3×", lambda m: m <= 1.3))
+    for size in ["4 KiB", "64 KiB"]:
+        values = []
+        for run in runs:
+            for key, entry in run.items():
+                if key.startswith(f"{size} paired") and "lifecycle ÷ raw AEAD ×2, ×1000" in entry:
+                    values.append(float(entry["lifecycle ÷ raw AEAD ×2, ×1000"]) / 1000)
+        if values:
+            rows.append((f"{size} lifecycle ÷ 2 × raw AEAD, paired (alternating blocks, median sample)", values, "≤ 1.3×", lambda m: m <= 1.3))
+    for metric, label in [
+        ("sealing ÷ raw, throughput ×1000", "scope sealing ÷ raw AEAD (reused buffer)"),
+        ("sealing + discard ÷ raw, throughput ×1000", "scope sealing + discard ÷ raw AEAD (reused buffer)"),
+        ("sealing + discard ÷ raw storing the stream, throughput ×1000", "scope sealing + discard ÷ raw AEAD storing the stream"),
+    ]:
+        values = []
+        for run in runs:
+            for key, entry in run.items():
+                if key.startswith("1 MiB stream in 4 KiB chunks: paired") and metric in entry:
+                    values.append(float(entry[metric]) / 1000)
+        if values:
+            rows.append((f"1 MiB in 4 KiB chunks: {label}, throughput, paired (median sample)", values, "≥ 0.90", lambda m: m >= 0.9))
     for label, prefix in [
         ("raw AEAD into one reused buffer", "1 MiB stream in 4 KiB chunks: raw seal ×256 ("),
         ("raw AEAD storing the stream (1 MiB heap buffer)", "1 MiB stream in 4 KiB chunks: raw seal ×256 into"),

@@ -76,8 +76,12 @@ let benchmarks: @Sendable () -> Void = {
         benchmarkNote("LockedMemory: sodium_init failed; no benchmarks registered")
         return
     }
-    // Malloc counts show that the pool does no heap allocation per buffer.
-    let metrics: [BenchmarkMetric] = [.wallClock, .throughput, .mallocCountTotal]
+    // Timing without malloc counting: the counting interposer makes every malloc dearer, so with
+    // it on, the malloc baselines (one malloc per operation) were slowed and the pool (none)
+    // was not, which flattered the pool by ~20 % at 64 B (measured 2026-11-23). The counts come
+    // from separate benchmarks below.
+    let metrics: [BenchmarkMetric] = [.wallClock, .throughput]
+    let countingConfig = RunLength.configuration(metrics: [.mallocCountTotal], scalingFactor: .kilo, maxIterations: 20)
 
     let pools: [(name: String, pool: SecureMemoryPool)] = [
         makePool(.secretmem).map { ("pool.secretmem", $0) },
@@ -155,7 +159,58 @@ let benchmarks: @Sendable () -> Void = {
             benchmarkNote("LockedMemory: skipping mlock-huge-slot baseline at \(label): mmap, madvise or mlock failed")
         }
 
+        // Paired: blocks of pool operations and of malloc-baseline operations alternate within
+        // each sample (the order flips every round), and the sample records the ratio of their
+        // summed times, so drift of the shared host between separate benchmarks cancels.
+        let blockLength = byteCount <= 4 << 10 ? 200 : (byteCount <= 64 << 10 ? 20 : 2)
         for (name, pool) in pools {
+            let ratioMetric = BenchmarkMetric.custom("pool ÷ malloc, ×1000", polarity: .prefersSmaller, useScalingFactor: false)
+            Benchmark("\(label) paired: \(name) ÷ malloc+memset+explicit_bzero+free, alternating blocks of \(blockLength)",
+                      configuration: RunLength.configuration(metrics: [.wallClock, ratioMetric], maxIterations: 300)) { benchmark in
+                var poolTime: Int64 = 0
+                var mallocTime: Int64 = 0
+                func timePool() throws {
+                    let start = monotonicNanoseconds()
+                    for _ in 0..<blockLength {
+                        var buffer = try pool.allocate(byteCount: byteCount)
+                        buffer.withUnsafeMutableBytes { raw in
+                            memset(raw.baseAddress!, fillByte, raw.count)
+                            blackHole(raw.baseAddress)
+                        }
+                        try buffer.release()
+                    }
+                    poolTime += monotonicNanoseconds() - start
+                }
+                func timeMalloc() {
+                    let start = monotonicNanoseconds()
+                    for _ in 0..<blockLength {
+                        guard let bytes = malloc(byteCount) else { fatalError("malloc failed") }
+                        memset(bytes, fillByte, byteCount)
+                        blackHole(bytes)
+                        explicit_bzero(bytes, byteCount)
+                        free(bytes)
+                    }
+                    mallocTime += monotonicNanoseconds() - start
+                }
+                for round in 0..<10 {
+                    if round.isMultiple(of: 2) { try timePool(); timeMalloc() } else { timeMalloc(); try timePool() }
+                }
+                benchmark.measurement(ratioMetric, Int(poolTime * 1000 / max(mallocTime, 1)))
+            }
+        }
+
+        for (name, pool) in pools {
+            // The same operation with only the malloc counter on: the pool makes none per buffer.
+            Benchmark("\(label) heap allocations: \(name) allocate+memset+release", configuration: countingConfig) { benchmark in
+                for _ in benchmark.scaledIterations {
+                    var buffer = try pool.allocate(byteCount: byteCount)
+                    buffer.withUnsafeMutableBytes { raw in
+                        memset(raw.baseAddress!, fillByte, raw.count)
+                        blackHole(raw.baseAddress)
+                    }
+                    try buffer.release()
+                }
+            }
             Benchmark("\(label) \(name) allocate+memset+release", configuration: config) { benchmark in
                 for _ in benchmark.scaledIterations {
                     var buffer = try pool.allocate(byteCount: byteCount)
@@ -168,4 +223,11 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
+private func monotonicNanoseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
 }
