@@ -92,13 +92,7 @@ let benchmarks: @Sendable () -> Void = {
         let config = configuration(for: byteCount, metrics: metrics)
 
         Benchmark("\(label) malloc+memset+explicit_bzero+free", configuration: config) { benchmark in
-            for _ in benchmark.scaledIterations {
-                guard let bytes = malloc(byteCount) else { fatalError("malloc failed") }
-                memset(bytes, fillByte, byteCount)
-                blackHole(bytes)
-                explicit_bzero(bytes, byteCount)
-                free(bytes)
-            }
+            for _ in benchmark.scaledIterations { mallocRoundTrip(byteCount) }
         }
 
         Benchmark("\(label) sodium_malloc+memset+sodium_free", configuration: config) { benchmark in
@@ -171,25 +165,12 @@ let benchmarks: @Sendable () -> Void = {
                 var mallocTime: Int64 = 0
                 func timePool() throws {
                     let start = monotonicNanoseconds()
-                    for _ in 0..<blockLength {
-                        var buffer = try pool.allocate(byteCount: byteCount)
-                        buffer.withUnsafeMutableBytes { raw in
-                            memset(raw.baseAddress!, fillByte, raw.count)
-                            blackHole(raw.baseAddress)
-                        }
-                        try buffer.release()
-                    }
+                    for _ in 0..<blockLength { try poolRoundTrip(pool, byteCount) }
                     poolTime += monotonicNanoseconds() - start
                 }
                 func timeMalloc() {
                     let start = monotonicNanoseconds()
-                    for _ in 0..<blockLength {
-                        guard let bytes = malloc(byteCount) else { fatalError("malloc failed") }
-                        memset(bytes, fillByte, byteCount)
-                        blackHole(bytes)
-                        explicit_bzero(bytes, byteCount)
-                        free(bytes)
-                    }
+                    for _ in 0..<blockLength { mallocRoundTrip(byteCount) }
                     mallocTime += monotonicNanoseconds() - start
                 }
                 for round in 0..<10 {
@@ -202,24 +183,10 @@ let benchmarks: @Sendable () -> Void = {
         for (name, pool) in pools {
             // The same operation with only the malloc counter on: the pool makes none per buffer.
             Benchmark("\(label) heap allocations: \(name) allocate+memset+release", configuration: countingConfig) { benchmark in
-                for _ in benchmark.scaledIterations {
-                    var buffer = try pool.allocate(byteCount: byteCount)
-                    buffer.withUnsafeMutableBytes { raw in
-                        memset(raw.baseAddress!, fillByte, raw.count)
-                        blackHole(raw.baseAddress)
-                    }
-                    try buffer.release()
-                }
+                for _ in benchmark.scaledIterations { try poolRoundTrip(pool, byteCount) }
             }
             Benchmark("\(label) \(name) allocate+memset+release", configuration: config) { benchmark in
-                for _ in benchmark.scaledIterations {
-                    var buffer = try pool.allocate(byteCount: byteCount)
-                    buffer.withUnsafeMutableBytes { raw in
-                        memset(raw.baseAddress!, fillByte, raw.count)
-                        blackHole(raw.baseAddress)
-                    }
-                    try buffer.release()  // sodium_memzero, verify zero, canaries, recycle
-                }
+                for _ in benchmark.scaledIterations { try poolRoundTrip(pool, byteCount) }
             }
         }
     }
@@ -230,4 +197,26 @@ private func monotonicNanoseconds() -> Int64 {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+}
+
+/// One pool operation: allocate, fill, release (canary check, `sodium_memzero`, read-back
+/// verification, slot recycled).
+@inline(__always)
+private func poolRoundTrip(_ pool: SecureMemoryPool, _ byteCount: Int) throws {
+    var buffer = try pool.allocate(byteCount: byteCount)
+    buffer.withUnsafeMutableBytes { raw in
+        memset(raw.baseAddress!, fillByte, raw.count)
+        blackHole(raw.baseAddress)
+    }
+    try buffer.release()
+}
+
+/// One malloc-baseline operation: malloc, fill, `explicit_bzero`, free.
+@inline(__always)
+private func mallocRoundTrip(_ byteCount: Int) {
+    guard let bytes = malloc(byteCount) else { fatalError("malloc failed") }
+    memset(bytes, fillByte, byteCount)
+    blackHole(bytes)
+    explicit_bzero(bytes, byteCount)
+    free(bytes)
 }

@@ -94,6 +94,14 @@ private final class Input: @unchecked Sendable {
     }
 }
 
+/// `chunks` appends of `input` to one slot, the last one final: a stream sealed chunk by chunk.
+@inline(__always)
+private func appendStream(to scope: RequestScope, input: Input, chunks: Int) throws {
+    for index in 0..<chunks {
+        try scope.append(to: .completion, copying: UnsafeRawBufferPointer(input.bytes), final: index == chunks - 1)
+    }
+}
+
 /// One complete request: open, ingest, seal, read once, discard with verified wipe, receipt.
 @inline(__always)
 private func runLifecycle(vault: Vault, input: Input) throws {
@@ -200,9 +208,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("1 MiB stream in 4 KiB chunks: scope append ×256 + discard (\(algorithm))", configuration: config) { benchmark in
             for _ in benchmark.scaledIterations {
                 let scope = try vault.openScope()
-                for index in 0..<chunks {
-                    try scope.append(to: .completion, copying: UnsafeRawBufferPointer(input.bytes), final: index == chunks - 1)
-                }
+                try appendStream(to: scope, input: input, chunks: chunks)
                 blackHole(scope.discard(reason: .completed).chunksWiped)
             }
         }
@@ -224,9 +230,7 @@ let benchmarks: @Sendable () -> Void = {
             func timeScope(includingDiscard: Bool) throws {
                 let scope = try vault.openScope()
                 let start = nanoseconds(CLOCK_MONOTONIC)
-                for index in 0..<chunks {
-                    try scope.append(to: .completion, copying: UnsafeRawBufferPointer(input.bytes), final: index == chunks - 1)
-                }
+                try appendStream(to: scope, input: input, chunks: chunks)
                 if includingDiscard {
                     blackHole(scope.discard(reason: .completed).chunksWiped)
                     sealingDiscardTime += nanoseconds(CLOCK_MONOTONIC) - start
@@ -264,9 +268,7 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark("1 MiB stream in 4 KiB chunks: scope append ×256, sealing only (open and discard untimed) (\(algorithm))", configuration: config) { benchmark in
             let scope = try vault.openScope()
             benchmark.startMeasurement()
-            for index in 0..<chunks {
-                try scope.append(to: .completion, copying: UnsafeRawBufferPointer(input.bytes), final: index == chunks - 1)
-            }
+            try appendStream(to: scope, input: input, chunks: chunks)
             benchmark.stopMeasurement()
             blackHole(scope.discard(reason: .completed).chunksWiped)
         }
