@@ -50,6 +50,16 @@ def parse(lines):
     return results
 
 
+def paired_values(runs, prefix, metric):
+    """Per run, the median sample of a paired benchmark's custom ratio metric (stored ×1000)."""
+    values = []
+    for run in runs:
+        for key, entry in run.items():
+            if key.startswith(prefix) and metric in entry:
+                values.append(float(entry[metric]) / 1000)
+    return values
+
+
 def order(key):
     for index, prefix in enumerate(SIZE_ORDER):
         if key.startswith(prefix):
@@ -133,11 +143,7 @@ def print_locked_paired(runs, targets):
     paired = []
     for size in ["64 B", "4 KiB", "64 KiB", "1 MiB"]:
         for backend in ("pool.secretmem", "pool.locked"):
-            values = []
-            for run in runs:
-                for key, entry in run.items():
-                    if key.startswith(f"{size} paired: {backend}") and "pool ÷ malloc, ×1000" in entry:
-                        values.append(float(entry["pool ÷ malloc, ×1000"]) / 1000)
+            values = paired_values(runs, f"{size} paired: {backend}", "pool ÷ malloc, ×1000")
             if values:
                 paired.append((size, backend, values))
     if paired:
@@ -210,11 +216,7 @@ def request_scope(runs):
         if values:
             rows.append((f"{size} lifecycle ÷ 2 × raw AEAD", values, "≤ 1.3×", lambda m: m <= 1.3))
     for size in ["4 KiB", "64 KiB"]:
-        values = []
-        for run in runs:
-            for key, entry in run.items():
-                if key.startswith(f"{size} paired") and "lifecycle ÷ raw AEAD ×2, ×1000" in entry:
-                    values.append(float(entry["lifecycle ÷ raw AEAD ×2, ×1000"]) / 1000)
+        values = paired_values(runs, f"{size} paired", "lifecycle ÷ raw AEAD ×2, ×1000")
         if values:
             rows.append((f"{size} lifecycle ÷ 2 × raw AEAD, paired (alternating blocks, median sample)", values, "≤ 1.3×", lambda m: m <= 1.3))
     for metric, label in [
@@ -222,11 +224,7 @@ def request_scope(runs):
         ("sealing + discard ÷ raw, throughput ×1000", "scope sealing + discard ÷ raw AEAD (reused buffer)"),
         ("sealing + discard ÷ raw storing the stream, throughput ×1000", "scope sealing + discard ÷ raw AEAD storing the stream"),
     ]:
-        values = []
-        for run in runs:
-            for key, entry in run.items():
-                if key.startswith("1 MiB stream in 4 KiB chunks: paired") and metric in entry:
-                    values.append(float(entry[metric]) / 1000)
+        values = paired_values(runs, "1 MiB stream in 4 KiB chunks: paired", metric)
         if values:
             rows.append((f"1 MiB in 4 KiB chunks: {label}, throughput, paired (median sample)", values, "≥ 0.90", lambda m: m >= 0.9))
     for label, prefix in [

@@ -239,24 +239,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // Ledger: group commit of 1,000 records per flush (one fdatasync).
     do {
-        let directory = Shared<String>()
-        let ledger = Shared<Ledger>()
-        Benchmark(
-            "durable append: ledger, group commit 1000 records/flush",
-            configuration: withHooks(
-                groupCommit,
-                setup: {
-                    let path = makeScratchDirectory()
-                    directory.set(path)
-                    ledger.set(try openLedger(at: path + "/bench.ledger"))
-                },
-                teardown: {
-                    try? ledger.get()?.close()
-                    ledger.set(nil)
-                    if let path = directory.get() { removeScratchDirectory(path) }
-                    directory.set(nil)
-                })
-        ) { benchmark in
+        let (configuration, ledger) = scratchLedger(groupCommit, open: openLedger(at:))
+        Benchmark("durable append: ledger, group commit 1000 records/flush", configuration: configuration) { benchmark in
             guard let ledger = ledger.get() else { fatalError("no ledger") }
             precondition(benchmark.scaledIterations.count == batch)
             for _ in benchmark.scaledIterations {
@@ -272,26 +256,15 @@ let benchmarks: @Sendable () -> Void = {
     // until at most 2,000 records are not yet durable, so the figure is a sustained durable rate
     // (SQLite cannot overlap inserts with its COMMIT on one connection).
     do {
-        let directory = Shared<String>()
-        let ledger = Shared<Ledger>()
+        let (configuration, ledger) = scratchLedger(groupCommit) { path in
+            try Ledger(
+                path: path, registry: IdentifierRegistry(),
+                signer: SigningKey.generate(name: "bench.example/ledger"),
+                configuration: LedgerConfiguration(flushIntervalNanoseconds: 1_000_000))
+        }
         Benchmark(
             "durable append: ledger, pipelined (background flusher, <= 2000 records not yet durable)",
-            configuration: withHooks(
-                groupCommit,
-                setup: {
-                    let path = makeScratchDirectory()
-                    directory.set(path)
-                    ledger.set(try Ledger(
-                        path: path + "/bench.ledger", registry: IdentifierRegistry(),
-                        signer: SigningKey.generate(name: "bench.example/ledger"),
-                        configuration: LedgerConfiguration(flushIntervalNanoseconds: 1_000_000)))
-                },
-                teardown: {
-                    try? ledger.get()?.close()
-                    ledger.set(nil)
-                    if let path = directory.get() { removeScratchDirectory(path) }
-                    directory.set(nil)
-                })
+            configuration: configuration
         ) { benchmark in
             guard let ledger = ledger.get() else { fatalError("no ledger") }
             for _ in benchmark.scaledIterations {
@@ -306,24 +279,8 @@ let benchmarks: @Sendable () -> Void = {
     // The same without the flush: the ledger's CPU cost per record (encode, hash, tree,
     // index, checkpoint signature every 1,000), to split the figure above into CPU and sync.
     do {
-        let directory = Shared<String>()
-        let ledger = Shared<Ledger>()
-        Benchmark(
-            "durable append: ledger, append only (no flush; CPU part)",
-            configuration: withHooks(
-                groupCommit,
-                setup: {
-                    let path = makeScratchDirectory()
-                    directory.set(path)
-                    ledger.set(try openLedger(at: path + "/bench.ledger"))
-                },
-                teardown: {
-                    try? ledger.get()?.close()
-                    ledger.set(nil)
-                    if let path = directory.get() { removeScratchDirectory(path) }
-                    directory.set(nil)
-                })
-        ) { benchmark in
+        let (configuration, ledger) = scratchLedger(groupCommit, open: openLedger(at:))
+        Benchmark("durable append: ledger, append only (no flush; CPU part)", configuration: configuration) { benchmark in
             guard let ledger = ledger.get() else { fatalError("no ledger") }
             for _ in benchmark.scaledIterations {
                 try ledger.append(receipt(nextRequestID()))
@@ -449,6 +406,30 @@ let benchmarks: @Sendable () -> Void = {
 }
 
 /// `configuration` with setup and teardown hooks added.
+/// `configuration` with hooks that open a ledger (`open`, given the file's path) in a fresh
+/// scratch directory before the benchmark and close it and remove the directory after; the body
+/// reads the ledger from the returned box.
+private func scratchLedger(
+    _ configuration: Benchmark.Configuration, open: @escaping @Sendable (String) throws -> Ledger
+) -> (Benchmark.Configuration, Shared<Ledger>) {
+    let directory = Shared<String>()
+    let ledger = Shared<Ledger>()
+    let hooked = withHooks(
+        configuration,
+        setup: {
+            let path = makeScratchDirectory()
+            directory.set(path)
+            ledger.set(try open(path + "/bench.ledger"))
+        },
+        teardown: {
+            try? ledger.get()?.close()
+            ledger.set(nil)
+            if let path = directory.get() { removeScratchDirectory(path) }
+            directory.set(nil)
+        })
+    return (hooked, ledger)
+}
+
 private func withHooks(
     _ configuration: Benchmark.Configuration,
     setup: @escaping Benchmark.BenchmarkSetupHook,

@@ -124,11 +124,18 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
 
-        if let slot = bench_locked_slot_create(byteCount) {
+        for (kind, slot, failure) in [
+            ("mlock-slot", bench_locked_slot_create(byteCount), "mmap or mlock failed"),
+            ("mlock-huge-slot", bench_locked_huge_slot_create(byteCount), "mmap, madvise or mlock failed"),
+        ] {
+            guard let slot else {
+                benchmarkNote("LockedMemory: skipping \(kind) baseline at \(label): \(failure)")
+                continue
+            }
             // A raw address is not Sendable; the slot lives (and is used by one thread) for the
             // whole process.
             let address = UInt(bitPattern: slot)
-            Benchmark("\(label) mlock-slot+fused memset+16KiB-chunked wipe/read-back", configuration: config) { benchmark in
+            Benchmark("\(label) \(kind)+fused memset+16KiB-chunked wipe/read-back", configuration: config) { benchmark in
                 let bytes = UnsafeMutableRawPointer(bitPattern: address)!
                 for _ in benchmark.scaledIterations {
                     memset(bytes, fillByte, byteCount)
@@ -136,21 +143,6 @@ let benchmarks: @Sendable () -> Void = {
                     blackHole(bench_wipe_verify_fused(bytes, byteCount, 16 << 10))
                 }
             }
-        } else {
-            benchmarkNote("LockedMemory: skipping mlock-slot baseline at \(label): mmap or mlock failed")
-        }
-        if let slot = bench_locked_huge_slot_create(byteCount) {
-            let address = UInt(bitPattern: slot)
-            Benchmark("\(label) mlock-huge-slot+fused memset+16KiB-chunked wipe/read-back", configuration: config) { benchmark in
-                let bytes = UnsafeMutableRawPointer(bitPattern: address)!
-                for _ in benchmark.scaledIterations {
-                    memset(bytes, fillByte, byteCount)
-                    blackHole(bytes)
-                    blackHole(bench_wipe_verify_fused(bytes, byteCount, 16 << 10))
-                }
-            }
-        } else {
-            benchmarkNote("LockedMemory: skipping mlock-huge-slot baseline at \(label): mmap, madvise or mlock failed")
         }
 
         // Paired: blocks of pool operations and of malloc-baseline operations alternate within
