@@ -1,7 +1,7 @@
 import Testing
 @testable import ContentVault
 
-@Suite("Scope ids and keys come from one random draw, and never coincide")
+@Suite("Scope ids and slot keys are random, distinct and non-zero")
 struct ScopeIdentityTests {
     @Test("ids and slot keys are distinct and non-zero; a key slot holds exactly a key")
     func idsAreUnique() throws {
