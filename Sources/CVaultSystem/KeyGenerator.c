@@ -182,3 +182,13 @@ const void *cvault_random_state(size_t *length) {
     *length = cvault_rng_mapping_length;
     return cvault_rng_shards;
 }
+
+const void *cvault_random_seeded_shard(size_t *length) {
+    pthread_once(&cvault_rng_once, cvault_rng_setup);
+    *length = 0;
+    if (cvault_rng_shards == NULL) return NULL;
+    unsigned char warm;
+    if (cvault_random_bytes_from(0, &warm, 1) != 0) return NULL;
+    *length = sizeof(cvault_rng_shard);
+    return &cvault_rng_shards[0];
+}

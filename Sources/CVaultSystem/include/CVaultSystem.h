@@ -101,6 +101,9 @@ int cvault_random_mode(void);
 int cvault_random_setup_errno(void);
 /// The state's mapping (tests: prove a forked child sees it zeroed). NULL in direct mode.
 const void *cvault_random_state(size_t *length);
+/// Test hook: seeds shard 0 (draws one byte from it) and returns that shard, so a test sees a
+/// key in the parent whatever ran before it. NULL in direct mode.
+const void *cvault_random_seeded_shard(size_t *length);
 /// Test probe: forks; the child draws `len` (≤ 64) bytes from the state it inherited (shard 0,
 /// which the parent seeded before forking) into `child_output`, the parent draws `len` from its
 /// own into `parent_output`. Without wipe-on-fork both would be the same bytes. 0, or -1.
