@@ -29,6 +29,7 @@ let package = Package(
         .target(
             name: "FuzzEntries",
             dependencies: [
+                .product(name: "RetentionVocabulary", package: root),
                 .product(name: "RetentionLedger", package: root),
                 .product(name: "RetentionPolicy", package: root),
                 .product(name: "ContentVault", package: root),

@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 // How a ledger writes: group-commit window, checkpoint cadence, coarsening, forward security.
 
 /// Receives every record after it is appended, in append order (checkpoints and key rotations
@@ -43,7 +44,7 @@ public struct LedgerConfiguration: Sendable {
     /// Mirrors for every appended record.
     public var sinks: [any LedgerSink]
     /// The clock that stamps records; replaceable for deterministic tests.
-    public var clock: @Sendable () -> LedgerTimestamp
+    public var clock: @Sendable () -> Timestamp
 
     public init(
         flushIntervalNanoseconds: UInt64? = 5_000_000,
@@ -53,7 +54,7 @@ public struct LedgerConfiguration: Sendable {
         timestampResolutionNanoseconds: UInt64 = 1,
         keyEvolution: KeyEvolution? = nil,
         sinks: [any LedgerSink] = [],
-        clock: @escaping @Sendable () -> LedgerTimestamp = { LedgerTimestamp.now() }
+        clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
         self.flushIntervalNanoseconds = flushIntervalNanoseconds
         // 0 has no sensible count meaning; like nil it disables the trigger.

@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 // The identifiers a host declares up front. A record naming anything else is refused, so an
 // "identifier" can never be a channel for content: the set of possible values is fixed before
 // the first request arrives.

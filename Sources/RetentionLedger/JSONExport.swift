@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 // The JSON Lines form of a record, for log shippers. Every value is a number, a boolean, an enum
 // name, a registry identifier, lowercase hex (request ids) or base64 of fixed-length hashes and
 // signatures: no field can hold free text. Keys appear in a fixed order.

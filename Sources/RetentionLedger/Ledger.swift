@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 // The writer. Appends are cheap (encode, hash, buffer, O(1) amortized tree update, under one
 // mutex); durability is group commit: `flush()` writes everything buffered and returns only after
 // fdatasync, and concurrent flushers share one sync. A background timer bounds how long a record

@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 // Offline verification and reading: everything an auditor (or `zdr ledger verify|show|export|
 // prove`) needs, given only the file and the pinned verifier key. Nothing here writes.
 

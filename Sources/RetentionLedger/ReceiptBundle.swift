@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 // The discard-receipt bundle (Docs/LedgerFormat.md §7): everything an auditor needs to check one
 // discard offline with only the pinned verifier key and any RFC 6962 + signed-note code.
 
@@ -108,8 +109,8 @@ public struct ReceiptBundle: Sendable, Hashable {
 
 /// A receipt whose inclusion under a signed checkpoint has been verified.
 public struct VerifiedReceipt: Sendable, Hashable {
-    public let receipt: DiscardReceiptRecord
-    public let recordedAt: LedgerTimestamp
+    public let receipt: DiscardReceipt
+    public let recordedAt: Timestamp
     public let leafIndex: UInt64
     public let checkpoint: SignedCheckpoint
     /// The key epoch that signed the checkpoint (0 without forward security).

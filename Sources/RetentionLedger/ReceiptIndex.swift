@@ -1,3 +1,4 @@
+import RetentionVocabulary
 // The latest discard receipt's location per request id.
 //
 // Built on demand: an append only adds (id, location) to an append-order list; the first lookup

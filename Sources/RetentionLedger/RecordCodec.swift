@@ -1,3 +1,4 @@
+import RetentionVocabulary
 // The canonical binary encoding (Docs/LedgerFormat.md §3). Encoding is a pure function of the
 // record; decoding accepts exactly the bytes encoding produces (sorted sets, 0/1 booleans, no
 // trailing bytes), so every record has one byte representation and the hash of a record is the
@@ -26,7 +27,7 @@ struct RecordWriter {
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
     }
     mutating func bool(_ value: Bool) { u8(value ? 1 : 0) }
-    mutating func timestamp(_ value: LedgerTimestamp) { u64(value.nanosecondsSinceEpoch) }
+    mutating func timestamp(_ value: Timestamp) { u64(value.nanosecondsSinceEpoch) }
     mutating func request(_ id: RequestID) {
         u64(id.high)
         u64(id.low)
@@ -69,7 +70,7 @@ struct RecordEncoder {
     @inline(__always) mutating func u32(_ value: UInt32) { claim(4)?.storeBytes(of: value.bigEndian, as: UInt32.self) }
     @inline(__always) mutating func u64(_ value: UInt64) { claim(8)?.storeBytes(of: value.bigEndian, as: UInt64.self) }
     @inline(__always) mutating func bool(_ value: Bool) { u8(value ? 1 : 0) }
-    @inline(__always) mutating func timestamp(_ value: LedgerTimestamp) { u64(value.nanosecondsSinceEpoch) }
+    @inline(__always) mutating func timestamp(_ value: Timestamp) { u64(value.nanosecondsSinceEpoch) }
     @inline(__always) mutating func request(_ id: RequestID) {
         u64(id.high)
         u64(id.low)
@@ -117,8 +118,8 @@ struct RecordReader {
         default: throw MalformedRecord()
         }
     }
-    mutating func timestamp() throws(MalformedRecord) -> LedgerTimestamp {
-        LedgerTimestamp(nanosecondsSinceEpoch: try u64())
+    mutating func timestamp() throws(MalformedRecord) -> Timestamp {
+        Timestamp(nanosecondsSinceEpoch: try u64())
     }
     mutating func request() throws(MalformedRecord) -> RequestID {
         let high = try u64()
@@ -154,7 +155,7 @@ extension LedgerRecord {
             guard usage.counts.count <= UsageRecord.maximumCounts else { throw .invalidField("usage.counts") }
             guard Set(usage.counts.map(\.unit)).count == usage.counts.count else { throw .invalidField("usage.counts") }
         case .discardReceipt(let receipt):
-            guard receipt.externalHolders.count <= DiscardReceiptRecord.maximumExternalHolders else {
+            guard receipt.externalHolders.count <= DiscardReceipt.maximumExternalHolders else {
                 throw .invalidField("discard_receipt.external_holders")
             }
         case .keyRotation(let rotation):
@@ -328,7 +329,7 @@ extension LedgerRecord {
             let requestID = try input.request()
             let reason = try input.enumeration(DiscardReason.self)
             let openedAt = try input.timestamp()
-            let firstContentAt: LedgerTimestamp? = try input.bool() ? try input.timestamp() : nil
+            let firstContentAt: Timestamp? = try input.bool() ? try input.timestamp() : nil
             let discardedAt = try input.timestamp()
             let peak = try input.u64()
             let total = try input.u64()
@@ -339,13 +340,13 @@ extension LedgerRecord {
             let backend = try input.enumeration(MemoryBackend.self)
             let aead = try input.enumeration(AEADAlgorithm.self)
             let holderCount = Int(try input.u8())
-            guard holderCount <= DiscardReceiptRecord.maximumExternalHolders else { throw MalformedRecord() }
+            guard holderCount <= DiscardReceipt.maximumExternalHolders else { throw MalformedRecord() }
             var holders: [ExternalHolderReport] = []
             for _ in 0..<holderCount {
                 let holderKind = try input.enumeration(ExternalHolderKind.self)
                 holders.append(ExternalHolderReport(kind: holderKind, outcome: try input.enumeration(ExternalHolderOutcome.self)))
             }
-            body = .discardReceipt(DiscardReceiptRecord(
+            body = .discardReceipt(DiscardReceipt(
                 requestID: requestID, reason: reason, openedAt: openedAt, firstContentAt: firstContentAt,
                 discardedAt: discardedAt, peakBytesHeld: peak, totalBytesHeld: total, chunksWiped: chunks,
                 slotsWiped: slots, bytesVerifiedZero: verifiedZero, keyDestroyed: keyDestroyed, backend: backend,
@@ -393,9 +394,9 @@ enum Coarsening {
         }
     }
 
-    static func floor(_ timestamp: LedgerTimestamp, resolution: UInt64) -> LedgerTimestamp {
+    static func floor(_ timestamp: Timestamp, resolution: UInt64) -> Timestamp {
         guard resolution > 1 else { return timestamp }
-        return LedgerTimestamp(nanosecondsSinceEpoch: timestamp.nanosecondsSinceEpoch / resolution * resolution)
+        return Timestamp(nanosecondsSinceEpoch: timestamp.nanosecondsSinceEpoch / resolution * resolution)
     }
 
     static func apply(to record: inout LedgerRecord, bucketSizes: Bool, timestampResolution: UInt64) {

@@ -1,54 +1,9 @@
-import Glibc
+public import RetentionVocabulary
 
 // The record vocabulary. Every field is a number, an enum, a timestamp, a vault-generated
 // RequestID or a registry-declared Identifier: there is no String or byte-array field a host
 // could fill with request content. Raw values are part of the on-disk format (Docs/LedgerFormat.md):
 // add cases, never renumber.
-
-/// Nanoseconds since the Unix epoch (UTC).
-public struct LedgerTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
-    /// Nanoseconds since 1970-01-01T00:00:00Z.
-    public var nanosecondsSinceEpoch: UInt64
-
-    /// A timestamp from nanoseconds since the Unix epoch.
-    public init(nanosecondsSinceEpoch: UInt64) {
-        self.nanosecondsSinceEpoch = nanosecondsSinceEpoch
-    }
-
-    /// The current wall-clock time (CLOCK_REALTIME).
-    public static func now() -> LedgerTimestamp {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return LedgerTimestamp(
-            nanosecondsSinceEpoch: UInt64(max(0, spec.tv_sec)) &* 1_000_000_000 &+ UInt64(max(0, spec.tv_nsec)))
-    }
-
-    public static func < (lhs: LedgerTimestamp, rhs: LedgerTimestamp) -> Bool {
-        lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch
-    }
-
-    public var description: String { String(nanosecondsSinceEpoch) }
-}
-
-/// The unit a usage count is measured in.
-public enum UsageUnit: UInt8, Sendable, Hashable, CaseIterable {
-    case characters = 1
-    case tokensIn = 2
-    case tokensOut = 3
-    case audioMillisecondsIn = 4
-    case audioMillisecondsOut = 5
-    case bytes = 6
-}
-
-/// One usage measurement.
-public struct UsageCount: Sendable, Hashable {
-    public var unit: UsageUnit
-    public var count: UInt64
-    public init(unit: UsageUnit, count: UInt64) {
-        self.unit = unit
-        self.count = count
-    }
-}
 
 /// A request was opened: what it is, for whom, under which retention mode.
 public struct RequestOpenedRecord: Sendable, Hashable {
@@ -116,78 +71,12 @@ public struct PolicyDecisionRecord: Sendable, Hashable {
     }
 }
 
-/// One external holder's wipe outcome.
-public struct ExternalHolderReport: Sendable, Hashable {
-    public var kind: ExternalHolderKind
-    public var outcome: ExternalHolderOutcome
-    public init(kind: ExternalHolderKind, outcome: ExternalHolderOutcome) {
-        self.kind = kind
-        self.outcome = outcome
-    }
-}
-
-/// Every field of the vault's DiscardReceipt: what was held, how it was wiped.
-public struct DiscardReceiptRecord: Sendable, Hashable {
-    /// Most external holders one receipt may list.
-    public static let maximumExternalHolders = 32
-    /// The request whose content was discarded.
-    public var requestID: RequestID
-    /// Why it was discarded.
-    public var reason: DiscardReason
-    /// When the vault opened the request.
-    public var openedAt: LedgerTimestamp
-    /// When the first content byte arrived (nil if none ever did).
-    public var firstContentAt: LedgerTimestamp?
-    /// When the discard completed.
-    public var discardedAt: LedgerTimestamp
-    /// Most content bytes held at once.
-    public var peakBytesHeld: UInt64
-    /// Content bytes held over the request's life.
-    public var totalBytesHeld: UInt64
-    /// Memory chunks wiped.
-    public var chunksWiped: UInt64
-    /// Content slots (one per data class) wiped.
-    public var slotsWiped: UInt64
-    /// Bytes read back as zero after wiping.
-    public var bytesVerifiedZero: UInt64
-    /// Whether the per-request encryption key was destroyed.
-    public var keyDestroyed: Bool
-    /// The memory backend that held the content.
-    public var backend: MemoryBackend
-    /// The AEAD that sealed the content in memory.
-    public var aead: AEADAlgorithm
-    /// External holders asked to wipe, at most ``maximumExternalHolders``.
-    public var externalHolders: [ExternalHolderReport]
-
-    public init(
-        requestID: RequestID, reason: DiscardReason, openedAt: LedgerTimestamp, firstContentAt: LedgerTimestamp?,
-        discardedAt: LedgerTimestamp, peakBytesHeld: UInt64, totalBytesHeld: UInt64, chunksWiped: UInt64,
-        slotsWiped: UInt64, bytesVerifiedZero: UInt64, keyDestroyed: Bool, backend: MemoryBackend,
-        aead: AEADAlgorithm, externalHolders: [ExternalHolderReport]
-    ) {
-        self.requestID = requestID
-        self.reason = reason
-        self.openedAt = openedAt
-        self.firstContentAt = firstContentAt
-        self.discardedAt = discardedAt
-        self.peakBytesHeld = peakBytesHeld
-        self.totalBytesHeld = totalBytesHeld
-        self.chunksWiped = chunksWiped
-        self.slotsWiped = slotsWiped
-        self.bytesVerifiedZero = bytesVerifiedZero
-        self.keyDestroyed = keyDestroyed
-        self.backend = backend
-        self.aead = aead
-        self.externalHolders = externalHolders
-    }
-}
-
 /// A periodic service-health sample: counters and memory-budget use.
 public struct ServiceHealthRecord: Sendable, Hashable {
     /// Start of the sampled window.
-    public var windowStart: LedgerTimestamp
+    public var windowStart: Timestamp
     /// End of the sampled window.
-    public var windowEnd: LedgerTimestamp
+    public var windowEnd: Timestamp
     /// Requests opened in the window.
     public var requestsOpened: UInt64
     /// Requests discarded in the window.
@@ -202,7 +91,7 @@ public struct ServiceHealthRecord: Sendable, Hashable {
     public var budgetUsedPermille: UInt16
 
     public init(
-        windowStart: LedgerTimestamp, windowEnd: LedgerTimestamp, requestsOpened: UInt64, requestsDiscarded: UInt64,
+        windowStart: Timestamp, windowEnd: Timestamp, requestsOpened: UInt64, requestsDiscarded: UInt64,
         discardFailures: UInt64, activeRequests: UInt64, bytesHeld: UInt64, budgetUsedPermille: UInt16
     ) {
         self.windowStart = windowStart
@@ -247,7 +136,7 @@ public enum LedgerRecordBody: Sendable, Hashable {
     case usage(UsageRecord)
     case upstreamEgress(UpstreamEgressRecord)
     case policyDecision(PolicyDecisionRecord)
-    case discardReceipt(DiscardReceiptRecord)
+    case discardReceipt(DiscardReceipt)
     case serviceHealth(ServiceHealthRecord)
     case keyRotation(KeyRotationRecord)
     case checkpoint(CheckpointRecord)
@@ -299,11 +188,11 @@ public enum LedgerRecordKind: UInt8, Sendable, Hashable, CaseIterable {
 /// A ledger record: when it was recorded and what it says.
 public struct LedgerRecord: Sendable, Hashable {
     /// Set by the ledger when appended (the value passed to `append` is replaced).
-    public var recordedAt: LedgerTimestamp
+    public var recordedAt: Timestamp
     /// What the record says.
     public var body: LedgerRecordBody
 
-    public init(recordedAt: LedgerTimestamp = LedgerTimestamp(nanosecondsSinceEpoch: 0), _ body: LedgerRecordBody) {
+    public init(recordedAt: Timestamp = Timestamp(nanosecondsSinceEpoch: 0), _ body: LedgerRecordBody) {
         self.recordedAt = recordedAt
         self.body = body
     }
@@ -313,7 +202,7 @@ public struct LedgerRecord: Sendable, Hashable {
     public static func usage(_ record: UsageRecord) -> LedgerRecord { LedgerRecord(.usage(record)) }
     public static func upstreamEgress(_ record: UpstreamEgressRecord) -> LedgerRecord { LedgerRecord(.upstreamEgress(record)) }
     public static func policyDecision(_ record: PolicyDecisionRecord) -> LedgerRecord { LedgerRecord(.policyDecision(record)) }
-    public static func discardReceipt(_ record: DiscardReceiptRecord) -> LedgerRecord { LedgerRecord(.discardReceipt(record)) }
+    public static func discardReceipt(_ record: DiscardReceipt) -> LedgerRecord { LedgerRecord(.discardReceipt(record)) }
     public static func serviceHealth(_ record: ServiceHealthRecord) -> LedgerRecord { LedgerRecord(.serviceHealth(record)) }
 
     /// The request this record is about, if any.

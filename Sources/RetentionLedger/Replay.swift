@@ -1,3 +1,4 @@
+import RetentionVocabulary
 // Replays records in order, rebuilding the Merkle tree and the ledger's indexes, and checking
 // what can be checked without trust: checkpoint sizes and roots, rotation sequence, and — when a
 // pinned verifier key is known — every checkpoint and rotation signature along the key chain.
@@ -15,7 +16,7 @@ struct CheckpointEntry: Sendable {
     var rootHash: [UInt8]
     var keyEpoch: UInt32
     var signature: [UInt8]
-    var recordedAt: LedgerTimestamp
+    var recordedAt: Timestamp
 }
 
 struct RotationEntry: Sendable {
@@ -33,7 +34,7 @@ struct LedgerReplay: Sendable {
     /// Latest discard receipt per request.
     var receipts = ReceiptIndex()
     var recordsSinceCheckpoint: UInt64 = 0
-    var lastCheckpointAt: LedgerTimestamp?
+    var lastCheckpointAt: Timestamp?
     var epoch: UInt32 = 0
     /// Public key per epoch, where known (epoch 0 only when pinned or proven).
     var epochKeys: [UInt32: [UInt8]] = [:]

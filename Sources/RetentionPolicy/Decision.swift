@@ -1,4 +1,4 @@
-public import RetentionLedger
+public import RetentionVocabulary
 
 /// The per-request switches a caller sent.
 public struct RequestFlags: Sendable, Hashable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-public import RetentionLedger
+public import RetentionVocabulary
 
 /// Whether content may leave for an upstream provider, and what the ledger records about it
 /// (provider, transfer mode, retention mode, covered).

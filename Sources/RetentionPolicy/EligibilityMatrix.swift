@@ -1,4 +1,4 @@
-public import RetentionLedger
+public import RetentionVocabulary
 
 /// Which data classes of which products may be processed under ZDR.
 ///

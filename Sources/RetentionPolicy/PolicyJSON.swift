@@ -9,7 +9,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import RetentionLedger
+public import RetentionVocabulary
 
 extension RetentionPolicy {
     /// The largest policy document accepted, in bytes (1 MiB). A policy is a few kilobytes; the

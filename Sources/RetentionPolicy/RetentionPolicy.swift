@@ -1,4 +1,4 @@
-public import RetentionLedger
+public import RetentionVocabulary
 
 /// A host's Zero Data Retention policy: which workspaces and agents have ZDR on, what is
 /// eligible, which models and upstream providers ZDR covers, and what happens to ineligible

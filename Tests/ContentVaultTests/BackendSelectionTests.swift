@@ -4,6 +4,7 @@ import Glibc
 import CVaultSystem
 import Testing
 @testable import ContentVault
+import RetentionVocabulary
 
 @Suite("Backend selection and forced syscall failures")
 struct BackendSelectionTests {

@@ -5,6 +5,7 @@ import CVaultSystem
 import Foundation
 import Testing
 @testable import ContentVault
+import RetentionVocabulary
 
 @Suite("Ingest without heap copies, purge, signals, redaction, hardening")
 struct IngestAndPurgeTests {

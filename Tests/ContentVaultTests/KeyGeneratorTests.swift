@@ -1,5 +1,6 @@
 import Testing
 @testable import ContentVault
+import RetentionVocabulary
 import CVaultSystem
 
 @Suite("Key generator: fast-key-erasure ChaCha20, locked and wiped on fork")

@@ -4,6 +4,7 @@ import Glibc
 import CVaultSystem
 import Testing
 @testable import ContentVault
+import RetentionVocabulary
 
 @Suite("Locked memory: wipe, canaries, budget, backends")
 struct LockedMemoryTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import ContentVault
+import RetentionVocabulary
 
 @Suite("Scope ids and slot keys are random, distinct and non-zero")
 struct ScopeIdentityTests {
@@ -26,7 +27,7 @@ struct ScopeIdentityTests {
     @Test("a scope opened under a vault-made id keeps that id")
     func givenID() throws {
         let vault = try makeVault()
-        let id = RequestID.random()
+        let id = try Vault.makeRequestID()
         let scope = try vault.openScope(requestID: id, timeToLive: nil)
         #expect(scope.id == id)
         scope.discard(reason: .completed)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CVaultSystem
 @testable import ContentVault
+import RetentionVocabulary
 
 /// Whether this kernel grants memfd_secret; the secretmem tests are skipped (with this reason)
 /// where it does not, and the fallback is exercised by fault injection instead.

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import RetentionLedger
+import RetentionVocabulary
 @testable import ContentVault
 
 /// AEADs this CPU offers; every round-trip test runs on each.

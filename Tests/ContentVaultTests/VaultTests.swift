@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CVaultSystem
-import RetentionLedger
+import RetentionVocabulary
 import Synchronization
 import Testing
 @testable import ContentVault

@@ -6,6 +6,7 @@
 import Foundation
 import Glibc
 import RetentionLedger
+import RetentionVocabulary
 import Testing
 
 @Test(.enabled(if: ProcessInfo.processInfo.environment["ZDR_FUZZ_WRITE_SEEDS"] == "1"))
@@ -46,7 +47,7 @@ private func seedConfiguration(evolving: Bool, bucketed: Bool) -> LedgerConfigur
     LedgerConfiguration(
         flushIntervalNanoseconds: nil, checkpointEveryRecords: 3, checkpointIntervalNanoseconds: nil,
         bucketSizes: bucketed, keyEvolution: evolving ? KeyEvolution(checkpointsPerEpoch: 1) : nil,
-        clock: { LedgerTimestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000) })
+        clock: { Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000) })
 }
 
 /// A small ledger holding one record of every host-written kind, checkpointed.
@@ -64,7 +65,7 @@ private struct SeedLedger {
                                 configuration: configuration)
         let request = RequestID(high: 0x0123_4567_89ab_cdef, low: 0xfedc_ba98_7654_3210)
         let acme = Identifier("acme")!
-        let at = LedgerTimestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000)
+        let at = Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000)
         try ledger.append(.requestOpened(RequestOpenedRecord(
             requestID: request, workspace: acme, product: .textToSpeech, model: Identifier("tts-fast")!,
             retentionMode: .zeroDataRetention, dataClasses: [.textInput, .audioOutput])))
@@ -74,7 +75,7 @@ private struct SeedLedger {
             requestID: request, provider: Identifier("realtime-llm")!, mode: .streaming, coveredByZeroDataRetention: true)))
         try ledger.append(.usage(UsageRecord(
             requestID: request, counts: [UsageCount(unit: .characters, count: 120), UsageCount(unit: .audioMillisecondsOut, count: 4000)])))
-        try ledger.append(.discardReceipt(DiscardReceiptRecord(
+        try ledger.append(.discardReceipt(DiscardReceipt(
             requestID: request, reason: .completed, openedAt: at, firstContentAt: at, discardedAt: at,
             peakBytesHeld: 4096, totalBytesHeld: 8192, chunksWiped: 3, slotsWiped: 2, bytesVerifiedZero: 8192,
             keyDestroyed: true, backend: .secretmem, aead: .xchacha20poly1305,

@@ -6,6 +6,7 @@
 import Foundation
 import Testing
 @testable import RetentionLedger
+import RetentionVocabulary
 
 private let childLedgerVariable = "ZDR_LEDGER_TEST_CHILD_LEDGER"
 private let childKeyVariable = "ZDR_LEDGER_TEST_CHILD_KEY"

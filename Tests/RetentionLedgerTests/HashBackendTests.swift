@@ -4,6 +4,7 @@
 
 import Testing
 @testable import RetentionLedger
+import RetentionVocabulary
 
 /// A deterministic byte source (SplitMix64), so every run checks the same inputs.
 private struct SplitMix {

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import RetentionLedger
+import RetentionVocabulary
 
 private func openLedger(_ path: String, signer: SigningKey, _ configuration: LedgerConfiguration = quietConfiguration()) throws -> Ledger {
     try Ledger(path: path, registry: testRegistry, signer: signer, configuration: configuration)

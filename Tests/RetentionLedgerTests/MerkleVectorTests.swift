@@ -7,6 +7,7 @@
 
 import Testing
 @testable import RetentionLedger
+import RetentionVocabulary
 
 private let vectorLeaves: [[UInt8]] = [
     [], [0x00], [0x10], [0x20, 0x21], [0x30, 0x31], [0x40, 0x41, 0x42, 0x43],

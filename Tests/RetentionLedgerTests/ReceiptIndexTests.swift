@@ -3,6 +3,7 @@
 
 import Testing
 @testable import RetentionLedger
+import RetentionVocabulary
 
 @Test func receiptIndexReturnsTheLatestReceiptHoweverFoldingIsSplit() {
     func location(_ n: Int, version: Int) -> RecordLocation {

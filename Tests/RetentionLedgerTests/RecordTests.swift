@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RetentionLedger
+import RetentionVocabulary
 
 @Test func everyRecordKindRoundTripsThroughCanonicalBytes() throws {
     var records = sampleRecords(request(1))
@@ -14,7 +15,7 @@ import Testing
     records.append(LedgerRecord(.checkpoint(CheckpointRecord(treeSize: 9, rootHash: Array(repeating: 1, count: 32), keyEpoch: 0, signature: Array(repeating: 2, count: 64)))))
     var kinds = Set<LedgerRecordKind>()
     for var record in records {
-        record.recordedAt = LedgerTimestamp(nanosecondsSinceEpoch: 123_456_789)
+        record.recordedAt = Timestamp(nanosecondsSinceEpoch: 123_456_789)
         let bytes = record.canonicalBytes
         let decoded = try LedgerRecord(canonicalBytes: bytes)
         #expect(decoded == record)
@@ -27,7 +28,7 @@ import Testing
 @Test func discardReceiptEncodingIsFixedByteForByte() throws {
     // Pins the documented layout (Docs/LedgerFormat.md §3): changing the encoding breaks this.
     var record = LedgerRecord.discardReceipt(sampleReceipt(RequestID(high: 1, low: 2)))
-    record.recordedAt = LedgerTimestamp(nanosecondsSinceEpoch: 0x0102_0304_0506_0708)
+    record.recordedAt = Timestamp(nanosecondsSinceEpoch: 0x0102_0304_0506_0708)
     let expected = "01" + "05" + "0102030405060708"
         + "0000000000000001" + "0000000000000002"   // request id
         + "01"                                      // reason completed
@@ -104,7 +105,7 @@ import Testing
     let forged = LedgerRecord(.checkpoint(CheckpointRecord(treeSize: 0, rootHash: Array(repeating: 0, count: 32), keyEpoch: 0, signature: Array(repeating: 0, count: 64))))
     #expect(throws: LedgerError.reservedRecordKind) { try ledger.append(forged) }
     var tooMany = sampleReceipt(request(2))
-    tooMany.externalHolders = Array(repeating: ExternalHolderReport(kind: .other, outcome: .wiped), count: DiscardReceiptRecord.maximumExternalHolders + 1)
+    tooMany.externalHolders = Array(repeating: ExternalHolderReport(kind: .other, outcome: .wiped), count: DiscardReceipt.maximumExternalHolders + 1)
     #expect(throws: LedgerError.self) { try ledger.append(.discardReceipt(tooMany)) }
     let duplicateUnits = UsageRecord(requestID: request(3), counts: [UsageCount(unit: .bytes, count: 1), UsageCount(unit: .bytes, count: 2)])
     #expect(throws: LedgerError.self) { try ledger.append(.usage(duplicateUnits)) }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import RetentionLedger
+import RetentionVocabulary
 
 /// A fresh private directory per test, removed by `cleanup()`.
 struct TemporaryDirectory {
@@ -26,9 +27,9 @@ let testRegistry = IdentifierRegistry(
     providers: [identifier("upstream-a")])
 
 /// A deterministic clock: 1 µs per call from a fixed epoch.
-func steppingClock() -> @Sendable () -> LedgerTimestamp {
+func steppingClock() -> @Sendable () -> Timestamp {
     let counter = Counter()
-    return { LedgerTimestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000 + counter.next() * 1_000) }
+    return { Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000 + counter.next() * 1_000) }
 }
 
 final class Counter: @unchecked Sendable {
@@ -51,12 +52,12 @@ func quietConfiguration(checkpointEvery: UInt64? = nil, keyEvolution: KeyEvoluti
 
 func request(_ n: UInt64) -> RequestID { RequestID(high: 0x0123_4567_89ab_cdef, low: n) }
 
-func sampleReceipt(_ id: RequestID) -> DiscardReceiptRecord {
-    DiscardReceiptRecord(
+func sampleReceipt(_ id: RequestID) -> DiscardReceipt {
+    DiscardReceipt(
         requestID: id, reason: .completed,
-        openedAt: LedgerTimestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000),
-        firstContentAt: LedgerTimestamp(nanosecondsSinceEpoch: 1_700_000_000_100_000_000),
-        discardedAt: LedgerTimestamp(nanosecondsSinceEpoch: 1_700_000_001_000_000_000),
+        openedAt: Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000),
+        firstContentAt: Timestamp(nanosecondsSinceEpoch: 1_700_000_000_100_000_000),
+        discardedAt: Timestamp(nanosecondsSinceEpoch: 1_700_000_001_000_000_000),
         peakBytesHeld: 4096, totalBytesHeld: 12_345, chunksWiped: 3, slotsWiped: 2, bytesVerifiedZero: 12_345,
         keyDestroyed: true, backend: .secretmem, aead: .xchacha20poly1305,
         externalHolders: [ExternalHolderReport(kind: .kvCache, outcome: .wiped), ExternalHolderReport(kind: .gpuBuffer, outcome: .timedOut)])
@@ -74,7 +75,7 @@ func sampleRecords(_ id: RequestID) -> [LedgerRecord] {
         .usage(UsageRecord(requestID: id, counts: [UsageCount(unit: .characters, count: 1234), UsageCount(unit: .audioMillisecondsOut, count: 5678)])),
         .discardReceipt(sampleReceipt(id)),
         .serviceHealth(ServiceHealthRecord(
-            windowStart: LedgerTimestamp(nanosecondsSinceEpoch: 1), windowEnd: LedgerTimestamp(nanosecondsSinceEpoch: 2),
+            windowStart: Timestamp(nanosecondsSinceEpoch: 1), windowEnd: Timestamp(nanosecondsSinceEpoch: 2),
             requestsOpened: 10, requestsDiscarded: 9, discardFailures: 0, activeRequests: 1, bytesHeld: 777, budgetUsedPermille: 125)),
     ]
 }

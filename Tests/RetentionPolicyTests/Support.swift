@@ -1,5 +1,5 @@
 import Testing
-import RetentionLedger
+import RetentionVocabulary
 @testable import RetentionPolicy
 
 /// A declared identifier from a literal the test controls; a typo fails the test, not the run.

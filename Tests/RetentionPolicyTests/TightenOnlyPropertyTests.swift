@@ -1,4 +1,4 @@
-import RetentionLedger
+import RetentionVocabulary
 import RetentionPolicy
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import RetentionLedger
+import RetentionVocabulary
 @testable import zdr
 import Testing
 

@@ -50,8 +50,8 @@ private func removeScratchDirectory(_ path: String) {
 
 /// A plausible discard receipt for a fresh request id (metadata only: the ledger holds no content).
 private func receipt(_ requestID: RequestID = .random()) -> LedgerRecord {
-    let now = LedgerTimestamp.now()
-    return .discardReceipt(DiscardReceiptRecord(
+    let now = Timestamp.now()
+    return .discardReceipt(DiscardReceipt(
         requestID: requestID, reason: .completed, openedAt: now, firstContentAt: now, discardedAt: now,
         peakBytesHeld: 65_536, totalBytesHeld: 131_072, chunksWiped: 32, slotsWiped: 3,
         bytesVerifiedZero: 262_144, keyDestroyed: true, backend: .secretmem, aead: .xchacha20poly1305,

@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 /// Bytes in locked, guarded, dump-excluded, fork-protected memory, wiped when released.
 ///
 /// `LockedBuffer` is noncopyable: there is exactly one owner, and the bytes are wiped (and the

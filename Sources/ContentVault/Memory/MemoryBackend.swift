@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 /// Which backend a pool should use.
 public enum BackendPreference: Hashable, Sendable {
     /// `secretmem` when the kernel grants it, otherwise `locked`. Never `unprotected`.

@@ -1,3 +1,4 @@
+import RetentionVocabulary
 internal import CVaultSystem
 
 /// One mapping: `[guard page][usable bytes][guard page]`, registered for purge.

@@ -1,3 +1,4 @@
+public import RetentionVocabulary
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

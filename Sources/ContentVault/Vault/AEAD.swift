@@ -1,5 +1,5 @@
 internal import CVaultSodium
-import RetentionLedger
+public import RetentionVocabulary
 
 /// What the vault needs to know about each AEAD of the vocabulary's `AEADAlgorithm`.
 extension AEADAlgorithm {

@@ -1,5 +1,5 @@
 internal import CVaultSystem
-import RetentionLedger
+import RetentionVocabulary
 
 /// Random bytes for slot keys and request ids, from the fast-key-erasure generator in
 /// `KeyGenerator.c`: its state is locked, excluded from core dumps and wiped on fork (a forked

@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import CVaultSodium
-import RetentionLedger
+public import RetentionVocabulary
 
 /// One request's content: sealed under the request's own key, discarded however the request ends.
 ///
@@ -268,13 +268,13 @@ public final class RequestScope: Sendable {
     /// Registers a copy the vault cannot see (KV-cache blocks, a GPU buffer, a cache entry).
     /// At discard, `wipe` is called once, before the vault's own memory is wiped, and its
     /// outcome recorded in the receipt with `kind`. At most
-    /// `DiscardReceiptRecord.maximumExternalHolders` (32) per scope, the most a ledger record
+    /// `DiscardReceipt.maximumExternalHolders` (32) per scope, the most a ledger record
     /// lists. `wipe` runs under the scope's lock: it must not call back into this scope.
     public func registerExternalHolder(
         kind: ExternalHolderKind, wipe: @escaping @Sendable () -> ExternalHolderOutcome
     ) throws(VaultError) {
         try withOpenState { (state: inout ScopeState) throws(VaultError) in
-            let limit = DiscardReceiptRecord.maximumExternalHolders
+            let limit = DiscardReceipt.maximumExternalHolders
             guard state.holders.count < limit else { throw .tooManyExternalHolders(limit: limit) }
             state.holders.append(ExternalHolder(kind: kind, wipe: wipe))
         }
@@ -741,9 +741,10 @@ struct ScopeState: Sendable {
         swap(&table, &slots)
         table.forEachSlot { wipe(&$0) }
         return DiscardReceipt(
-            requestID: id, reason: reason, openedAt: openedAt, firstContentAt: firstContentAt,
-            discardedAt: realtimeNanoseconds(), peakBytesHeld: peakBytesHeld, totalBytesHeld: totalBytesHeld,
-            chunksWiped: chunksWiped, slotsWiped: slotsWiped, bytesVerifiedZero: bytesVerifiedZero,
+            requestID: id, reason: reason, openedAt: Timestamp(nanosecondsSinceEpoch: openedAt),
+            firstContentAt: firstContentAt.map(Timestamp.init(nanosecondsSinceEpoch:)),
+            discardedAt: .now(), peakBytesHeld: peakBytesHeld, totalBytesHeld: totalBytesHeld,
+            chunksWiped: UInt64(chunksWiped), slotsWiped: UInt64(slotsWiped), bytesVerifiedZero: bytesVerifiedZero,
             keyDestroyed: keysVerified, backend: backend, aead: aead, externalHolders: records)
     }
 }

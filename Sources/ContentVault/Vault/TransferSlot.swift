@@ -1,3 +1,4 @@
+import RetentionVocabulary
 internal import CVaultSodium
 internal import CVaultSystem
 import Synchronization

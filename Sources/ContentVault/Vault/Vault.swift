@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import CVaultSystem
-import RetentionLedger
+public import RetentionVocabulary
 import Synchronization
 
 /// The process-wide content vault: configured once, it opens one ``RequestScope`` per request.
@@ -152,10 +152,16 @@ public final class Vault: Sendable {
         try openScope(requestID: nil, timeToLive: timeToLive)
     }
 
-    /// Opens a scope under an id the vault generated earlier (``AuditedVault`` records the
-    /// policy decision under the id before the scope exists), or, with `nil`, under a new one.
-    /// Not public: hosts never choose ids.
-    func openScope(requestID: RequestID?, timeToLive: Duration?) throws(VaultError) -> RequestScope {
+    /// A fresh request id from the vault's generator, for a scope opened later with
+    /// ``openScope(requestID:timeToLive:)``. ZeroRetention's `AuditedVault` records the policy
+    /// decision under the id before the scope exists. Package-only: hosts never choose ids.
+    package static func makeRequestID() throws(VaultError) -> RequestID {
+        try KeyGenerator.requestID()
+    }
+
+    /// Opens a scope under an id from ``makeRequestID()``, or, with `nil`, under a new one.
+    /// Package-only: hosts never choose ids.
+    package func openScope(requestID: RequestID?, timeToLive: Duration?) throws(VaultError) -> RequestScope {
         let ttl = timeToLive ?? configuration.defaultTimeToLive
         guard ttl > .zero else { throw .invalidTimeToLive }
         let scope = try RequestScope(vault: self, id: requestID, deadline: ContinuousClock.now.advanced(by: ttl))

@@ -1,4 +1,4 @@
-import RetentionLedger
+public import RetentionVocabulary
 
 /// Why a vault or scope operation failed.
 ///

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import ContentVault
+import ZeroRetention
 import CVaultSystem
 
 /// `zdr doctor`: checks this host for what the vault needs and says how to fix what is missing.

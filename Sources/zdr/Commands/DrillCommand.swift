@@ -3,8 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import ContentVault
-import RetentionPolicy
+import ZeroRetention
 
 /// `zdr drill`: one real request from standard input, then stay alive for outside inspection.
 enum DrillCommand: ZDRCommand {
@@ -132,8 +131,8 @@ enum DrillCommand: ZDRCommand {
                     ("reason", .string(LedgerCommands.name(receipt.reason))),
                     ("totalBytesHeld", .uint(receipt.totalBytesHeld)),
                     ("bytesVerifiedZero", .uint(receipt.bytesVerifiedZero)),
-                    ("chunksWiped", .int(receipt.chunksWiped)),
-                    ("slotsWiped", .int(receipt.slotsWiped)),
+                    ("chunksWiped", .uint(receipt.chunksWiped)),
+                    ("slotsWiped", .uint(receipt.slotsWiped)),
                     ("keyDestroyed", .bool(receipt.keyDestroyed)),
                 ])),
                 ("ledger", .optional(ledger.keptPath)),
@@ -143,7 +142,7 @@ enum DrillCommand: ZDRCommand {
         } else {
             console.out("request \(scope.id)  pid \(pid)  product \(kind.rawValue)  backend \(vault.pool.selection)")
             console.out("content: \(bytes) bytes read into the vault (\(LedgerCommands.name(dataClass))); usage \(LedgerCommands.name(usage.unit))=\(usage.count)")
-            console.out("receipt: \(LedgerCommands.summary(.discardReceipt(receipt.ledgerRecord)))")
+            console.out("receipt: \(LedgerCommands.summary(.discardReceipt(receipt)))")
             if let kept = ledger.keptPath {
                 console.out("ledger:  appended to \(kept); verifier key \(ledger.verifierKey)")
             } else {

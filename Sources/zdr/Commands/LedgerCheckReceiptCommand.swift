@@ -1,3 +1,4 @@
+import ZeroRetention
 import RetentionLedger
 
 /// `zdr ledger check-receipt`: an auditor's offline check of one bundle.

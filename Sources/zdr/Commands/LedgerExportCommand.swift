@@ -1,3 +1,4 @@
+import ZeroRetention
 import RetentionLedger
 
 /// `zdr ledger export`: JSON Lines for log shippers and SIEMs.

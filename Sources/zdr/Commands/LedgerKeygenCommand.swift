@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import ZeroRetention
 import RetentionLedger
 
 /// `zdr ledger keygen`: a new checkpoint signing key.

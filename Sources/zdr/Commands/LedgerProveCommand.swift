@@ -1,3 +1,4 @@
+import ZeroRetention
 import RetentionLedger
 
 /// `zdr ledger prove`: the receipt bundle for one request, for the customer or an auditor.

@@ -1,3 +1,4 @@
+import ZeroRetention
 import RetentionLedger
 
 /// `zdr ledger show`: the records as a table or JSON.

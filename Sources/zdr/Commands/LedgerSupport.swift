@@ -3,8 +3,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import ZeroRetention
 import RetentionLedger
-import RetentionPolicy
 
 /// `zdr ledger ...`: the subcommands, and what they share (key arguments, error mapping,
 /// one-line record summaries). Records hold metadata only, so printing them prints no content.
@@ -80,7 +80,7 @@ enum LedgerCommands {
     }
 
     /// `2026-11-22T21:03:04.123Z`
-    static func isoTime(_ timestamp: LedgerTimestamp) -> String {
+    static func isoTime(_ timestamp: Timestamp) -> String {
         let nanoseconds = timestamp.nanosecondsSinceEpoch
         var seconds = time_t(nanoseconds / 1_000_000_000)
         var parts = tm()

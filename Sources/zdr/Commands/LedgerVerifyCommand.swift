@@ -1,3 +1,4 @@
+import ZeroRetention
 import RetentionLedger
 
 /// `zdr ledger verify`: the whole file, offline, against a pinned verifier key.

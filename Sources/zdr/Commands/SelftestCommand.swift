@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import ContentVault
+import ZeroRetention
 
 /// `zdr selftest`: synthetic requests through the vault, then a scan of this process for residue.
 enum SelftestCommand: ZDRCommand {
@@ -194,7 +194,7 @@ struct SelftestReport: Sendable {
                 ("bytesIn", .uint(counters.bytesIn)),
                 ("bytesHeld", .uint(counters.bytesHeld)),
                 ("bytesVerifiedZero", .uint(counters.bytesVerifiedZero)),
-                ("chunksWiped", .int(counters.chunksWiped)),
+                ("chunksWiped", .uint(counters.chunksWiped)),
                 ("keysDestroyed", .int(counters.keysDestroyed)),
                 ("poolBytesWiped", .uint(counters.bytesWiped)),
                 ("poolBytesVerifiedZero", .uint(counters.poolBytesVerifiedZero)),

@@ -1,3 +1,4 @@
+import ZeroRetention
 import RetentionLedger
 
 /// What an auditor would check after a run: the whole ledger verifies under the pinned key, and

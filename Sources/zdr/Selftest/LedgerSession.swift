@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import ZeroRetention
 import RetentionLedger
 
 /// A ledger the selftest or a drill writes its records to: the file given with `--ledger`, or a

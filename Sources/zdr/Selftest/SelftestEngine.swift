@@ -3,9 +3,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import ContentVault
+import ZeroRetention
 import CVaultSodium
-import RetentionPolicy
 
 /// Runs the synthetic requests the way a server would, through ``AuditedVault``: the policy
 /// decides and the decision is recorded before a scope opens, the vault holds the content, egress
@@ -19,7 +18,7 @@ final class SelftestEngine {
         /// From the receipts: bytes the scopes held, bytes read back as zero after the wipe.
         var bytesHeld: UInt64 = 0
         var bytesVerifiedZero: UInt64 = 0
-        var chunksWiped = 0
+        var chunksWiped: UInt64 = 0
         var keysDestroyed = 0
         /// From the pool: every slot wiped (chunks, keys, scratch), and slots quarantined.
         var bytesWiped: UInt64 = 0

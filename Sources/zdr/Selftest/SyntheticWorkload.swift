@@ -1,3 +1,4 @@
+import ZeroRetention
 import RetentionLedger
 
 /// The three request shapes the selftest drives through the vault.

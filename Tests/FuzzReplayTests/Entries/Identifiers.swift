@@ -1,4 +1,5 @@
 import RetentionLedger
+import RetentionVocabulary
 
 /// `RequestID` and `Identifier` parsing: whatever parses prints back as exactly the input, and
 /// a request id's bytes are its two words big-endian.

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import RetentionLedger
+import RetentionVocabulary
 
 /// Ledger files as found on disk after a crash or an attack: offline verification, listing,
 /// export, and the writer's recovery (open, truncate a torn tail, append, checkpoint).
@@ -99,7 +100,7 @@ private func checkRecovery(path: String, file: [UInt8], before: LedgerVerificati
     }
     do {
         try ledger.append(.serviceHealth(ServiceHealthRecord(
-            windowStart: LedgerTimestamp(nanosecondsSinceEpoch: 1), windowEnd: LedgerTimestamp(nanosecondsSinceEpoch: 2),
+            windowStart: Timestamp(nanosecondsSinceEpoch: 1), windowEnd: Timestamp(nanosecondsSinceEpoch: 2),
             requestsOpened: 1, requestsDiscarded: 1, discardFailures: 0, activeRequests: 0, bytesHeld: 0,
             budgetUsedPermille: 0)))
         _ = try ledger.checkpoint()
@@ -133,7 +134,7 @@ private func recoveryConfiguration(_ file: [UInt8]) -> LedgerConfiguration {
     LedgerConfiguration(
         flushIntervalNanoseconds: nil, checkpointEveryRecords: nil, checkpointIntervalNanoseconds: nil,
         bucketSizes: file.count > 11 && file[11] & 1 == 1,
-        clock: { LedgerTimestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000) })
+        clock: { Timestamp(nanosecondsSinceEpoch: 1_700_000_000_000_000_000) })
 }
 
 /// The origin in the header, if the header is long enough to hold it.

@@ -8,6 +8,7 @@ import Glibc
 import Musl
 #endif
 import RetentionLedger
+import RetentionVocabulary
 
 /// The fixed test key. Never used outside fuzzing and these tests.
 enum FuzzLedgerKey {

@@ -1,5 +1,6 @@
 import Foundation
 import RetentionLedger
+import RetentionVocabulary
 
 /// Record decoding (`LedgerRecord(canonicalBytes:)`): bytes either decode or throw
 /// `LedgerError`; what decodes is canonical (encoding it gives back the very input), decodes

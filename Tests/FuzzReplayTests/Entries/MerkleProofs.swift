@@ -1,4 +1,5 @@
 import RetentionLedger
+import RetentionVocabulary
 
 /// Differential: `MerkleProofs` (the RFC 9162 verifiers, iterative) against the RFC 6962
 /// definitions (recursive `PATH` and `PROOF`) computed here over a tree built from the input.

@@ -1,4 +1,5 @@
 import RetentionPolicy
+import RetentionVocabulary
 
 /// Policy JSON loader: any bytes either load or throw `PolicyConfigurationError`; a policy that
 /// loads must survive `jsonRepresentation` unchanged, and that representation is a fixed point.

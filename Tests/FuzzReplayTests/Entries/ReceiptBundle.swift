@@ -1,4 +1,5 @@
 import RetentionLedger
+import RetentionVocabulary
 
 /// Receipt bundles as an auditor receives them: `ReceiptBundle(json:)` then `verify` under the
 /// fixed test key. Properties: a bundle that parses survives its own `json`; a bundle that

@@ -1,6 +1,7 @@
 // Needs the scope's test hook (`withStateForTesting`), so ContentVault is imported @testable:
 // the replay tests get testability from `swift test`, the fuzz build passes -enable-testing.
 @testable import ContentVault
+import RetentionVocabulary
 import RetentionLedger
 
 /// Sealed chunks opened after tampering with the vault's own memory: bits flipped in the

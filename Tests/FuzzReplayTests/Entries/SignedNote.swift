@@ -1,4 +1,5 @@
 import RetentionLedger
+import RetentionVocabulary
 
 /// Signed-note and key parsing. The first input byte picks what the rest is:
 /// 0 — a checkpoint note, opened under the fixed test key (seeds are real checkpoints, so

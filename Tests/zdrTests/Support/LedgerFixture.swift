@@ -1,5 +1,6 @@
 import Foundation
 import RetentionLedger
+import RetentionVocabulary
 import Testing
 
 /// A temporary directory with a signing key made by `zdr ledger keygen` and a small ledger
@@ -31,12 +32,12 @@ struct LedgerFixture {
         for index in 0..<count {
             let id = RequestID.random()
             ids.append(id)
-            let now = LedgerTimestamp.now()
+            let now = Timestamp.now()
             try ledger.append(.requestOpened(RequestOpenedRecord(
                 requestID: id, workspace: workspace, product: index % 2 == 0 ? .textToSpeech : .languageModel,
                 model: model, retentionMode: .zeroDataRetention, dataClasses: [.textInput, .audioOutput])))
             try ledger.append(.usage(UsageRecord(requestID: id, counts: [UsageCount(unit: .characters, count: 42)])))
-            try ledger.append(.discardReceipt(DiscardReceiptRecord(
+            try ledger.append(.discardReceipt(DiscardReceipt(
                 requestID: id, reason: .completed, openedAt: now, firstContentAt: now, discardedAt: now,
                 peakBytesHeld: 4096, totalBytesHeld: 8192, chunksWiped: 2, slotsWiped: 2, bytesVerifiedZero: 8192,
                 keyDestroyed: true, backend: .locked, aead: .xchacha20poly1305, externalHolders: [])))
@@ -55,5 +56,12 @@ struct LedgerFixture {
         var bytes = try Data(contentsOf: URL(fileURLWithPath: ledgerPath))
         bytes[offset] ^= 0x40
         try bytes.write(to: URL(fileURLWithPath: ledgerPath))
+    }
+}
+
+extension RequestID {
+    /// A random id for fixtures (the vault's generator is not a dependency of these tests).
+    static func random() -> RequestID {
+        RequestID(high: .random(in: .min ... .max), low: .random(in: .min ... .max))
     }
 }

@@ -1,6 +1,8 @@
-import RetentionLedger
-import RetentionPolicy
+public import RetentionLedger
+public import RetentionPolicy
 import Synchronization
+public import ContentVault
+public import RetentionVocabulary
 
 /// A vault whose every request is decided by the retention policy and recorded in the ledger.
 ///
@@ -36,7 +38,7 @@ public final class AuditedVault: Sendable {
         self.ledger = ledger
         vault.setReceiptHandler { [ledger, receiptFailures] receipt in
             do {
-                try ledger.append(.discardReceipt(receipt.ledgerRecord))
+                try ledger.append(.discardReceipt(receipt))
             } catch {
                 // A receipt that cannot be recorded is counted and surfaced; the ledger also
                 // refuses every later call after an I/O failure, so `flush()` reports it too.
@@ -58,7 +60,8 @@ public final class AuditedVault: Sendable {
     ///   recorded), ``AuditedVaultError/ledger(_:)`` when the ledger cannot record (no scope is
     ///   opened: fail closed), ``AuditedVaultError/vault(_:)`` when the vault cannot open one.
     public func open(_ request: PolicyRequest, timeToLive: Duration? = nil) throws(AuditedVaultError) -> AdmittedRequest {
-        let requestID = RequestID.random()
+        let requestID: RequestID
+        do { requestID = try Vault.makeRequestID() } catch { throw .vault(error) }
         let decision = policy.decide(request)
         do {
             for record in decision.ledgerRecords(for: request, requestID: requestID) {

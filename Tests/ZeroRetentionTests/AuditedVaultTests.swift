@@ -3,9 +3,8 @@ import Glibc
 #endif
 import Foundation
 import RetentionLedger
-import RetentionPolicy
 import Testing
-@testable import ContentVault
+import ZeroRetention
 
 @Suite("AuditedVault: policy decides, ledger records, content stays out")
 struct AuditedVaultTests {
@@ -33,7 +32,9 @@ struct AuditedVaultTests {
             .workspace("acme", zdr: true)
             .workspace("open", zdr: false)
             .provider("upstream", zdrCoverage: [.streaming])
-        let audited = AuditedVault(vault: try makeVault(), policy: policy, ledger: ledger)
+        let audited = AuditedVault(vault: try Vault(configuration: .init(
+            backend: .locked, byteBudget: 16 << 20, aead: .fixed(.xchacha20poly1305), reaperInterval: nil)),
+            policy: policy, ledger: ledger)
         return Fixture(directory: directory, ledger: ledger, signer: signer, audited: audited)
     }
 

@@ -1,8 +1,5 @@
-import RetentionLedger
-
-// `DiscardReason`, `ExternalHolderKind`, `ExternalHolderOutcome` and `ExternalHolderReport` are
-// the ledger vocabulary's (RetentionLedger), re-exported by ContentVault: one definition, so a
-// receipt maps into a `DiscardReceiptRecord` field by field.
+// The discard receipt: defined once, here, so that the vault that produces it and the ledger
+// that encodes it (record kind `discard_receipt`) share every field.
 
 /// Proof of one discard, with no content: what was held, how it ended and what was wiped.
 ///
@@ -13,20 +10,20 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     public var requestID: RequestID
     /// How the request ended.
     public var reason: DiscardReason
-    /// When the scope was opened: nanoseconds since the Unix epoch (`CLOCK_REALTIME`).
-    public var openedAt: UInt64
+    /// When the scope was opened (`CLOCK_REALTIME`).
+    public var openedAt: Timestamp
     /// When the first content was sealed into the scope, if any.
-    public var firstContentAt: UInt64?
+    public var firstContentAt: Timestamp?
     /// When the discard completed.
-    public var discardedAt: UInt64
+    public var discardedAt: Timestamp
     /// Most plaintext bytes the scope held sealed at one time.
     public var peakBytesHeld: UInt64
     /// Plaintext bytes sealed over the scope's life.
     public var totalBytesHeld: UInt64
     /// Sealed chunks wiped at discard.
-    public var chunksWiped: Int
+    public var chunksWiped: UInt64
     /// Content slots (data classes with content) and transfer slots wiped at discard.
-    public var slotsWiped: Int
+    public var slotsWiped: UInt64
     /// Bytes read back as zero after their wipe: chunk memory, keys and transfer slots
     /// (slot capacities, so at least the bytes held plus the authentication tags).
     public var bytesVerifiedZero: UInt64
@@ -37,15 +34,20 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     public var backend: MemoryBackend
     /// The AEAD that sealed the chunks.
     public var aead: AEADAlgorithm
-    /// Each registered external holder and what its wipe reported, in registration order.
+    /// Each registered external holder and what its wipe reported, in registration order; at
+    /// most ``maximumExternalHolders``.
     public var externalHolders: [ExternalHolderReport]
 
-    /// A receipt; the vault makes these at discard (public so the ledger and tests can build
-    /// them).
+    /// Most external holders one receipt may list (the ledger record's bound).
+    public static let maximumExternalHolders = 32
+
+    /// A receipt. The vault makes these at discard and the ledger's decoder reads them back;
+    /// public so that an auditor's tools and tests can build one to check against (every field
+    /// is metadata, so a hand-built receipt carries no content either).
     public init(
-        requestID: RequestID, reason: DiscardReason, openedAt: UInt64, firstContentAt: UInt64?,
-        discardedAt: UInt64, peakBytesHeld: UInt64, totalBytesHeld: UInt64, chunksWiped: Int,
-        slotsWiped: Int, bytesVerifiedZero: UInt64, keyDestroyed: Bool, backend: MemoryBackend,
+        requestID: RequestID, reason: DiscardReason, openedAt: Timestamp, firstContentAt: Timestamp?,
+        discardedAt: Timestamp, peakBytesHeld: UInt64, totalBytesHeld: UInt64, chunksWiped: UInt64,
+        slotsWiped: UInt64, bytesVerifiedZero: UInt64, keyDestroyed: Bool, backend: MemoryBackend,
         aead: AEADAlgorithm, externalHolders: [ExternalHolderReport]
     ) {
         self.requestID = requestID
@@ -67,21 +69,20 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     /// Every field is metadata, so the description shows them all.
     public var description: String {
         let holders = externalHolders.map { "\($0.kind): \($0.outcome)" }.joined(separator: ", ")
-        return "DiscardReceipt(\(requestID), \(reason), opened \(openedAt), first content \(firstContentAt.map(String.init) ?? "none"), discarded \(discardedAt), peak \(peakBytesHeld) B, total \(totalBytesHeld) B, chunks \(chunksWiped), slots \(slotsWiped), verified zero \(bytesVerifiedZero) B, key destroyed \(keyDestroyed), \(backend), \(aead), holders [\(holders)])"
+        return "DiscardReceipt(\(requestID), \(reason), opened \(openedAt), first content \(firstContentAt.map(\.description) ?? "none"), discarded \(discardedAt), peak \(peakBytesHeld) B, total \(totalBytesHeld) B, chunks \(chunksWiped), slots \(slotsWiped), verified zero \(bytesVerifiedZero) B, key destroyed \(keyDestroyed), \(backend), \(aead), holders [\(holders)])"
     }
 }
 
-extension DiscardReceipt {
-    /// The ledger's record of this receipt, field by field (timestamps as `LedgerTimestamp`).
-    public var ledgerRecord: DiscardReceiptRecord {
-        DiscardReceiptRecord(
-            requestID: requestID, reason: reason,
-            openedAt: LedgerTimestamp(nanosecondsSinceEpoch: openedAt),
-            firstContentAt: firstContentAt.map { LedgerTimestamp(nanosecondsSinceEpoch: $0) },
-            discardedAt: LedgerTimestamp(nanosecondsSinceEpoch: discardedAt),
-            peakBytesHeld: peakBytesHeld, totalBytesHeld: totalBytesHeld,
-            chunksWiped: UInt64(chunksWiped), slotsWiped: UInt64(slotsWiped),
-            bytesVerifiedZero: bytesVerifiedZero, keyDestroyed: keyDestroyed,
-            backend: backend, aead: aead, externalHolders: externalHolders)
+/// One external holder's wipe outcome.
+public struct ExternalHolderReport: Sendable, Hashable {
+    /// What kind of holder it was.
+    public var kind: ExternalHolderKind
+    /// What its wipe reported.
+    public var outcome: ExternalHolderOutcome
+
+    /// A report of one holder's wipe.
+    public init(kind: ExternalHolderKind, outcome: ExternalHolderOutcome) {
+        self.kind = kind
+        self.outcome = outcome
     }
 }

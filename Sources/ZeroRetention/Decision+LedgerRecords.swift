@@ -1,4 +1,6 @@
-import RetentionLedger
+public import RetentionLedger
+public import RetentionPolicy
+public import RetentionVocabulary
 
 // What the ledger records about a decision. The policy decides; these functions only translate
 // the decision into ledger records, so the two cannot drift apart.

@@ -1,6 +1,6 @@
 import RetentionLedger
 import Testing
-@testable import RetentionPolicy
+import ZeroRetention
 
 @Suite("What the ledger records about a decision")
 struct LedgerRecordsTests {
