@@ -49,6 +49,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "ContentVault", package: "content-vault"),
+                .product(name: "RetentionVocabulary", package: "content-vault"),
                 "CBenchSodium",
                 "CBenchBaselines",
                 "BenchmarkSupport",
@@ -61,6 +62,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "ContentVault", package: "content-vault"),
+                .product(name: "RetentionVocabulary", package: "content-vault"),
                 "CBenchSodium",
                 "BenchmarkSupport",
             ],
@@ -72,6 +74,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "RetentionLedger", package: "content-vault"),
+                .product(name: "RetentionVocabulary", package: "content-vault"),
                 "CBenchSQLite",
                 "BenchmarkSupport",
             ],

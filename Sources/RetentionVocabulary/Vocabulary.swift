@@ -61,8 +61,10 @@ public struct RequestID: Sendable, Hashable, Comparable, CustomStringConvertible
     /// The last 8 bytes, big-endian.
     public let low: UInt64
 
-    /// An id from its two halves: the vault's generator and the ledger's decoder make these.
-    package init(high: UInt64, low: UInt64) {
+    /// An id from its two halves. The vault's generator and the ledger's decoder make these; a
+    /// host takes its ids from scopes. Public for benchmarks and fixtures outside this package:
+    /// it is no wider a channel than ``init(_:)``, which parses any 16 bytes as well.
+    public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }

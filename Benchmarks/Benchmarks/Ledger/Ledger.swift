@@ -19,6 +19,7 @@ import Benchmark
 import BenchmarkSupport
 import CBenchSQLite
 import RetentionLedger
+import RetentionVocabulary
 import Synchronization
 
 #if canImport(Glibc)
@@ -49,7 +50,7 @@ private func removeScratchDirectory(_ path: String) {
 }
 
 /// A plausible discard receipt for a fresh request id (metadata only: the ledger holds no content).
-private func receipt(_ requestID: RequestID = .random()) -> LedgerRecord {
+private func receipt(_ requestID: RequestID = nextRequestID()) -> LedgerRecord {
     let now = Timestamp.now()
     return .discardReceipt(DiscardReceipt(
         requestID: requestID, reason: .completed, openedAt: now, firstContentAt: now, discardedAt: now,

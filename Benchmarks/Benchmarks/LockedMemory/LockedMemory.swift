@@ -24,6 +24,7 @@ import BenchmarkSupport
 import CBenchBaselines
 import CBenchSodium
 import ContentVault
+import RetentionVocabulary
 
 #if canImport(Glibc)
 import Glibc

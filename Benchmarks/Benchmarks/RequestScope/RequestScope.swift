@@ -14,6 +14,7 @@ import Benchmark
 import BenchmarkSupport
 import CBenchSodium
 import ContentVault
+import RetentionVocabulary
 import Synchronization
 
 #if canImport(Glibc)
