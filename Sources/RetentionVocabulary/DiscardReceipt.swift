@@ -4,7 +4,7 @@
 /// Proof of one discard, with no content: what was held, how it ended and what was wiped.
 ///
 /// The vault produces exactly one receipt per scope, at its discard, and hands it to the
-/// vault's receipt handler (see ``Vault/setReceiptHandler(_:)``) for the ledger.
+/// vault's receipt handler (see `Vault.setReceiptHandler(_:)`) for the ledger.
 public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     /// The vault-generated request id.
     public var requestID: RequestID

@@ -31,7 +31,7 @@ public final class AuditedVault: Sendable {
     private let receiptFailures = FailureCounter()
 
     /// Connects the three. Installs a receipt handler on `vault` that appends each
-    /// ``DiscardReceipt`` to `ledger` (replacing any handler set before).
+    /// `DiscardReceipt` to `ledger` (replacing any handler set before).
     public init(vault: Vault, policy: RetentionPolicy, ledger: Ledger) {
         self.vault = vault
         self.policy = policy

@@ -203,8 +203,10 @@ public final class SecureMemoryPool: @unchecked Sendable {
     /// Reads from `fileDescriptor` until end of input straight into locked memory (no heap copy),
     /// growing by moving into the next larger slot and wiping the smaller one.
     ///
-    /// - Parameter limit: most bytes accepted; more input is ``LockedMemoryError/inputTooLarge(limit:)``
-    ///   (what was read is wiped).
+    /// - Parameters:
+    ///   - fileDescriptor: an open descriptor to read until end of input (not closed here).
+    ///   - limit: most bytes accepted; more input is ``LockedMemoryError/inputTooLarge(limit:)``
+    ///     (what was read is wiped).
     /// - Returns: the bytes read, or `nil` when the input was empty.
     public func read(fromFileDescriptor fileDescriptor: Int32, limit: Int) throws(LockedMemoryError) -> LockedBuffer? {
         guard limit > 0 else { throw .invalidByteCount(limit) }

@@ -9,7 +9,7 @@ public import RetentionVocabulary
 /// One request's content: sealed under the request's own key, discarded however the request ends.
 ///
 /// Open a scope with ``Vault/openScope(timeToLive:)`` or, better, ``Vault/withRequestScope(timeToLive:isolation:_:)``.
-/// Each ``DataClass`` is a slot: a stream of chunks, each sealed (AEAD) into locked memory as it
+/// Each `DataClass` is a slot: a stream of chunks, each sealed (AEAD) into locked memory as it
 /// is appended. Plaintext exists only inside the closures of the access methods, in a locked
 /// scratch buffer that is wiped when the closure returns or throws.
 ///
@@ -22,7 +22,7 @@ public import RetentionVocabulary
 /// }
 /// ```
 ///
-/// Each slot's key is 32 fresh random bytes in locked memory (see ``KeyGenerator``).
+/// Each slot's key is 32 fresh random bytes in locked memory (see `KeyGenerator`).
 /// ``discard(reason:)`` wipes and verifies every chunk, every key and every transfer slot, and
 /// calls every registered external holder, exactly once; every later operation throws
 /// ``VaultError/discarded``. Destroying the keys makes any copy of the ciphertext that escaped
@@ -30,7 +30,7 @@ public import RetentionVocabulary
 ///
 /// Keys and limits: each slot seals under its own random key, one per generation. Nonces are
 /// counters (the chunk index) under a per-stream prefix, unique per key by construction. Before
-/// a slot's current key would seal more than ``AEADAlgorithm/perKeyByteLimit`` bytes (256 MiB
+/// a slot's current key would seal more than `AEADAlgorithm.perKeyByteLimit` bytes (256 MiB
 /// for AES-256-GCM), the slot **rotates** to a new random key (the next generation), so long
 /// streams never hit the limit; only a single chunk larger than the limit is refused, with
 /// ``VaultError/chunkTooLarge(byteCount:limit:)``.
@@ -42,7 +42,7 @@ public import RetentionVocabulary
 public final class RequestScope: Sendable {
     /// The vault-generated request id (print it in headers and logs: it carries no content).
     public let id: RequestID
-    /// When the reaper discards the scope with ``DiscardReason/expired``.
+    /// When the reaper discards the scope with `DiscardReason.expired`.
     public let deadline: ContinuousClock.Instant
     /// Realtime nanoseconds at open.
     let openedAt: UInt64
@@ -56,7 +56,7 @@ public final class RequestScope: Sendable {
     private let state: LockedState<ScopeState>
 
     /// Opens a scope. Keys are drawn per slot, on first use, so opening allocates no locked
-    /// memory; with `id` nil the id comes from the vault's ``KeyGenerator``.
+    /// memory; with `id` nil the id comes from the vault's `KeyGenerator`.
     init(vault: Vault, id: RequestID? = nil, deadline: ContinuousClock.Instant) throws(VaultError) {
         self.deadline = deadline
         self.openedAt = realtimeNanoseconds()
@@ -96,8 +96,11 @@ public final class RequestScope: Sendable {
     /// Seals a copy of `bytes` as the next chunk of `dataClass`'s slot. The caller's buffer is
     /// left as it is (use ``append(to:ingesting:final:)`` to have it wiped).
     ///
-    /// - Parameter final: marks the slot's last chunk; later appends throw
-    ///   ``VaultError/slotFinished(slot:)``, and a stream cut short before it is detected.
+    /// - Parameters:
+    ///   - dataClass: the slot to append to.
+    ///   - bytes: the plaintext, copied and left as it is.
+    ///   - final: marks the slot's last chunk; later appends throw
+    ///     ``VaultError/slotFinished(slot:)``, and a stream cut short before it is detected.
     public func append(to dataClass: DataClass, copying bytes: UnsafeRawBufferPointer, final: Bool = false) throws(VaultError) {
         try seal(bytes, into: dataClass, final: final)
     }
@@ -118,8 +121,12 @@ public final class RequestScope: Sendable {
     /// next chunk and wipes the scratch. Returns the bytes read (0 for empty input, which seals
     /// nothing).
     ///
-    /// - Parameter limit: most bytes accepted; longer input throws
-    ///   ``VaultError/memory(_:)`` with ``LockedMemoryError/inputTooLarge(limit:)``.
+    /// - Parameters:
+    ///   - fileDescriptor: an open descriptor to read until end of input (not closed here).
+    ///   - dataClass: the slot to append to.
+    ///   - limit: most bytes accepted; longer input throws
+    ///     ``VaultError/memory(_:)`` with ``LockedMemoryError/inputTooLarge(limit:)``.
+    ///   - final: marks the slot's last chunk, as for ``append(to:copying:final:)-(_,UnsafeRawBufferPointer,_)``.
     @discardableResult
     public func appendFromFileDescriptor(
         _ fileDescriptor: Int32, to dataClass: DataClass, limit: Int, final: Bool = false
@@ -557,7 +564,7 @@ struct SlotState: Sendable {
     var allKeys: [KeyBox] { retiredKeys + (currentKey.map { [$0] } ?? []) }
 }
 
-/// The slots of one scope, one per ``DataClass``: a fixed table of twelve references, inline in
+/// The slots of one scope, one per `DataClass`: a fixed table of twelve references, inline in
 /// the scope's state. A dictionary cost an allocation and a hash per access; a table of the
 /// slot structs themselves (~1 KiB) cost more in copies of the state (both measured on a 4 KiB
 /// request). Iteration is in ascending raw value, the order discard wipes in.

@@ -23,7 +23,7 @@ import Synchronization
 ///
 /// Every scope is discarded exactly once: by the host, by ``withRequestScope(timeToLive:isolation:_:)``
 /// on return, throw or cancellation, by the reaper when its time-to-live passes, or by
-/// ``purgeAll()``. Each discard produces a ``DiscardReceipt`` delivered to the receipt handler.
+/// ``purgeAll()``. Each discard produces a `DiscardReceipt` delivered to the receipt handler.
 ///
 /// Open scopes are kept in sharded registries (by request id), so thousands of concurrent
 /// requests do not share one lock; each scope's own operations take only that scope's lock
@@ -80,7 +80,7 @@ public final class Vault: Sendable {
     public let pool: SecureMemoryPool
     let transferBudget: TransferBudget
     /// Plaintext bytes sealed under one slot key before the next generation is derived: the
-    /// AEAD's ``AEADAlgorithm/perKeyByteLimit``, lowered only by tests to exercise rotation.
+    /// AEAD's `AEADAlgorithm.perKeyByteLimit`, lowered only by tests to exercise rotation.
     let perKeyByteLimit: Int
 
     private static let shardCount = 16
@@ -142,7 +142,7 @@ public final class Vault: Sendable {
     /// Opens a scope for one request, with a fresh request id and a fresh key in locked memory.
     ///
     /// The caller must end it with ``RequestScope/discard(reason:)``; otherwise the reaper
-    /// discards it at its deadline (reason ``DiscardReason/expired``). Prefer
+    /// discards it at its deadline (reason `DiscardReason.expired`). Prefer
     /// ``withRequestScope(timeToLive:isolation:_:)``.
     ///
     /// - Parameter timeToLive: `nil` for the configured default.
@@ -172,8 +172,8 @@ public final class Vault: Sendable {
     }
 
     /// Opens a scope, runs `body` with it and discards it however `body` ends: on return
-    /// (``DiscardReason/completed``), on throw (``DiscardReason/failed``, or
-    /// ``DiscardReason/cancelled`` when the task was cancelled), and at the moment the task is
+    /// (`DiscardReason.completed`), on throw (`DiscardReason.failed`, or
+    /// `DiscardReason.cancelled` when the task was cancelled), and at the moment the task is
     /// cancelled, while `body` still runs (its next scope operation then throws
     /// ``VaultError/discarded``).
     ///
@@ -201,7 +201,7 @@ public final class Vault: Sendable {
     }
 
     /// Discards every open scope whose deadline is at or before `now` (reason
-    /// ``DiscardReason/expired``). The background reaper calls this; tests and hosts without a
+    /// `DiscardReason.expired`). The background reaper calls this; tests and hosts without a
     /// reaper may call it directly. Returns the number discarded.
     @discardableResult
     public func reapExpired(asOf now: ContinuousClock.Instant = .now) -> Int {
@@ -215,7 +215,7 @@ public final class Vault: Sendable {
         return expired.count
     }
 
-    /// Discards every open scope of this vault (reason ``DiscardReason/purged``), with receipts.
+    /// Discards every open scope of this vault (reason `DiscardReason.purged`), with receipts.
     ///
     /// This is the orderly purge (shutdown, operator action). The signal handlers installed by
     /// ``installTerminationHandlers()`` and ``installFatalSignalHandlers()`` instead wipe every
