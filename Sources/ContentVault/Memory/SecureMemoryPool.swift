@@ -369,7 +369,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     /// The regions this pool has mapped (start of usable bytes, length), for diagnostics that
     /// check them in `/proc/self/smaps`.
-    public var regionAddresses: [(start: UInt, length: Int)] {
+    package var regionAddresses: [(start: UInt, length: Int)] {
         var result: [(UInt, Int)] = []
         var ignored = PoolStatistics(backend: backend, byteBudget: byteBudget, mappedBytes: 0)
         for index in 0..<Self.classCount {

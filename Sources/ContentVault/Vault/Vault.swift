@@ -76,7 +76,8 @@ public final class Vault: Sendable {
     public let configuration: Configuration
     /// How the AEAD was chosen (and the measurements, when measured).
     public let aeadSelection: AEADSelection
-    /// The pool holding keys, sealed chunks and plaintext scratch.
+    /// The pool holding keys, sealed chunks and plaintext scratch. Public so that a host (or a
+    /// server integration) can take locked scratch from the same budget.
     public let pool: SecureMemoryPool
     let transferBudget: TransferBudget
     /// Plaintext bytes sealed under one slot key before the next generation is derived: the
