@@ -32,15 +32,17 @@ struct LedgerHeader: Sendable, Equatable {
     }
 
     var encoded: [UInt8] {
-        var out = RecordWriter()
-        out.raw(ledgerMagic)
-        out.u16(ledgerFormatVersion)
-        out.u16(flags.rawValue)
-        let originBytes = Array(origin.utf8)
-        out.u8(UInt8(originBytes.count))
-        out.raw(originBytes)
-        out.u32(CRC32C.checksum(out.bytes))
-        return out.bytes
+        var bytes = RecordEncoder.bytes { out in
+            out.raw(ledgerMagic)
+            out.u16(ledgerFormatVersion)
+            out.u16(flags.rawValue)
+            let originBytes = Array(origin.utf8)
+            out.u8(UInt8(originBytes.count))
+            out.raw(originBytes)
+        }
+        let checksum = CRC32C.checksum(bytes)
+        bytes += RecordEncoder.bytes(capacity: 4) { $0.u32(checksum) }
+        return bytes
     }
 
     /// Parses the header at the start of `bytes`; returns it and its length.

@@ -7,14 +7,20 @@ public import RetentionVocabulary
 
 /// A request was opened: what it is, for whom, under which retention mode.
 public struct RequestOpenedRecord: Sendable, Hashable {
+    /// The vault-generated request id.
     public var requestID: RequestID
+    /// The declared workspace the request belongs to.
     public var workspace: Identifier
+    /// What the request is for.
     public var product: Product
+    /// The declared model that serves it.
     public var model: Identifier
+    /// Zero retention, or the provider's ordinary retention.
     public var retentionMode: RetentionMode
     /// Declared data classes. Stored as a sorted set, so order and duplicates carry nothing.
     public var dataClasses: Set<DataClass>
 
+    /// An opening record.
     public init(
         requestID: RequestID, workspace: Identifier, product: Product, model: Identifier,
         retentionMode: RetentionMode, dataClasses: Set<DataClass>
@@ -28,25 +34,87 @@ public struct RequestOpenedRecord: Sendable, Hashable {
     }
 }
 
+extension RequestOpenedRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.request(requestID)
+        out.identifier(workspace)
+        out.u8(product.rawValue)
+        out.identifier(model)
+        out.u8(retentionMode.rawValue)
+        let classes = dataClasses.map(\.rawValue).sorted()
+        out.u8(UInt8(classes.count))
+        for value in classes { out.u8(value) }
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        requestID = try input.request()
+        workspace = try input.identifier()
+        product = try input.enumeration(Product.self)
+        model = try input.identifier()
+        retentionMode = try input.enumeration(RetentionMode.self)
+        let count = Int(try input.u8())
+        var classes: [DataClass] = []
+        for _ in 0..<count { classes.append(try input.enumeration(DataClass.self)) }
+        // Strictly ascending: one byte representation per set.
+        for index in classes.indices.dropFirst() where classes[index - 1].rawValue >= classes[index].rawValue {
+            throw MalformedRecord()
+        }
+        dataClasses = Set(classes)
+    }
+}
+
 /// Usage totals for a request: at most one count per unit.
 public struct UsageRecord: Sendable, Hashable {
     /// Most units a usage record may hold (one per `UsageUnit`).
     public static let maximumCounts = 16
+    /// The request the usage is for.
     public var requestID: RequestID
+    /// The counts, at most one per unit (encoded sorted by unit).
     public var counts: [UsageCount]
+    /// A usage record.
     public init(requestID: RequestID, counts: [UsageCount]) {
         self.requestID = requestID
         self.counts = counts
     }
 }
 
+extension UsageRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.request(requestID)
+        let sorted = counts.sorted { $0.unit.rawValue < $1.unit.rawValue }
+        out.u8(UInt8(truncatingIfNeeded: sorted.count))
+        for entry in sorted {
+            out.u8(entry.unit.rawValue)
+            out.u64(entry.count)
+        }
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        requestID = try input.request()
+        let count = Int(try input.u8())
+        guard count <= Self.maximumCounts else { throw MalformedRecord() }
+        counts = []
+        for _ in 0..<count {
+            let unit = try input.enumeration(UsageUnit.self)
+            counts.append(UsageCount(unit: unit, count: try input.u64()))
+        }
+        for index in counts.indices.dropFirst() where counts[index - 1].unit.rawValue >= counts[index].unit.rawValue {
+            throw MalformedRecord()
+        }
+    }
+}
+
 /// Content left the process for an upstream provider.
 public struct UpstreamEgressRecord: Sendable, Hashable {
+    /// The request whose content left.
     public var requestID: RequestID
+    /// The declared upstream provider it went to.
     public var provider: Identifier
+    /// One request/response or a stream.
     public var mode: TransferMode
     /// Whether the provider's zero-data-retention agreement covers this call.
     public var coveredByZeroDataRetention: Bool
+    /// An egress record.
     public init(requestID: RequestID, provider: Identifier, mode: TransferMode, coveredByZeroDataRetention: Bool) {
         self.requestID = requestID
         self.provider = provider
@@ -55,19 +123,122 @@ public struct UpstreamEgressRecord: Sendable, Hashable {
     }
 }
 
+extension UpstreamEgressRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.request(requestID)
+        out.identifier(provider)
+        out.u8(mode.rawValue)
+        out.bool(coveredByZeroDataRetention)
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        requestID = try input.request()
+        provider = try input.identifier()
+        mode = try input.enumeration(TransferMode.self)
+        coveredByZeroDataRetention = try input.bool()
+    }
+}
+
 /// A retention-policy decision. The policy module owns the meaning of `reasonCode`.
 public struct PolicyDecisionRecord: Sendable, Hashable {
+    /// The request decided about.
     public var requestID: RequestID
+    /// Its declared workspace.
     public var workspace: Identifier
+    /// Its declared agent, if any.
     public var agent: Identifier?
+    /// Accepted, rejected, or accepted with ordinary retention.
     public var outcome: PolicyOutcome
+    /// The policy's reason code (RetentionPolicy's `PolicyReason` raw value).
     public var reasonCode: UInt16
+    /// A decision record.
     public init(requestID: RequestID, workspace: Identifier, agent: Identifier?, outcome: PolicyOutcome, reasonCode: UInt16) {
         self.requestID = requestID
         self.workspace = workspace
         self.agent = agent
         self.outcome = outcome
         self.reasonCode = reasonCode
+    }
+}
+
+extension PolicyDecisionRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.request(requestID)
+        out.identifier(workspace)
+        if let agent {
+            out.u8(1)
+            out.identifier(agent)
+        } else {
+            out.u8(0)
+        }
+        out.u8(outcome.rawValue)
+        out.u16(reasonCode)
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        requestID = try input.request()
+        workspace = try input.identifier()
+        agent = try input.bool() ? try input.identifier() : nil
+        outcome = try input.enumeration(PolicyOutcome.self)
+        reasonCode = try input.u16()
+    }
+}
+
+// The discard receipt is the vocabulary's `DiscardReceipt` (one definition: the vault produces
+// it); its encoding lives here with the other records'.
+extension DiscardReceipt: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.request(requestID)
+        out.u8(reason.rawValue)
+        out.timestamp(openedAt)
+        if let firstContentAt {
+            out.u8(1)
+            out.timestamp(firstContentAt)
+        } else {
+            out.u8(0)
+        }
+        out.timestamp(discardedAt)
+        out.u64(peakBytesHeld)
+        out.u64(totalBytesHeld)
+        out.u64(chunksWiped)
+        out.u64(slotsWiped)
+        out.u64(bytesVerifiedZero)
+        out.bool(keyDestroyed)
+        out.u8(backend.rawValue)
+        out.u8(aead.rawValue)
+        out.u8(UInt8(truncatingIfNeeded: externalHolders.count))
+        for holder in externalHolders {
+            out.u8(holder.kind.rawValue)
+            out.u8(holder.outcome.rawValue)
+        }
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        let requestID = try input.request()
+        let reason = try input.enumeration(DiscardReason.self)
+        let openedAt = try input.timestamp()
+        let firstContentAt: Timestamp? = try input.bool() ? try input.timestamp() : nil
+        let discardedAt = try input.timestamp()
+        let peak = try input.u64()
+        let total = try input.u64()
+        let chunks = try input.u64()
+        let slots = try input.u64()
+        let verifiedZero = try input.u64()
+        let keyDestroyed = try input.bool()
+        let backend = try input.enumeration(MemoryBackend.self)
+        let aead = try input.enumeration(AEADAlgorithm.self)
+        let holderCount = Int(try input.u8())
+        guard holderCount <= Self.maximumExternalHolders else { throw MalformedRecord() }
+        var holders: [ExternalHolderReport] = []
+        for _ in 0..<holderCount {
+            let kind = try input.enumeration(ExternalHolderKind.self)
+            holders.append(ExternalHolderReport(kind: kind, outcome: try input.enumeration(ExternalHolderOutcome.self)))
+        }
+        self.init(
+            requestID: requestID, reason: reason, openedAt: openedAt, firstContentAt: firstContentAt,
+            discardedAt: discardedAt, peakBytesHeld: peak, totalBytesHeld: total, chunksWiped: chunks,
+            slotsWiped: slots, bytesVerifiedZero: verifiedZero, keyDestroyed: keyDestroyed, backend: backend,
+            aead: aead, externalHolders: holders)
     }
 }
 
@@ -90,6 +261,7 @@ public struct ServiceHealthRecord: Sendable, Hashable {
     /// Share of the memory budget in use, in thousandths (0…1000; over-budget values allowed up to 65535).
     public var budgetUsedPermille: UInt16
 
+    /// A health sample.
     public init(
         windowStart: Timestamp, windowEnd: Timestamp, requestsOpened: UInt64, requestsDiscarded: UInt64,
         discardFailures: UInt64, activeRequests: UInt64, bytesHeld: UInt64, budgetUsedPermille: UInt16
@@ -102,6 +274,30 @@ public struct ServiceHealthRecord: Sendable, Hashable {
         self.activeRequests = activeRequests
         self.bytesHeld = bytesHeld
         self.budgetUsedPermille = budgetUsedPermille
+    }
+}
+
+extension ServiceHealthRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.timestamp(windowStart)
+        out.timestamp(windowEnd)
+        out.u64(requestsOpened)
+        out.u64(requestsDiscarded)
+        out.u64(discardFailures)
+        out.u64(activeRequests)
+        out.u64(bytesHeld)
+        out.u16(budgetUsedPermille)
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        windowStart = try input.timestamp()
+        windowEnd = try input.timestamp()
+        requestsOpened = try input.u64()
+        requestsDiscarded = try input.u64()
+        discardFailures = try input.u64()
+        activeRequests = try input.u64()
+        bytesHeld = try input.u64()
+        budgetUsedPermille = try input.u16()
     }
 }
 
@@ -118,6 +314,22 @@ public struct KeyRotationRecord: Sendable, Hashable {
     public var signature: [UInt8]
 }
 
+extension KeyRotationRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.u32(epoch)
+        out.raw(newPublicKey)
+        out.u64(treeSize)
+        out.raw(signature)
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        epoch = try input.u32()
+        newPublicKey = try input.raw(32)
+        treeSize = try input.u64()
+        signature = try input.raw(64)
+    }
+}
+
 /// A signed checkpoint of all records before it. Written by the ledger only.
 public struct CheckpointRecord: Sendable, Hashable {
     /// The number of records covered (equals this record's own leaf index).
@@ -128,6 +340,22 @@ public struct CheckpointRecord: Sendable, Hashable {
     public var keyEpoch: UInt32
     /// Ed25519 signature of the C2SP checkpoint body (64 bytes).
     public var signature: [UInt8]
+}
+
+extension CheckpointRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.u64(treeSize)
+        out.raw(rootHash)
+        out.u32(keyEpoch)
+        out.raw(signature)
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        treeSize = try input.u64()
+        rootHash = try input.raw(32)
+        keyEpoch = try input.u32()
+        signature = try input.raw(64)
+    }
 }
 
 /// A ledger record body: one of the fixed record kinds.

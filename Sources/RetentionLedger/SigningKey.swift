@@ -274,12 +274,12 @@ public final class SigningKey: Sendable {
 
 /// The bytes a key-rotation signature covers (Docs/LedgerFormat.md §6).
 func keyRotationStatement(epoch: UInt32, newPublicKey: [UInt8], treeSize: UInt64) -> [UInt8] {
-    var out = RecordWriter()
-    out.raw(Array("zdr-ledger/key-rotation/v1\n".utf8))
-    out.u32(epoch)
-    out.raw(newPublicKey)
-    out.u64(treeSize)
-    return out.bytes
+    RecordEncoder.bytes { out in
+        out.raw(Array("zdr-ledger/key-rotation/v1\n".utf8))
+        out.u32(epoch)
+        out.raw(newPublicKey)
+        out.u64(treeSize)
+    }
 }
 
 /// Makes a rename or creation in `path`'s directory durable.
