@@ -9,7 +9,7 @@ import RetentionLedger
 import RetentionVocabulary
 import Testing
 
-@Test(.enabled(if: ProcessInfo.processInfo.environment["ZDR_FUZZ_WRITE_SEEDS"] == "1"))
+@Test("write ledger seeds", .enabled(if: ProcessInfo.processInfo.environment["ZDR_FUZZ_WRITE_SEEDS"] == "1"))
 func writeLedgerSeeds() throws {
     let corpus = SavedInput.fuzzRoot.appendingPathComponent("Corpus")
     func save(_ target: String, _ name: String, _ bytes: [UInt8]) throws {

@@ -33,85 +33,88 @@ private let fipsVectors: [([UInt8], String)] = [
     ([], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
 ]
 
-@Test func portableSHA256MatchesFIPSVectors() {
-    for (message, digest) in fipsVectors {
-        message.withUnsafeBytes { #expect(hex(SHA256.portableHash(prefix: nil, $0, empty)) == digest) }
+@Suite("Hash backends: SHA-NI and CRC-32C agree with the portable code")
+struct HashBackendTests {
+    @Test("portable SHA-256 matches the FIPS vectors") func portableSHA256MatchesFIPSVectors() {
+        for (message, digest) in fipsVectors {
+            message.withUnsafeBytes { #expect(hex(SHA256.portableHash(prefix: nil, $0, empty)) == digest) }
+        }
     }
-}
 
-@Test(.enabled(if: HashBackend.sha256Hardware, "the CPU has no SHA extensions"))
-func hardwareSHA256MatchesFIPSVectors() {
-    for (message, digest) in fipsVectors {
-        message.withUnsafeBytes { #expect(hex(SHA256.hardwareHash(prefix: nil, $0, empty)) == digest) }
+    @Test("hardware SHA-256 matches the FIPS vectors", .enabled(if: HashBackend.sha256Hardware, "the CPU has no SHA extensions"))
+    func hardwareSHA256MatchesFIPSVectors() {
+        for (message, digest) in fipsVectors {
+            message.withUnsafeBytes { #expect(hex(SHA256.hardwareHash(prefix: nil, $0, empty)) == digest) }
+        }
     }
-}
 
-@Test(.enabled(if: HashBackend.sha256Hardware, "the CPU has no SHA extensions"))
-func hardwareSHA256MatchesLibsodiumOverEveryLengthAndSplit() {
-    var random = SplitMix(state: 0x5EED)
-    let source = random.bytes(12_000)
-    var lengths = Array(0...1000)
-    for _ in 0..<200 { lengths.append(Int(random.next() % 12_000)) }
-    var mismatches = 0
-    source.withUnsafeBytes { all in
-        for length in lengths {
-            // Several ways to split the input between the prefix byte and the two parts, so
-            // buffering across part boundaries is exercised at every block offset.
-            let cut = length == 0 ? 0 : Int(random.next() % UInt64(length + 1))
-            let first = UnsafeRawBufferPointer(rebasing: all[0..<cut])
-            let second = UnsafeRawBufferPointer(rebasing: all[cut..<length])
-            for prefix: UInt8? in [nil, 0x00, 0x01] {
-                if SHA256.hardwareHash(prefix: prefix, first, second) != SHA256.portableHash(prefix: prefix, first, second) {
-                    mismatches += 1
+    @Test("hardware SHA-256 matches libsodium over every length and split", .enabled(if: HashBackend.sha256Hardware, "the CPU has no SHA extensions"))
+    func hardwareSHA256MatchesLibsodiumOverEveryLengthAndSplit() {
+        var random = SplitMix(state: 0x5EED)
+        let source = random.bytes(12_000)
+        var lengths = Array(0...1000)
+        for _ in 0..<200 { lengths.append(Int(random.next() % 12_000)) }
+        var mismatches = 0
+        source.withUnsafeBytes { all in
+            for length in lengths {
+                // Several ways to split the input between the prefix byte and the two parts, so
+                // buffering across part boundaries is exercised at every block offset.
+                let cut = length == 0 ? 0 : Int(random.next() % UInt64(length + 1))
+                let first = UnsafeRawBufferPointer(rebasing: all[0..<cut])
+                let second = UnsafeRawBufferPointer(rebasing: all[cut..<length])
+                for prefix: UInt8? in [nil, 0x00, 0x01] {
+                    if SHA256.hardwareHash(prefix: prefix, first, second) != SHA256.portableHash(prefix: prefix, first, second) {
+                        mismatches += 1
+                    }
                 }
             }
         }
+        #expect(mismatches == 0)
     }
-    #expect(mismatches == 0)
-}
 
-@Test func crc32cMatchesTheCheckValueOnBothPaths() {
-    // The CRC-32C check value (RFC 3720 / the Rocksoft catalogue): CRC of "123456789".
-    Array("123456789".utf8).withUnsafeBytes { raw in
-        #expect(CRC32C.portableChecksum(raw) == 0xE306_9283)
-        if HashBackend.crc32cHardware { #expect(CRC32C.checksum(raw) == 0xE306_9283) }
-    }
-}
-
-@Test(.enabled(if: HashBackend.crc32cHardware, "the CPU has no SSE4.2"))
-func hardwareCRC32CMatchesTheTableOverEveryLengthAndSeed() {
-    var random = SplitMix(state: 0xC0FFEE)
-    let source = random.bytes(2_000)
-    var mismatches = 0
-    source.withUnsafeBytes { all in
-        for length in 0...1_000 {
-            let start = Int(random.next() % 64)
-            let bytes = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
-            let seed = length % 3 == 0 ? 0 : UInt32(truncatingIfNeeded: random.next())
-            if CRC32C.checksum(bytes, seed: seed) != CRC32C.portableChecksum(bytes, seed: seed) { mismatches += 1 }
+    @Test("CRC-32C matches the check value on both paths") func crc32cMatchesTheCheckValueOnBothPaths() {
+        // The CRC-32C check value (RFC 3720 / the Rocksoft catalogue): CRC of "123456789".
+        Array("123456789".utf8).withUnsafeBytes { raw in
+            #expect(CRC32C.portableChecksum(raw) == 0xE306_9283)
+            if HashBackend.crc32cHardware { #expect(CRC32C.checksum(raw) == 0xE306_9283) }
         }
     }
-    #expect(mismatches == 0)
-}
 
-/// The switch tests use to run the fallbacks on any CPU really routes around the hardware,
-/// and a ledger written that way is byte-for-byte the ledger written with the hardware.
-@Test func forcingThePortablePathsWritesTheSameLedger() throws {
-    func writeLedger() throws -> [UInt8] {
-        let directory = TemporaryDirectory()
-        defer { directory.cleanup() }
-        let path = directory.file("ledger")
-        let signer = try SigningKey(signerKey: goSignerKey)
-        let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration(checkpointEvery: 7))
-        for n in 0..<40 { try ledger.append(.discardReceipt(sampleReceipt(request(UInt64(n))))) }
-        _ = try ledger.checkpoint()
-        try ledger.close()
-        return readFile(path)
+    @Test("hardware CRC-32C matches the table over every length and seed", .enabled(if: HashBackend.crc32cHardware, "the CPU has no SSE4.2"))
+    func hardwareCRC32CMatchesTheTableOverEveryLengthAndSeed() {
+        var random = SplitMix(state: 0xC0FFEE)
+        let source = random.bytes(2_000)
+        var mismatches = 0
+        source.withUnsafeBytes { all in
+            for length in 0...1_000 {
+                let start = Int(random.next() % 64)
+                let bytes = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
+                let seed = length % 3 == 0 ? 0 : UInt32(truncatingIfNeeded: random.next())
+                if CRC32C.checksum(bytes, seed: seed) != CRC32C.portableChecksum(bytes, seed: seed) { mismatches += 1 }
+            }
+        }
+        #expect(mismatches == 0)
     }
-    HashBackend.forcePortable.store(true, ordering: .relaxed)
-    let portable = Result { try writeLedger() }
-    #expect(!HashBackend.useSHA256Hardware && !HashBackend.useCRC32CHardware)
-    HashBackend.forcePortable.store(false, ordering: .relaxed)
-    let native = try writeLedger()
-    #expect(try portable.get() == native)
+
+    /// The switch tests use to run the fallbacks on any CPU really routes around the hardware,
+    /// and a ledger written that way is byte-for-byte the ledger written with the hardware.
+    @Test("forcing the portable paths writes the same ledger") func forcingThePortablePathsWritesTheSameLedger() throws {
+        func writeLedger() throws -> [UInt8] {
+            let directory = TemporaryDirectory()
+            defer { directory.cleanup() }
+            let path = directory.file("ledger")
+            let signer = try SigningKey(signerKey: goSignerKey)
+            let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration(checkpointEvery: 7))
+            for n in 0..<40 { try ledger.append(.discardReceipt(sampleReceipt(request(UInt64(n))))) }
+            _ = try ledger.checkpoint()
+            try ledger.close()
+            return readFile(path)
+        }
+        HashBackend.forcePortable.store(true, ordering: .relaxed)
+        let portable = Result { try writeLedger() }
+        #expect(!HashBackend.useSHA256Hardware && !HashBackend.useCRC32CHardware)
+        HashBackend.forcePortable.store(false, ordering: .relaxed)
+        let native = try writeLedger()
+        #expect(try portable.get() == native)
+    }
 }

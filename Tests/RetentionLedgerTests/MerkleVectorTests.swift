@@ -62,80 +62,83 @@ private func vectorTree() -> MerkleTree {
     return tree
 }
 
-@Test func emptyTreeRootIsSHA256OfEmptyString() {
-    #expect(Hex.encode(MerkleTree().root(size: 0).bytes) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-}
-
-@Test func rootsMatchPublishedVectorsForEveryPrefix() {
-    let tree = vectorTree()
-    for size in 1...8 {
-        #expect(Hex.encode(tree.root(size: UInt64(size)).bytes) == vectorRoots[size - 1], "size \(size)")
+@Suite("Merkle tree: RFC 6962 vectors and generated proofs")
+struct MerkleVectorTests {
+    @Test("the empty tree's root is SHA-256 of the empty string") func emptyTreeRootIsSHA256OfEmptyString() {
+        #expect(Hex.encode(MerkleTree().root(size: 0).bytes) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
     }
-    // Incremental roots must match too (the frontier is not a separate code path to trust).
-    var incremental = MerkleTree()
-    for (index, leaf) in vectorLeaves.enumerated() {
-        incremental.append(leafHash: MerkleHashing.leaf(leaf))
-        #expect(Hex.encode(incremental.root(size: incremental.size).bytes) == vectorRoots[index])
-    }
-}
 
-@Test func inclusionProofsMatchPublishedVectorsAndVerify() {
-    let tree = vectorTree()
-    for (leaf, size, expected) in inclusionVectors {
-        let proof = tree.inclusionProof(index: leaf - 1, size: size).map { Hex.encode($0.bytes) }
-        #expect(proof == expected, "leaf \(leaf) size \(size)")
-        let root = hexBytes(vectorRoots[Int(size) - 1])
-        let leafHash = MerkleProofs.leafHash(vectorLeaves[Int(leaf) - 1])
-        let proofBytes = expected.map(hexBytes)
-        #expect(MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size, leafHash: leafHash, proof: proofBytes, root: root))
-        // Corruptions from the same source's corruptInclusionProof.
-        #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf, treeSize: size, leafHash: leafHash, proof: proofBytes, root: root))
-        #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size * 2, leafHash: leafHash, proof: proofBytes, root: root))
-        #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size, leafHash: leafHash, proof: proofBytes + [root], root: root))
-        for index in proofBytes.indices {
-            var wrong = proofBytes
-            wrong[index][0] ^= 8
-            #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size, leafHash: leafHash, proof: wrong, root: root))
+    @Test("roots match published vectors for every prefix") func rootsMatchPublishedVectorsForEveryPrefix() {
+        let tree = vectorTree()
+        for size in 1...8 {
+            #expect(Hex.encode(tree.root(size: UInt64(size)).bytes) == vectorRoots[size - 1], "size \(size)")
         }
-        if !proofBytes.isEmpty {
-            #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size, leafHash: leafHash, proof: Array(proofBytes.dropLast()), root: root))
+        // Incremental roots must match too (the frontier is not a separate code path to trust).
+        var incremental = MerkleTree()
+        for (index, leaf) in vectorLeaves.enumerated() {
+            incremental.append(leafHash: MerkleHashing.leaf(leaf))
+            #expect(Hex.encode(incremental.root(size: incremental.size).bytes) == vectorRoots[index])
         }
     }
-}
 
-@Test func consistencyProofsMatchPublishedVectorsAndVerify() {
-    let tree = vectorTree()
-    for (first, second, expected) in consistencyVectors {
-        let proof = tree.consistencyProof(first: first, second: second).map { Hex.encode($0.bytes) }
-        #expect(proof == expected, "\(first) -> \(second)")
-        let root1 = hexBytes(vectorRoots[Int(first) - 1])
-        let root2 = hexBytes(vectorRoots[Int(second) - 1])
-        let proofBytes = expected.map(hexBytes)
-        #expect(MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: root1, secondRoot: root2, proof: proofBytes))
-        guard !proofBytes.isEmpty else { continue }
-        #expect(!MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: root2, secondRoot: root1, proof: proofBytes))
-        #expect(!MerkleProofs.verifyConsistency(firstSize: first + 1, secondSize: second, firstRoot: root1, secondRoot: root2, proof: proofBytes))
-        #expect(!MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: root1, secondRoot: root2, proof: Array(proofBytes.dropLast())))
-        for index in proofBytes.indices {
-            var wrong = proofBytes
-            wrong[index][0] ^= 16
-            #expect(!MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: root1, secondRoot: root2, proof: wrong))
+    @Test("inclusion proofs match published vectors and verify") func inclusionProofsMatchPublishedVectorsAndVerify() {
+        let tree = vectorTree()
+        for (leaf, size, expected) in inclusionVectors {
+            let proof = tree.inclusionProof(index: leaf - 1, size: size).map { Hex.encode($0.bytes) }
+            #expect(proof == expected, "leaf \(leaf) size \(size)")
+            let root = hexBytes(vectorRoots[Int(size) - 1])
+            let leafHash = MerkleProofs.leafHash(vectorLeaves[Int(leaf) - 1])
+            let proofBytes = expected.map(hexBytes)
+            #expect(MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size, leafHash: leafHash, proof: proofBytes, root: root))
+            // Corruptions from the same source's corruptInclusionProof.
+            #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf, treeSize: size, leafHash: leafHash, proof: proofBytes, root: root))
+            #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size * 2, leafHash: leafHash, proof: proofBytes, root: root))
+            #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size, leafHash: leafHash, proof: proofBytes + [root], root: root))
+            for index in proofBytes.indices {
+                var wrong = proofBytes
+                wrong[index][0] ^= 8
+                #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size, leafHash: leafHash, proof: wrong, root: root))
+            }
+            if !proofBytes.isEmpty {
+                #expect(!MerkleProofs.verifyInclusion(leafIndex: leaf - 1, treeSize: size, leafHash: leafHash, proof: Array(proofBytes.dropLast()), root: root))
+            }
         }
     }
-}
 
-@Test func generatedProofsVerifyForEveryLeafAndSizeUpTo70() {
-    var tree = MerkleTree()
-    for n in 0..<70 { tree.append(leafHash: MerkleHashing.leaf([UInt8(n), 0xAA])) }
-    for size in UInt64(1)...70 {
-        let root = tree.root(size: size)
-        for index in 0..<size {
-            let proof = tree.inclusionProof(index: index, size: size)
-            #expect(MerkleProofs.rootFromInclusionProof(leafIndex: index, treeSize: size, leafHash: tree.leafHash(at: index), proof: proof) == root)
+    @Test("consistency proofs match published vectors and verify") func consistencyProofsMatchPublishedVectorsAndVerify() {
+        let tree = vectorTree()
+        for (first, second, expected) in consistencyVectors {
+            let proof = tree.consistencyProof(first: first, second: second).map { Hex.encode($0.bytes) }
+            #expect(proof == expected, "\(first) -> \(second)")
+            let root1 = hexBytes(vectorRoots[Int(first) - 1])
+            let root2 = hexBytes(vectorRoots[Int(second) - 1])
+            let proofBytes = expected.map(hexBytes)
+            #expect(MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: root1, secondRoot: root2, proof: proofBytes))
+            guard !proofBytes.isEmpty else { continue }
+            #expect(!MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: root2, secondRoot: root1, proof: proofBytes))
+            #expect(!MerkleProofs.verifyConsistency(firstSize: first + 1, secondSize: second, firstRoot: root1, secondRoot: root2, proof: proofBytes))
+            #expect(!MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: root1, secondRoot: root2, proof: Array(proofBytes.dropLast())))
+            for index in proofBytes.indices {
+                var wrong = proofBytes
+                wrong[index][0] ^= 16
+                #expect(!MerkleProofs.verifyConsistency(firstSize: first, secondSize: second, firstRoot: root1, secondRoot: root2, proof: wrong))
+            }
         }
-        for first in 1...size {
-            let proof = tree.consistencyProof(first: first, second: size)
-            #expect(MerkleProofs.verifyConsistency(firstSize: first, secondSize: size, firstRoot: tree.root(size: first), secondRoot: root, proof: proof))
+    }
+
+    @Test("generated proofs verify for every leaf and size up to 70") func generatedProofsVerifyForEveryLeafAndSizeUpTo70() {
+        var tree = MerkleTree()
+        for n in 0..<70 { tree.append(leafHash: MerkleHashing.leaf([UInt8(n), 0xAA])) }
+        for size in UInt64(1)...70 {
+            let root = tree.root(size: size)
+            for index in 0..<size {
+                let proof = tree.inclusionProof(index: index, size: size)
+                #expect(MerkleProofs.rootFromInclusionProof(leafIndex: index, treeSize: size, leafHash: tree.leafHash(at: index), proof: proof) == root)
+            }
+            for first in 1...size {
+                let proof = tree.consistencyProof(first: first, second: size)
+                #expect(MerkleProofs.verifyConsistency(firstSize: first, secondSize: size, firstRoot: tree.root(size: first), secondRoot: root, proof: proof))
+            }
         }
     }
 }

@@ -2,14 +2,14 @@ import Foundation
 import Testing
 
 /// The CLI contract every subcommand shares: help, version, usage errors, colour.
-@Suite struct CLIBehaviourTests {
+@Suite("zdr CLI: help, usage errors, exit codes, colour") struct CLIBehaviourTests {
     static let commandPaths: [[String]] = [
         [], ["doctor"], ["selftest"], ["drill"], ["scan"], ["ledger"],
         ["ledger", "keygen"], ["ledger", "verify"], ["ledger", "show"], ["ledger", "export"],
         ["ledger", "prove"], ["ledger", "check-receipt"],
     ]
 
-    @Test(arguments: commandPaths)
+    @Test("help exits zero and shows usage", arguments: commandPaths)
     func helpExitsZeroAndShowsUsage(path: [String]) throws {
         let run = try ZDR.run(path + ["--help"])
         #expect(run.status == 0)
@@ -18,13 +18,13 @@ import Testing
         #expect(run.err.isEmpty)
     }
 
-    @Test func shortHelpAndHelpSubcommandMatchLongHelp() throws {
+    @Test("short help and help subcommand match long help") func shortHelpAndHelpSubcommandMatchLongHelp() throws {
         let long = try ZDR.run(["ledger", "verify", "--help"])
         #expect(try ZDR.run(["ledger", "verify", "-h"]).out == long.out)
         #expect(try ZDR.run(["help", "ledger", "verify"]).out == long.out)
     }
 
-    @Test func versionPrintsVersion() throws {
+    @Test("version prints version") func versionPrintsVersion() throws {
         let run = try ZDR.run(["--version"])
         #expect(run.status == 0)
         #expect(run.out.hasPrefix("zdr "))
@@ -61,7 +61,7 @@ import Testing
         ["help", "nothing"],
     ]
 
-    @Test(arguments: usageErrors)
+    @Test("a usage error exits 64 with a hint", arguments: usageErrors)
     func usageErrorExits64WithHint(arguments: [String]) throws {
         let run = try ZDR.run(arguments)
         #expect(run.status == 64)
@@ -70,17 +70,17 @@ import Testing
         #expect(run.err.contains("--help' for usage."))
     }
 
-    @Test func misspelledSubcommandGetsSuggestion() throws {
+    @Test("misspelled subcommand gets suggestion") func misspelledSubcommandGetsSuggestion() throws {
         let run = try ZDR.run(["scna"])
         #expect(run.err.contains("did you mean 'scan'?"))
     }
 
-    @Test func noColourWhenStdoutIsNotATerminal() throws {
+    @Test("no colour when stdout is not a terminal") func noColourWhenStdoutIsNotATerminal() throws {
         let run = try ZDR.run(["doctor"])
         #expect(!run.stdout.contains(0x1B))
     }
 
-    @Test func optionValueMayBeInline() throws {
+    @Test("option value may be inline") func optionValueMayBeInline() throws {
         let inline = try ZDR.run(["doctor", "--json", "--memlock-budget=1K"])
         let object = try inline.json()
         #expect(object["memlockBudget"] as? Int == 1024)
@@ -88,7 +88,7 @@ import Testing
 }
 
 /// Colour on a terminal, and only there: `script(1)` gives the child a pseudo-terminal.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+@Suite("zdr CLI on a terminal: colour and its opt-outs", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
 struct TerminalColourTests {
     static func runOnTerminal(environment: [String: String]) throws -> Data {
         let process = Process()
@@ -108,17 +108,17 @@ struct TerminalColourTests {
         return try Data(contentsOf: files.output)
     }
 
-    @Test func colourOnATerminal() throws {
+    @Test("colour on a terminal") func colourOnATerminal() throws {
         #expect(try Self.runOnTerminal(environment: [:]).contains(0x1B))
     }
 
-    @Test func noColourWhenNO_COLORIsSet() throws {
+    @Test("no colour when NO_COLOR is set") func noColourWhenNO_COLORIsSet() throws {
         let data = try Self.runOnTerminal(environment: ["NO_COLOR": "1"])
         #expect(!data.isEmpty)
         #expect(!data.contains(0x1B))
     }
 
-    @Test func noColourOnADumbTerminal() throws {
+    @Test("no colour on a dumb terminal") func noColourOnADumbTerminal() throws {
         #expect(!(try Self.runOnTerminal(environment: ["TERM": "dumb"]).contains(0x1B)))
     }
 }

@@ -4,7 +4,7 @@ import Testing
 
 /// Doctor's checks against a fake /proc and /sys tree, so every verdict is exercised whatever
 /// the host running the tests looks like.
-@Suite struct DoctorCheckTests {
+@Suite("zdr doctor: each host check from fixture files") struct DoctorCheckTests {
     /// A temporary directory standing in for `/`.
     struct FakeRoot {
         let path: String
@@ -29,7 +29,7 @@ import Testing
         func remove() { try? FileManager.default.removeItem(atPath: path) }
     }
 
-    @Test(arguments: [(nil, HostCheck.Status.warn), ("0\n", .warn), ("1\n", .pass), ("3\n", .pass)] as [(String?, HostCheck.Status)])
+    @Test("ptrace scope", arguments: [(nil, HostCheck.Status.warn), ("0\n", .warn), ("1\n", .pass), ("3\n", .pass)] as [(String?, HostCheck.Status)])
     func ptraceScope(value: String?, expected: HostCheck.Status) throws {
         let root = try FakeRoot()
         defer { root.remove() }
@@ -39,7 +39,7 @@ import Testing
         #expect((check.fix != nil) == (expected != .pass))
     }
 
-    @Test(arguments: [("[always] madvise never", HostCheck.Status.warn), ("always [madvise] never", .pass),
+    @Test("transparent huge pages", arguments: [("[always] madvise never", HostCheck.Status.warn), ("always [madvise] never", .pass),
                       ("always madvise [never]", .pass)])
     func transparentHugePages(setting: String, expected: HostCheck.Status) throws {
         let root = try FakeRoot()
@@ -48,13 +48,13 @@ import Testing
         #expect(root.doctor.transparentHugePages().status == expected)
     }
 
-    @Test func transparentHugePagesAbsentPasses() throws {
+    @Test("transparent huge pages absent passes") func transparentHugePagesAbsentPasses() throws {
         let root = try FakeRoot()
         defer { root.remove() }
         #expect(root.doctor.transparentHugePages().status == .pass)
     }
 
-    @Test func pipedCorePatternNamesTheCollector() throws {
+    @Test("piped core pattern names the collector") func pipedCorePatternNamesTheCollector() throws {
         let root = try FakeRoot()
         defer { root.remove() }
         try root.write("/proc/sys/kernel/core_pattern", "|/usr/lib/systemd/systemd-coredump %P %u %g %s %t %c %h\n")
@@ -64,14 +64,14 @@ import Testing
         #expect(check.fix?.contains("Storage=none") == true)
     }
 
-    @Test func swapOffPasses() throws {
+    @Test("swap off passes") func swapOffPasses() throws {
         let root = try FakeRoot()
         defer { root.remove() }
         try root.write("/proc/swaps", "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")
         #expect(root.doctor.swap(secretmemWorks: false, memlockSufficient: false).status == .pass)
     }
 
-    @Test func unencryptedSwapWarnsOrFails() throws {
+    @Test("unencrypted swap warns or fails") func unencryptedSwapWarnsOrFails() throws {
         let root = try FakeRoot()
         defer { root.remove() }
         try root.write("/proc/swaps", """
@@ -89,7 +89,7 @@ import Testing
         #expect(unsafe.detail.contains("1 of 1"))
     }
 
-    @Test func blockDevicesUnderDmCryptOrZramAreProtected() throws {
+    @Test("block devices under dm-crypt or zram are protected") func blockDevicesUnderDmCryptOrZramAreProtected() throws {
         let root = try FakeRoot()
         defer { root.remove() }
         try root.write("/sys/class/block/dm-0/dm/uuid", "CRYPT-LUKS2-0123456789abcdef-cryptswap\n")
@@ -106,13 +106,13 @@ import Testing
         #expect(doctor.blockDeviceIsProtected("zram0", depth: 0))
     }
 
-    @Test(arguments: [("6.1.0-13-amd64", HostCheck.Status.pass), ("5.14.0", .pass), ("5.10.0-27", .warn),
+    @Test("kernel version", arguments: [("6.1.0-13-amd64", HostCheck.Status.pass), ("5.14.0", .pass), ("5.10.0-27", .warn),
                       ("4.9.0", .fail), ("weird", .warn)])
     func kernelVersion(release: String, expected: HostCheck.Status) {
         #expect(HostDoctor(memlockBudget: 0).kernelVersion(release).status == expected)
     }
 
-    @Test func verdictIsTheWorstCheck() {
+    @Test("verdict is the worst check") func verdictIsTheWorstCheck() {
         func report(_ statuses: [HostCheck.Status]) -> DoctorReport {
             DoctorReport(kernel: "6.1", machine: "x86_64", memlockBudget: 0,
                          checks: statuses.enumerated().map { HostCheck(id: "c\($0.offset)", status: $0.element, detail: "", fix: nil) })

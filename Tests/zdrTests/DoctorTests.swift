@@ -1,13 +1,13 @@
 import Foundation
 import Testing
 
-@Suite struct DoctorTests {
+@Suite("zdr doctor: the report") struct DoctorTests {
     static let expectedChecks = [
         "memfd_secret", "memlock", "core_dumps", "swap", "transparent_hugepages", "ptrace_scope",
         "dumpable", "kernel",
     ]
 
-    @Test func jsonHasEveryCheckAndAConsistentVerdict() throws {
+    @Test("JSON has every check and a consistent verdict") func jsonHasEveryCheckAndAConsistentVerdict() throws {
         let run = try ZDR.run(["doctor", "--json"])
         let object = try run.json()
         let checks = try #require(object["checks"] as? [[String: Any]])
@@ -27,14 +27,14 @@ import Testing
         #expect(object["kernel"] is String)
     }
 
-    @Test func humanOutputListsEveryCheck() throws {
+    @Test("human output lists every check") func humanOutputListsEveryCheck() throws {
         let run = try ZDR.run(["doctor"])
         for id in Self.expectedChecks { #expect(run.out.contains(id)) }
         #expect(run.out.contains("result: "))
         #expect([0, 1, 2].contains(run.status))
     }
 
-    @Test func memlockBudgetBeyondTheLimitIsReported() throws {
+    @Test("memlock budget beyond the limit is reported") func memlockBudgetBeyondTheLimitIsReported() throws {
         let run = try ZDR.run(["doctor", "--json", "--memlock-budget", "1T"])
         let checks = try #require(try run.json()["checks"] as? [[String: Any]])
         let memlock = try #require(checks.first { $0["id"] as? String == "memlock" })

@@ -41,8 +41,8 @@ final class HoldingDrill {
     }
 }
 
-@Suite(.disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct DrillTests {
-    @Test(arguments: ["locked", "auto"])
+@Suite("zdr drill: one real request through the vault", .disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct DrillTests {
+    @Test("content is gone after the discard", arguments: ["locked", "auto"])
     func contentIsGoneAfterTheDiscard(backend: String) throws {
         let canary = makeCanary(bytes: 40)
         let needle = try temporaryFile(canary)
@@ -65,7 +65,7 @@ final class HoldingDrill {
         #expect(!scan.wrote(canary.prefix(16)))
     }
 
-    @Test func reportsUsageWithoutContent() throws {
+    @Test("reports usage without content") func reportsUsageWithoutContent() throws {
         let content = "Zero data retention drill: ünïcödé counts as characters " + makeCanary()
         let run = try ZDR.run(["drill", "--json"], stdin: Data(content.utf8))
         #expect(run.status == 0)
@@ -80,13 +80,13 @@ final class HoldingDrill {
         #expect(!run.wrote("Zero data retention drill"))
     }
 
-    @Test func sttCountsBytes() throws {
+    @Test("STT counts bytes") func sttCountsBytes() throws {
         let run = try ZDR.run(["drill", "--product", "stt", "--json"], stdin: Data(repeating: 0xC3, count: 5000))
         #expect(run.status == 0)
         #expect((try run.json()["usage"] as? [String: Any])?["bytes"] as? Int == 5000)
     }
 
-    @Test func emptyInputIsAUsageError() throws {
+    @Test("empty input is a usage error") func emptyInputIsAUsageError() throws {
         let run = try ZDR.run(["drill"], stdin: Data())
         #expect(run.status == 64)
         #expect(run.err.contains("standard input is empty"))
@@ -95,8 +95,8 @@ final class HoldingDrill {
 
 /// The whole path an operator would take: a drill records its receipt, `prove` extracts it,
 /// `check-receipt` verifies it. The content never appears in any byte the CLI wrote.
-@Suite(.disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct DrillLedgerTests {
-    @Test func receiptFromADrillIsProvableAndContentFree() throws {
+@Suite("zdr drill --ledger: the receipt is recorded and provable", .disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct DrillLedgerTests {
+    @Test("receipt from a drill is provable and content free") func receiptFromADrillIsProvableAndContentFree() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-drill-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -136,7 +136,7 @@ final class HoldingDrill {
         }
     }
 
-    @Test func existingLedgerWithoutItsKeyIsAUsageError() throws {
+    @Test("existing ledger without its key is a usage error") func existingLedgerWithoutItsKeyIsAUsageError() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let run = try ZDR.run(["drill", "--ledger", fixture.ledgerPath], stdin: Data("abcdefgh".utf8))

@@ -4,8 +4,8 @@ import RetentionVocabulary
 @testable import zdr
 import Testing
 
-@Suite struct LedgerKeygenTests {
-    @Test func writesAPrivateKeyAndPrintsTheVerifierKey() throws {
+@Suite("zdr ledger keygen") struct LedgerKeygenTests {
+    @Test("writes a private key and prints the verifier key") func writesAPrivateKeyAndPrintsTheVerifierKey() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-keygen-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -31,15 +31,15 @@ import Testing
         #expect(try forced.json()["verifierKey"] as? String != verifier)
     }
 
-    @Test func invalidNameIsAUsageError() throws {
+    @Test("invalid name is a usage error") func invalidNameIsAUsageError() throws {
         let run = try ZDR.run(["ledger", "keygen", "--out", "/tmp/zdr-never-written", "--name", "has space"])
         #expect(run.status == 64)
         #expect(!FileManager.default.fileExists(atPath: "/tmp/zdr-never-written"))
     }
 }
 
-@Suite struct LedgerVerifyTests {
-    @Test func validLedgerVerifies() throws {
+@Suite("zdr ledger verify") struct LedgerVerifyTests {
+    @Test("valid ledger verifies") func validLedgerVerifies() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let run = try ZDR.run(["ledger", "verify", fixture.ledgerPath, "--key", fixture.verifierKey, "--json"])
@@ -55,7 +55,7 @@ import Testing
         #expect(human.out.contains("valid"))
     }
 
-    @Test func keyMayBeAFile() throws {
+    @Test("key may be a file") func keyMayBeAFile() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let keyFile = fixture.path("verifier.pub")
@@ -63,7 +63,7 @@ import Testing
         #expect(try ZDR.run(["ledger", "verify", fixture.ledgerPath, "--key", keyFile]).status == 0)
     }
 
-    @Test func tamperedRecordIsNamed() throws {
+    @Test("tampered record is named") func tamperedRecordIsNamed() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let size = try #require(try FileManager.default.attributesOfItem(atPath: fixture.ledgerPath)[.size] as? Int)
@@ -83,7 +83,7 @@ import Testing
         #expect(human.out.contains("ledger record"))
     }
 
-    @Test func otherKeyFails() throws {
+    @Test("other key fails") func otherKeyFails() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let other = try ZDR.run(["ledger", "keygen", "--out", fixture.path("other.key"), "--name", "test.example/zdr", "--json"])
@@ -92,7 +92,7 @@ import Testing
         #expect(run.status == 1)
     }
 
-    @Test func missingFileAndMalformedKeyAreFailures() throws {
+    @Test("missing file and malformed key are failures") func missingFileAndMalformedKeyAreFailures() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let missing = try ZDR.run(["ledger", "verify", fixture.path("absent"), "--key", fixture.verifierKey])
@@ -105,7 +105,7 @@ import Testing
         #expect(!notAKey.wrote("nonsense"))
     }
 
-    @Test func notALedgerIsAFinding() throws {
+    @Test("not a ledger is a finding") func notALedgerIsAFinding() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let bogus = fixture.path("bogus")
@@ -114,8 +114,8 @@ import Testing
     }
 }
 
-@Suite struct LedgerShowExportTests {
-    @Test func showListsEveryRecord() throws {
+@Suite("zdr ledger show and export") struct LedgerShowExportTests {
+    @Test("show lists every record") func showListsEveryRecord() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let run = try ZDR.run(["ledger", "show", fixture.ledgerPath])
@@ -127,7 +127,7 @@ import Testing
         #expect(run.out.contains(fixture.requests[0].description))
     }
 
-    @Test func showFiltersByRequestAndLimit() throws {
+    @Test("show filters by request and limit") func showFiltersByRequestAndLimit() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let run = try ZDR.run(["ledger", "show", fixture.ledgerPath, "--json", "--request", fixture.requests[1].description])
@@ -143,7 +143,7 @@ import Testing
         #expect(try ZDR.run(["ledger", "show", fixture.ledgerPath, "--request", "xyz"]).status == 64)
     }
 
-    @Test func exportWritesOneJSONObjectPerRecord() throws {
+    @Test("export writes one JSON object per record") func exportWritesOneJSONObjectPerRecord() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let run = try ZDR.run(["ledger", "export", fixture.ledgerPath])
@@ -159,7 +159,7 @@ import Testing
         #expect(try String(contentsOfFile: out, encoding: .utf8) == run.out)
     }
 
-    @Test func damagedLedgerIsAFindingForShow() throws {
+    @Test("damaged ledger is a finding for show") func damagedLedgerIsAFindingForShow() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let size = try #require(try FileManager.default.attributesOfItem(atPath: fixture.ledgerPath)[.size] as? Int)
@@ -170,8 +170,8 @@ import Testing
     }
 }
 
-@Suite struct LedgerReceiptTests {
-    @Test func proveThenCheckReceipt() throws {
+@Suite("zdr ledger prove and check-receipt") struct LedgerReceiptTests {
+    @Test("prove then check receipt") func proveThenCheckReceipt() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let id = fixture.requests[2].description
@@ -193,7 +193,7 @@ import Testing
         #expect(human.out.contains("valid"))
     }
 
-    @Test func receiptForAnotherRequestIsAFinding() throws {
+    @Test("receipt for another request is a finding") func receiptForAnotherRequestIsAFinding() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let bundle = fixture.path("receipt.json")
@@ -204,7 +204,7 @@ import Testing
         #expect(run.status == 1)
     }
 
-    @Test func tamperedBundleIsAFinding() throws {
+    @Test("tampered bundle is a finding") func tamperedBundleIsAFinding() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let prove = try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", fixture.requests[0].description,
@@ -221,7 +221,7 @@ import Testing
         #expect((result["error"] as? [String: Any])?["kind"] as? String == "bundleInvalid")
     }
 
-    @Test func unknownRequestIsAFinding() throws {
+    @Test("unknown request is a finding") func unknownRequestIsAFinding() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let run = try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", RequestID.random().description,
@@ -232,8 +232,8 @@ import Testing
 }
 
 /// The selftest's ledger audit, against ledgers written directly.
-@Suite struct LedgerAuditTests {
-    @Test func everyReceiptVerifies() throws {
+@Suite("zdr ledger audit of selftest receipts") struct LedgerAuditTests {
+    @Test("every receipt verifies") func everyReceiptVerifies() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let audit = LedgerAudit.run(path: fixture.ledgerPath, verifierKey: fixture.verifierKey, requests: fixture.requests)
@@ -242,7 +242,7 @@ import Testing
         #expect(audit.bytesVerifiedZero == 3 * 8192)
     }
 
-    @Test func missingReceiptFails() throws {
+    @Test("missing receipt fails") func missingReceiptFails() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let audit = LedgerAudit.run(path: fixture.ledgerPath, verifierKey: fixture.verifierKey,
@@ -252,7 +252,7 @@ import Testing
         #expect(audit.problems.map(\.1) == [.missing])
     }
 
-    @Test func damagedLedgerFails() throws {
+    @Test("damaged ledger fails") func damagedLedgerFails() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let size = try #require(try FileManager.default.attributesOfItem(atPath: fixture.ledgerPath)[.size] as? Int)

@@ -3,7 +3,7 @@ import Testing
 @testable import zdr
 
 /// The scanner's matching logic, on buffers in this process.
-@Suite struct NeedleScannerTests {
+@Suite("Needle scanner: windows, fragments, several needles") struct NeedleScannerTests {
     static func randomBytes(_ count: Int) -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -18,7 +18,7 @@ import Testing
         return accumulator.runs
     }
 
-    @Test(arguments: [0, 1, 31, 500, 4032])
+    @Test("finds whole needle at any offset", arguments: [0, 1, 31, 500, 4032])
     func findsWholeNeedleAtAnyOffset(offset: Int) {
         let needle = Self.randomBytes(64)
         var haystack = Self.randomBytes(4096)
@@ -29,7 +29,7 @@ import Testing
         #expect(runs == [MatchAccumulator.Run(address: 0x1000 + UInt64(offset), needle: 0, needleOffset: 0, length: 64)])
     }
 
-    @Test func findsFragmentsAtLeastOneWindowLong() {
+    @Test("finds fragments at least one window long") func findsFragmentsAtLeastOneWindowLong() {
         let needle = Self.randomBytes(64)
         var haystack = Self.randomBytes(1024)
         haystack.replaceSubrange(100..<140, with: needle[10..<50])
@@ -42,7 +42,7 @@ import Testing
         #expect(Self.runs(scanner, haystack) == [MatchAccumulator.Run(address: 0x1000 + 100, needle: 0, needleOffset: 10, length: 40)])
     }
 
-    @Test func oneFlippedByteSplitsTheMatch() {
+    @Test("one flipped byte splits the match") func oneFlippedByteSplitsTheMatch() {
         let needle = Self.randomBytes(96)
         var haystack = Self.randomBytes(512)
         haystack.replaceSubrange(0..<96, with: needle)
@@ -54,7 +54,7 @@ import Testing
         #expect(runs.map(\.needleOffset) == [0, 49])
     }
 
-    @Test func distinguishesSeveralNeedles() {
+    @Test("distinguishes several needles") func distinguishesSeveralNeedles() {
         let first = Self.randomBytes(40), second = Self.randomBytes(40)
         var haystack = Self.randomBytes(400)
         haystack.replaceSubrange(300..<340, with: first)
@@ -65,14 +65,14 @@ import Testing
         #expect(Self.runs(scanner, haystack).map(\.needle) == [1, 0])
     }
 
-    @Test func cleanBufferHasNoMatch() {
+    @Test("clean buffer has no match") func cleanBufferHasNoMatch() {
         let scanner = NeedleScanner(window: 32)!
         Self.randomBytes(64).withUnsafeBytes { _ = scanner.add(needle: $0) }
         #expect(Self.runs(scanner, Self.randomBytes(1 << 16)).isEmpty)
         #expect(Self.runs(scanner, [UInt8](repeating: 0, count: 4096)).isEmpty)
     }
 
-    @Test func startLimitBoundsWhereWindowsMayStart() {
+    @Test("start limit bounds where windows may start") func startLimitBoundsWhereWindowsMayStart() {
         let needle = Self.randomBytes(32)
         var haystack = Self.randomBytes(200)
         haystack.replaceSubrange(100..<132, with: needle)
@@ -82,14 +82,14 @@ import Testing
         #expect(Self.runs(scanner, haystack, startLimit: 101).count == 1)
     }
 
-    @Test func refusesNeedleShorterThanTheWindow() {
+    @Test("refuses needle shorter than the window") func refusesNeedleShorterThanTheWindow() {
         let scanner = NeedleScanner(window: 32)!
         let index = Self.randomBytes(31).withUnsafeBytes { scanner.add(needle: $0) }
         #expect(index == nil)
         #expect(scanner.needleCount == 0)
     }
 
-    @Test func scannerStateHoldsNoNeedleBytes() {
+    @Test("scanner state holds no needle bytes") func scannerStateHoldsNoNeedleBytes() {
         // The scanner keeps digests, never the needle: its stored state must not contain it.
         let needle = Self.randomBytes(64)
         let scanner = NeedleScanner(window: 32)!
@@ -98,7 +98,7 @@ import Testing
         #expect(scanner.needleLengths == [64])
     }
 
-    @Test(.disabled(if: runningUnderSanitizer, sanitizerSkipReason))
+    @Test("scan of this process finds a planted needle and skips excluded ranges", .disabled(if: runningUnderSanitizer, sanitizerSkipReason))
     func scanOfThisProcessFindsAPlantedNeedleAndSkipsExcludedRanges() throws {
         let needle = Self.randomBytes(48)
         let scanner = NeedleScanner(window: 32)!
@@ -116,8 +116,8 @@ import Testing
     }
 }
 
-@Suite struct ParsingTests {
-    @Test func parsesMapsLines() throws {
+@Suite("Parsing: /proc maps, ranges, sizes, JSON escapes, arguments") struct ParsingTests {
+    @Test("parses maps lines") func parsesMapsLines() throws {
         let text = """
             55fc9dd97000-55fc9ddb8000 rw-p 00000000 00:00 0                          [heap]
             7f0000000000-7f0000001000 r--p 00001000 08:01 1234   /usr/lib/with space.so
@@ -136,13 +136,13 @@ import Testing
         #expect(regions[0].size == 0x21000)
     }
 
-    @Test func subtractsRanges() {
+    @Test("subtracts ranges") func subtractsRanges() {
         let pieces = ProcessMemoryScanner.subtract([10..<20, 30..<35, 90..<200], from: 0..<100)
         #expect(pieces == [0..<10, 20..<30, 35..<90])
         #expect(ProcessMemoryScanner.subtract([0..<100], from: 10..<20).isEmpty)
     }
 
-    @Test func parsesByteSizes() {
+    @Test("parses byte sizes") func parsesByteSizes() {
         #expect(parseByteSize("65536") == 65536)
         #expect(parseByteSize("64K") == 65536)
         #expect(parseByteSize("16M") == 16 << 20)
@@ -153,12 +153,12 @@ import Testing
         #expect(parseByteSize("99999999999T") == nil)
     }
 
-    @Test func jsonEscapesControlCharacters() {
+    @Test("JSON escapes control characters") func jsonEscapesControlCharacters() {
         #expect(JSON.string("a\"b\\c\n\u{01}").rendered() == #""a\"b\\c\n\u0001""#)
         #expect(JSON.object([("k", .array([.int(1), .null]))]).compact() == #"{"k":[1,null]}"#)
     }
 
-    @Test func parserSeparatesOptionsFlagsAndPositionals() throws {
+    @Test("parser separates options flags and positionals") func parserSeparatesOptionsFlagsAndPositionals() throws {
         let outcome = try ArgumentParser.parse(["ledger", "verify", "--json", "--key=abc", "--", "--file"], root: CLI.root)
         guard case .run(let parsed) = outcome else { Issue.record("expected a command"); return }
         #expect(parsed.spec.path == ["ledger", "verify"])
@@ -169,7 +169,7 @@ import Testing
 
     /// Found by FuzzCLIArguments: "=" followed by a combining mark is one Character, so a
     /// Character search missed the separator.
-    @Test func inlineValueMayStartWithACombiningMark() throws {
+    @Test("inline value may start with a combining mark") func inlineValueMayStartWithACombiningMark() throws {
         let value = "\u{35C}\u{317}rsion.json"
         let outcome = try ArgumentParser.parse(["scan", "--pid=1", "--needle-file=" + value], root: CLI.root)
         guard case .run(let parsed) = outcome else { Issue.record("expected a command"); return }
@@ -180,8 +180,8 @@ import Testing
 
 /// Loading a needle file leaves no plaintext copy in this process: the bytes go from the file
 /// into a scratch mapping, are hashed, and are wiped.
-@Suite(.disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct NeedleFileTests {
-    @Test func loadingANeedleLeavesNoPlaintextInMemory() throws {
+@Suite("Needle files: loaded without a plaintext copy", .disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct NeedleFileTests {
+    @Test("loading a needle leaves no plaintext in memory") func loadingANeedleLeavesNoPlaintextInMemory() throws {
         // The needle is made by a child process, so this process never held it before loading.
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-needle-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-@Suite(.disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct ScanCommandTests {
-    @Test func findsCanaryInAnotherProcessAndExitsOne() throws {
+@Suite("zdr scan: another process's memory, from outside", .disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct ScanCommandTests {
+    @Test("finds canary in another process and exits one") func findsCanaryInAnotherProcessAndExitsOne() throws {
         let canary = makeCanary()
         let needle = try temporaryFile(canary + "\n")
         defer { try? FileManager.default.removeItem(at: needle) }
@@ -24,7 +24,7 @@ import Testing
         #expect(!run.wrote(canary.prefix(16)))
     }
 
-    @Test func humanOutputReportsTheMatchWithoutContent() throws {
+    @Test("human output reports the match without content") func humanOutputReportsTheMatchWithoutContent() throws {
         let canary = makeCanary()
         let needle = try temporaryFile(canary)
         defer { try? FileManager.default.removeItem(at: needle) }
@@ -38,7 +38,7 @@ import Testing
         #expect(!run.wrote(canary.prefix(16)))
     }
 
-    @Test func cleanProcessExitsZero() throws {
+    @Test("clean process exits zero") func cleanProcessExitsZero() throws {
         let canary = makeCanary()
         let needle = try temporaryFile(canary)
         defer { try? FileManager.default.removeItem(at: needle) }
@@ -55,7 +55,7 @@ import Testing
         #expect(!run.wrote(canary))
     }
 
-    @Test func keepNewlineMakesTheNewlinePartOfTheNeedle() throws {
+    @Test("keep newline makes the newline part of the needle") func keepNewlineMakesTheNewlinePartOfTheNeedle() throws {
         // The holder's shell variable has no newline after the canary, but its input buffer
         // does: with --keep-newline only copies followed by "\n" match in full.
         let canary = makeCanary()
@@ -69,7 +69,7 @@ import Testing
         #expect(needles.first?["length"] as? Int == canary.utf8.count + 1)
     }
 
-    @Test func missingProcessIsAFailure() throws {
+    @Test("missing process is a failure") func missingProcessIsAFailure() throws {
         let needle = try temporaryFile(makeCanary())
         defer { try? FileManager.default.removeItem(at: needle) }
         let run = try ZDR.run(["scan", "--pid", "2147483646", "--needle-file", needle.path])
@@ -77,7 +77,7 @@ import Testing
         #expect(run.err.contains("no process with pid 2147483646"))
     }
 
-    @Test func shortNeedleIsRefused() throws {
+    @Test("short needle is refused") func shortNeedleIsRefused() throws {
         let needle = try temporaryFile("short")
         defer { try? FileManager.default.removeItem(at: needle) }
         let run = try ZDR.run(["scan", "--pid", "1", "--needle-file", needle.path])
@@ -86,7 +86,7 @@ import Testing
         #expect(!run.wrote("short"))
     }
 
-    @Test func missingNeedleFileIsAFailure() throws {
+    @Test("missing needle file is a failure") func missingNeedleFileIsAFailure() throws {
         let run = try ZDR.run(["scan", "--pid", "1", "--needle-file", "/nonexistent/zdr-needle"])
         #expect(run.status == 2)
         #expect(run.err.contains("ENOENT"))

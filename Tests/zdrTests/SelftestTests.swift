@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-@Suite(.disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct SelftestTests {
-    @Test func cleanRunExitsZeroWithNoResidue() throws {
+@Suite("zdr selftest: synthetic requests, then a residue scan", .disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct SelftestTests {
+    @Test("clean run exits zero with no residue") func cleanRunExitsZeroWithNoResidue() throws {
         let run = try ZDR.run(["selftest", "--requests", "4", "--json"])
         #expect(run.status == 0)
         let object = try run.json()
@@ -33,7 +33,7 @@ import Testing
 
     /// The positive control plants one copy of content in the heap: the scan must find it, or
     /// a clean result would mean nothing.
-    @Test(arguments: ["locked", "auto"])
+    @Test("positive control is found", arguments: ["locked", "auto"])
     func positiveControlIsFound(backend: String) throws {
         let run = try ZDR.run(["selftest", "--requests", "2", "--backend", backend, "--positive-control", "--json"])
         #expect(run.status == 1)
@@ -45,7 +45,7 @@ import Testing
         #expect(locations.first?["offset"] is Int)
     }
 
-    @Test func lockedBackendScansTheVaultRegions() throws {
+    @Test("locked backend scans the vault regions") func lockedBackendScansTheVaultRegions() throws {
         let run = try ZDR.run(["selftest", "--requests", "2", "--backend", "locked", "--json"])
         #expect(run.status == 0)
         let object = try run.json()
@@ -54,7 +54,7 @@ import Testing
         #expect(scan["regionsSecretmem"] as? Int == 0)
     }
 
-    @Test func humanOutputSummarizes() throws {
+    @Test("human output summarizes") func humanOutputSummarizes() throws {
         let run = try ZDR.run(["selftest", "--requests", "2"])
         #expect(run.status == 0)
         for label in ["backend", "requests:", "discarded:", "pool:", "scanned:", "ledger:", "residue:", "time:", "result:"] {
@@ -66,8 +66,8 @@ import Testing
 
 /// `--ledger` keeps the ledger the run wrote; an auditor then verifies it and any receipt with
 /// the verifier key the run reported.
-@Suite(.disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct SelftestLedgerTests {
-    @Test func keptLedgerVerifiesAndProvesEveryRequest() throws {
+@Suite("zdr selftest --ledger: receipts recorded and provable", .disabled(if: runningUnderSanitizer, sanitizerSkipReason)) struct SelftestLedgerTests {
+    @Test("kept ledger verifies and proves every request") func keptLedgerVerifiesAndProvesEveryRequest() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-selftest-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -93,7 +93,7 @@ import Testing
         #expect(try ZDR.run(["ledger", "check-receipt", bundle, "--key", key, "--request", id]).status == 0)
     }
 
-    @Test func runsAppendToALedgerWithItsKey() throws {
+    @Test("runs append to a ledger with its key") func runsAppendToALedgerWithItsKey() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let ledger = fixture.path("shared.ledger")
@@ -107,7 +107,7 @@ import Testing
         #expect(try verify.json()["checkpoints"] as? Int == 2)
     }
 
-    @Test func existingLedgerNeedsItsKey() throws {
+    @Test("existing ledger needs its key") func existingLedgerNeedsItsKey() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }
         let withoutKey = try ZDR.run(["selftest", "--requests", "1", "--ledger", fixture.ledgerPath])
