@@ -16,6 +16,9 @@ import Testing
         #expect(run.out.contains("Usage: " + (["zdr"] + path).joined(separator: " ")))
         #expect(run.out.contains("--help"))
         #expect(run.err.isEmpty)
+        // Wrapped for an ordinary terminal.
+        let widest = run.out.split(separator: "\n").map(\.count).max() ?? 0
+        #expect(widest <= 100, "a help line of \(widest) columns")
     }
 
     @Test("short help and help subcommand match long help") func shortHelpAndHelpSubcommandMatchLongHelp() throws {
@@ -67,6 +70,7 @@ import Testing
         #expect(run.status == 64)
         #expect(run.out.isEmpty)
         #expect(run.err.hasPrefix("zdr: error: "))
+        #expect(run.err.contains("\nUsage: zdr"))
         #expect(run.err.contains("--help' for usage."))
     }
 

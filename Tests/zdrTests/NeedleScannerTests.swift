@@ -162,8 +162,8 @@ import Testing
         let outcome = try ArgumentParser.parse(["ledger", "verify", "--json", "--key=abc", "--", "--file"], root: CLI.root)
         guard case .run(let parsed) = outcome else { Issue.record("expected a command"); return }
         #expect(parsed.spec.path == ["ledger", "verify"])
-        #expect(parsed.flag("json"))
-        #expect(parsed.value("key") == "abc")
+        #expect(parsed.flag(LedgerVerifyCommand.json))
+        #expect(parsed.value(LedgerVerifyCommand.key) == "abc")
         #expect(parsed.positionals == ["--file"])
     }
 
@@ -173,8 +173,8 @@ import Testing
         let value = "\u{35C}\u{317}rsion.json"
         let outcome = try ArgumentParser.parse(["scan", "--pid=1", "--needle-file=" + value], root: CLI.root)
         guard case .run(let parsed) = outcome else { Issue.record("expected a command"); return }
-        #expect(parsed.value("needle-file")?.unicodeScalars.elementsEqual(value.unicodeScalars) == true)
-        #expect(parsed.value("pid") == "1")
+        #expect(parsed.value(ScanCommand.needleFile)?.unicodeScalars.elementsEqual(value.unicodeScalars) == true)
+        #expect(parsed.value(ScanCommand.pid) == "1")
     }
 }
 

@@ -81,40 +81,63 @@ struct CommandSpec: Sendable {
         return parts.joined(separator: " ")
     }
 
-    /// The text `--help` prints.
+    /// The text `--help` prints, wrapped to ``helpWidth`` columns.
     var helpText: String {
-        var lines = ["\(displayName): \(summary)", "", "Usage: \(usageLine)"]
-        let visibleSubcommands = subcommands
-        if !visibleSubcommands.isEmpty {
-            lines += ["", "Subcommands:"]
-            let width = visibleSubcommands.map(\.name.count).max() ?? 0
-            for sub in visibleSubcommands {
-                lines.append("  \(sub.name.padding(toLength: width))  \(sub.summary)")
+        var lines = [wrap("\(displayName): \(summary)", width: helpWidth, indent: 2), "",
+                     wrap("Usage: \(usageLine)", width: helpWidth, indent: 4)]
+        /// `name  help`, the help wrapped under itself.
+        func table(_ rows: [(String, String)]) {
+            let width = rows.map(\.0.count).max() ?? 0
+            for (name, help) in rows {
+                lines.append(wrap(help, width: helpWidth, indent: width + 4, prefix: "  \(name.padding(toLength: width))  "))
             }
+        }
+        if !subcommands.isEmpty {
+            lines += ["", "Subcommands:"]
+            table(subcommands.map { ($0.name, $0.summary) })
         }
         if !positionals.isEmpty {
             lines += ["", "Arguments:"]
-            let width = positionals.map(\.name.count).max() ?? 0
-            for positional in positionals {
-                lines.append("  \(positional.name.padding(toLength: width))  \(positional.help)")
-            }
+            table(positionals.map { ($0.name, $0.help) })
         }
-        let rendered = options.map { option in
-            (option.isFlag ? "--\(option.name)" : "--\(option.name) \(option.valueName!)", option.help)
-        } + [("-h, --help", "Show this help and exit.")]
-        let width = rendered.map(\.0.count).max() ?? 0
         lines += ["", "Options:"]
-        for (flag, help) in rendered {
-            lines.append("  \(flag.padding(toLength: width))  \(help)")
-        }
+        table(options.map { option in
+            (option.isFlag ? "--\(option.name)" : "--\(option.name) \(option.valueName!)", option.help)
+        } + [("-h, --help", "Show this help and exit.")])
         if !discussion.isEmpty {
-            lines += ["", discussion]
+            lines.append("")
+            lines += discussion.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { wrap(String($0), width: helpWidth, indent: 0) }
         }
-        if !visibleSubcommands.isEmpty {
+        if !subcommands.isEmpty {
             lines += ["", "Run '\(displayName) <subcommand> --help' for a subcommand's options."]
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// Help and usage lines are wrapped to this many columns.
+let helpWidth = 100
+
+/// `prefix` then `text` broken at spaces into lines of at most `width` columns (a longer word
+/// stays whole), continuation lines indented by `indent` spaces. The prefix is kept as it is
+/// (a table row's name and padding).
+func wrap(_ text: String, width: Int, indent: Int, prefix: String = "") -> String {
+    guard prefix.count + text.count > width else { return prefix + text }
+    var lines: [String] = []
+    var current = prefix
+    var lineHasWord = false
+    for word in text.split(separator: " ") {
+        if lineHasWord, current.count + 1 + word.count > width {
+            lines.append(current)
+            current = String(repeating: " ", count: indent) + word
+        } else {
+            current += (lineHasWord ? " " : "") + word
+        }
+        lineHasWord = true
+    }
+    lines.append(current)
+    return lines.joined(separator: "\n")
 }
 
 /// The result of parsing one command's arguments.
@@ -126,39 +149,49 @@ struct ParsedArguments: Sendable {
 
     init(spec: CommandSpec) { self.spec = spec }
 
-    func flag(_ name: String) -> Bool { flags.contains(name) }
+    // Options are read by the `OptionSpec` a command declared (a typed key), never by a string:
+    // a misspelt name does not compile. Reading an option the command does not declare is a
+    // programming error the CLI tests catch (every command runs under them).
 
-    func value(_ name: String) -> String? { values[name] }
+    func flag(_ option: OptionSpec) -> Bool {
+        assert(spec.option(named: option.name) != nil, "--\(option.name) is not an option of \(spec.displayName)")
+        return flags.contains(option.name)
+    }
+
+    func value(_ option: OptionSpec) -> String? {
+        assert(spec.option(named: option.name) != nil, "--\(option.name) is not an option of \(spec.displayName)")
+        return values[option.name]
+    }
 
     func positional(_ index: Int) -> String? {
         index < positionals.count ? positionals[index] : nil
     }
 
-    func required(_ name: String) throws(CLIError) -> String {
-        guard let value = values[name] else {
-            throw usage("missing required option --\(name)")
+    func required(_ option: OptionSpec) throws(CLIError) -> String {
+        guard let value = value(option) else {
+            throw usage("missing required option --\(option.name)")
         }
         return value
     }
 
     /// An integer option within `range`, or `defaultValue` when absent.
-    func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(CLIError) -> Int {
-        guard let text = values[name] else { return defaultValue }
-        return try parseInteger(text, option: name, in: range)
+    func integer(_ option: OptionSpec, default defaultValue: Int, in range: ClosedRange<Int>) throws(CLIError) -> Int {
+        guard let text = value(option) else { return defaultValue }
+        return try parseInteger(text, option: option, in: range)
     }
 
-    func parseInteger(_ text: String, option name: String, in range: ClosedRange<Int>) throws(CLIError) -> Int {
+    func parseInteger(_ text: String, option: OptionSpec, in range: ClosedRange<Int>) throws(CLIError) -> Int {
         guard let number = Int(text), range.contains(number) else {
-            throw usage("--\(name) expects an integer in \(range.lowerBound)...\(range.upperBound)")
+            throw usage("--\(option.name) expects an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return number
     }
 
     /// One of a fixed set of words.
-    func choice(_ name: String, default defaultValue: String, from choices: [String]) throws(CLIError) -> String {
-        guard let text = values[name] else { return defaultValue }
+    func choice(_ option: OptionSpec, default defaultValue: String, from choices: [String]) throws(CLIError) -> String {
+        guard let text = value(option) else { return defaultValue }
         guard choices.contains(text) else {
-            throw usage("--\(name) expects one of: \(choices.joined(separator: ", "))")
+            throw usage("--\(option.name) expects one of: \(choices.joined(separator: ", "))")
         }
         return text
     }
@@ -251,13 +284,13 @@ enum ArgumentParser {
                 value = arguments[index]
                 index += 1
             }
-            if parsed.value(name) != nil {
+            if parsed.value(option) != nil {
                 throw .usage("--\(name) given more than once", command: spec.displayName)
             }
             parsed.set(option, value: value)
         }
 
-        if let missing = spec.options.first(where: { $0.isRequired && parsed.value($0.name) == nil }) {
+        if let missing = spec.options.first(where: { $0.isRequired && parsed.value($0) == nil }) {
             throw .usage("missing required option --\(missing.name)", command: spec.displayName)
         }
         let required = spec.positionals.filter { !$0.isOptional }.count
@@ -316,10 +349,10 @@ extension String {
 
 extension ParsedArguments {
     /// A byte count such as `65536`, `64K`, `16M`, `1G` (binary units), or `defaultValue`.
-    func byteSize(_ name: String, default defaultValue: UInt64) throws(CLIError) -> UInt64 {
-        guard let text = value(name) else { return defaultValue }
+    func byteSize(_ option: OptionSpec, default defaultValue: UInt64) throws(CLIError) -> UInt64 {
+        guard let text = value(option) else { return defaultValue }
         guard let bytes = parseByteSize(text) else {
-            throw usage("--\(name) expects a size such as 65536, 64K, 16M or 1G")
+            throw usage("--\(option.name) expects a size such as 65536, 64K, 16M or 1G")
         }
         return bytes
     }

@@ -9,18 +9,18 @@ enum CLI {
     /// `zdr --version`.
     static let version = "0.1.0"
 
-    static var commands: [any ZDRCommand.Type] {
-        [DoctorCommand.self, SelftestCommand.self, DrillCommand.self, ScanCommand.self]
-            + LedgerCommands.all
-    }
+    /// The commands directly under `zdr`; `zdr ledger …` are `LedgerCommands.all`.
+    static var topLevelCommands: [any ZDRCommand.Type] {[
+        DoctorCommand.self, SelftestCommand.self, DrillCommand.self, ScanCommand.self,
+    ]}
+
+    static var commands: [any ZDRCommand.Type] { topLevelCommands + LedgerCommands.all }
 
     static let root: CommandSpec = {
-        let leaves = commands.map { $0.spec }
-        let topLevel = leaves.filter { $0.path.count == 1 }
         let ledger = CommandSpec(
             path: ["ledger"],
             summary: "Create keys for, verify, show and export the retention ledger; prove and check receipts.",
-            subcommands: leaves.filter { $0.path.count == 2 && $0.path[0] == "ledger" }
+            subcommands: LedgerCommands.all.map { $0.spec }
         )
         return CommandSpec(
             path: [],
@@ -31,7 +31,7 @@ enum CLI {
                 zdr never prints request content: only counts, sizes, identifiers and addresses.
                 """,
             options: [.flag("version", "Print the version and exit.")],
-            subcommands: topLevel + [ledger]
+            subcommands: topLevelCommands.map { $0.spec } + [ledger]
         )
     }()
 
@@ -61,10 +61,23 @@ enum CLI {
         }
     }
 
+    /// The command whose display name is `name` (`zdr ledger verify`), anywhere in the tree.
+    static func spec(named name: String, in tree: CommandSpec) -> CommandSpec? {
+        if tree.displayName == name { return tree }
+        for sub in tree.subcommands {
+            if let found = spec(named: name, in: sub) { return found }
+        }
+        return nil
+    }
+
     static func report(_ error: CLIError, console: Console) {
         switch error {
         case .usage(let message, let command):
+            // As swift-argument-parser does: the error, the command's usage line, where help is.
             console.error("zdr: error: \(message)")
+            if let spec = spec(named: command, in: root) {
+                console.error(wrap("Usage: \(spec.usageLine)", width: helpWidth, indent: 4))
+            }
             console.error("Run '\(command) --help' for usage.")
         case .finding(let message):
             console.error("zdr: \(message)")

@@ -12,6 +12,10 @@ enum DoctorCommand: ZDRCommand {
     /// the pool budget the vault uses when locking is not limited.
     static let defaultMemlockBudget = UInt64(MemoryLimits.unlimitedDefaultBudget)
 
+    // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
+    static let memlockBudget = OptionSpec.value("memlock-budget", "BYTES", "Locked memory the vault is configured to use (default 64M).")
+    static let json = OptionSpec.flag("json", "Print the result as JSON.")
+
     static let spec = CommandSpec(
         path: ["doctor"],
         summary: "Check this host for what zero data retention needs (pass/warn/fail with a fix each).",
@@ -21,16 +25,13 @@ enum DoctorCommand: ZDRCommand {
             flag, and the kernel version.
             Exit status: 0 ready, 1 degraded (a warning), 2 unsafe (a failure), 64 usage error.
             """,
-        options: [
-            .value("memlock-budget", "BYTES", "Locked memory the vault is configured to use (default 64M)."),
-            .flag("json", "Print the result as JSON."),
-        ]
+        options: [memlockBudget, json]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
-        let budget = try arguments.byteSize("memlock-budget", default: defaultMemlockBudget)
+        let budget = try arguments.byteSize(Self.memlockBudget, default: defaultMemlockBudget)
         let report = HostDoctor(memlockBudget: budget).run()
-        if arguments.flag("json") {
+        if arguments.flag(Self.json) {
             console.out(report.json.rendered())
         } else {
             render(report, console: console)

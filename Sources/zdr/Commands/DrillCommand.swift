@@ -10,6 +10,14 @@ enum DrillCommand: ZDRCommand {
     /// The most content a drill accepts on standard input.
     static let inputLimit = 16 << 20
 
+    // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
+    static let product = OptionSpec.value("product", "tts|stt|llm", "Kind of request to simulate (default tts).")
+    static let backend = OptionSpec.value("backend", "auto|secretmem|locked", "Vault memory backend (default auto).")
+    static let ledger = OptionSpec.value("ledger", "PATH", "Ledger file to append the decision, usage and receipt to.")
+    static let signingKey = OptionSpec.value("signing-key", "PATH", "Key that signs the ledger (needed for an existing ledger); default: a fresh key.")
+    static let hold = OptionSpec.value("hold", "SECONDS", "Stay alive this long after the discard (default 0).")
+    static let json = OptionSpec.flag("json", "Print the result as JSON.")
+
     static let spec = CommandSpec(
         path: ["drill"],
         summary: "Read one request's content from stdin into the vault, discard it, record the receipt, then wait.",
@@ -22,14 +30,7 @@ enum DrillCommand: ZDRCommand {
             readable by the scan (secretmem pages are not readable at all).
             Exit status: 0 discarded and recorded, 2 failure, 64 usage error (including empty input).
             """,
-        options: [
-            .value("product", "tts|stt|llm", "Kind of request to simulate (default tts)."),
-            .value("backend", "auto|secretmem|locked", "Vault memory backend (default auto)."),
-            .value("ledger", "PATH", "Ledger file to append the decision, usage and receipt to."),
-            .value("signing-key", "PATH", "Key that signs the ledger (needed for an existing ledger); default: a fresh key."),
-            .value("hold", "SECONDS", "Stay alive this long after the discard (default 0)."),
-            .flag("json", "Print the result as JSON."),
-        ]
+        options: [product, backend, ledger, signingKey, hold, json]
     )
 
     static let workspace = Identifier("zdr-drill")!
@@ -46,9 +47,9 @@ enum DrillCommand: ZDRCommand {
     }
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
-        let kind = SyntheticKind(rawValue: try arguments.choice("product", default: "tts", from: ["tts", "stt", "llm"]))!
-        let hold = try arguments.integer("hold", default: 0, in: 0...86_400)
-        let backend: BackendPreference = switch try arguments.choice("backend", default: "auto", from: ["auto", "secretmem", "locked"]) {
+        let kind = SyntheticKind(rawValue: try arguments.choice(Self.product, default: "tts", from: ["tts", "stt", "llm"]))!
+        let hold = try arguments.integer(Self.hold, default: 0, in: 0...86_400)
+        let backend: BackendPreference = switch try arguments.choice(Self.backend, default: "auto", from: ["auto", "secretmem", "locked"]) {
         case "secretmem": .secretmem
         case "locked": .locked
         default: .automatic
@@ -59,7 +60,7 @@ enum DrillCommand: ZDRCommand {
         // Without --ledger the records go to a temporary ledger, removed before the hold: the
         // request still takes the server's path through the audited vault.
         let ledger = try LedgerSession.open(
-            path: arguments.value("ledger"), signingKeyPath: arguments.value("signing-key"), keyName: "zdr-drill",
+            path: arguments.value(Self.ledger), signingKeyPath: arguments.value(Self.signingKey), keyName: "zdr-drill",
             registry: IdentifierRegistry(workspaces: [workspace], models: Set(SyntheticKind.allCases.map(model))),
             arguments: arguments)
         defer { ledger.removeTemporary() }
@@ -118,7 +119,7 @@ enum DrillCommand: ZDRCommand {
         ledger.removeTemporary()
 
         let pid = getpid()
-        if arguments.flag("json") {
+        if arguments.flag(Self.json) {
             console.out(JSON.object([
                 ("requestID", .string(scope.id.description)),
                 ("pid", .int(Int(pid))),

@@ -3,6 +3,11 @@ import RetentionLedger
 
 /// `zdr ledger check-receipt`: an auditor's offline check of one bundle.
 enum LedgerCheckReceiptCommand: ZDRCommand {
+    // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
+    static let key = OptionSpec.required("key", "VKEY", LedgerCommands.keyHelp)
+    static let request = OptionSpec.value("request", "ID", "Require the receipt to be for this request id.")
+    static let json = OptionSpec.flag("json", "Print the result as JSON.")
+
     static let spec = CommandSpec(
         path: ["ledger", "check-receipt"],
         summary: "Verify a receipt bundle offline against a verifier key.",
@@ -12,21 +17,17 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
             require that the receipt is for the request you expect.
             Exit status: 0 valid, 1 invalid or for another request, 2 failure, 64 usage error.
             """,
-        options: [
-            .required("key", "VKEY", LedgerCommands.keyHelp),
-            .value("request", "ID", "Require the receipt to be for this request id."),
-            .flag("json", "Print the result as JSON."),
-        ],
+        options: [key, request, json],
         positionals: [PositionalSpec(name: "BUNDLE", help: "The receipt bundle file.", isOptional: false)]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
         let path = arguments.positional(0)!
-        let key = try LedgerCommands.verifierKey(try arguments.required("key"))
-        let expected = try arguments.value("request").map { text throws(CLIError) in
+        let key = try LedgerCommands.verifierKey(try arguments.required(Self.key))
+        let expected = try arguments.value(Self.request).map { text throws(CLIError) in
             try LedgerCommands.requestID(text, arguments: arguments)
         }
-        let json = arguments.flag("json")
+        let json = arguments.flag(Self.json)
         guard case .success(let bytes) = ProcFS.readBytes(path, limit: 512 * 1024) else {
             throw .failure("cannot read bundle \(path)")
         }

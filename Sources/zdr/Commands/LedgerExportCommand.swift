@@ -3,6 +3,9 @@ import RetentionLedger
 
 /// `zdr ledger export`: JSON Lines for log shippers and SIEMs.
 enum LedgerExportCommand: ZDRCommand {
+    // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
+    static let out = OptionSpec.value("out", "PATH", "Write to this file (mode 0600) instead of standard output.")
+
     static let spec = CommandSpec(
         path: ["ledger", "export"],
         summary: "Export ledger records as JSON Lines.",
@@ -11,7 +14,7 @@ enum LedgerExportCommand: ZDRCommand {
             declared identifier, hex or base64: no field can hold free text.
             Exit status: 0 exported, 1 the file is damaged, 2 failure, 64 usage error.
             """,
-        options: [.value("out", "PATH", "Write to this file (mode 0600) instead of standard output.")],
+        options: [out],
         positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file.", isOptional: false)]
     )
 
@@ -23,7 +26,7 @@ enum LedgerExportCommand: ZDRCommand {
         } catch {
             throw LedgerCommands.cliError(error, path: path)
         }
-        if let out = arguments.value("out") {
+        if let out = arguments.value(Self.out) {
             try LedgerCommands.writeFile(lines, to: out, mode: 0o600)
         } else {
             Console.write(lines, to: 1)

@@ -8,6 +8,13 @@ import RetentionLedger
 
 /// `zdr ledger keygen`: a new checkpoint signing key.
 enum LedgerKeygenCommand: ZDRCommand {
+    // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
+    static let out = OptionSpec.required("out", "PATH", "Where to write the signing key (mode 0600).")
+    static let name = OptionSpec.value("name", "NAME", "Key and ledger origin name, printable ASCII without '+' or spaces (default zdr-ledger).")
+    static let verifierOut = OptionSpec.value("verifier-out", "PATH", "Also write the verifier key to this file.")
+    static let force = OptionSpec.flag("force", "Replace an existing key file.")
+    static let json = OptionSpec.flag("json", "Print the result as JSON.")
+
     static let spec = CommandSpec(
         path: ["ledger", "keygen"],
         summary: "Create a signing key (mode 0600) and print its verifier key.",
@@ -16,18 +23,12 @@ enum LedgerKeygenCommand: ZDRCommand {
             (printed on standard output) to pin. The key name becomes the ledger's origin.
             Exit status: 0 key written, 2 failure (file exists, permissions), 64 usage error.
             """,
-        options: [
-            .required("out", "PATH", "Where to write the signing key (mode 0600)."),
-            .value("name", "NAME", "Key and ledger origin name, printable ASCII without '+' or spaces (default zdr-ledger)."),
-            .value("verifier-out", "PATH", "Also write the verifier key to this file."),
-            .flag("force", "Replace an existing key file."),
-            .flag("json", "Print the result as JSON."),
-        ]
+        options: [out, name, verifierOut, force, json]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
-        let path = try arguments.required("out")
-        let name = arguments.value("name") ?? "zdr-ledger"
+        let path = try arguments.required(Self.out)
+        let name = arguments.value(Self.name) ?? "zdr-ledger"
         let key: SigningKey
         do {
             key = try SigningKey.generate(name: name)
@@ -35,7 +36,7 @@ enum LedgerKeygenCommand: ZDRCommand {
             throw arguments.usage("--name must be 1-255 printable ASCII characters without '+' or spaces")
         }
         do {
-            try key.save(to: path, overwrite: arguments.flag("force"))
+            try key.save(to: path, overwrite: arguments.flag(Self.force))
         } catch {
             if case .io(_, let code) = error, code == EEXIST {
                 throw .failure("\(path) exists; pass --force to replace it")
@@ -43,15 +44,15 @@ enum LedgerKeygenCommand: ZDRCommand {
             throw LedgerCommands.cliError(error, path: path)
         }
         let verifier = key.verifierKey
-        if let verifierPath = arguments.value("verifier-out") {
+        if let verifierPath = arguments.value(Self.verifierOut) {
             try LedgerCommands.writeFile(verifier + "\n", to: verifierPath, mode: 0o644)
         }
-        if arguments.flag("json") {
+        if arguments.flag(Self.json) {
             console.out(JSON.object([
                 ("name", .string(key.name)),
                 ("signingKeyPath", .string(path)),
                 ("verifierKey", .string(verifier)),
-                ("verifierKeyPath", .optional(arguments.value("verifier-out"))),
+                ("verifierKeyPath", .optional(arguments.value(Self.verifierOut))),
             ]).rendered())
         } else {
             console.out(verifier)

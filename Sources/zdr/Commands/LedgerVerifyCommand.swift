@@ -3,6 +3,10 @@ import RetentionLedger
 
 /// `zdr ledger verify`: the whole file, offline, against a pinned verifier key.
 enum LedgerVerifyCommand: ZDRCommand {
+    // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
+    static let key = OptionSpec.required("key", "VKEY", LedgerCommands.keyHelp)
+    static let json = OptionSpec.flag("json", "Print the result as JSON.")
+
     static let spec = CommandSpec(
         path: ["ledger", "verify"],
         summary: "Verify a ledger file's chain, checkpoints and signatures; name the first bad record.",
@@ -12,17 +16,14 @@ enum LedgerVerifyCommand: ZDRCommand {
             Exit status: 0 valid, 1 verification failed (the first bad record is named), \
             2 failure (cannot read the file, malformed key), 64 usage error.
             """,
-        options: [
-            .required("key", "VKEY", LedgerCommands.keyHelp),
-            .flag("json", "Print the result as JSON."),
-        ],
+        options: [key, json],
         positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file.", isOptional: false)]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
         let path = arguments.positional(0)!
-        let key = try LedgerCommands.verifierKey(try arguments.required("key"))
-        let json = arguments.flag("json")
+        let key = try LedgerCommands.verifierKey(try arguments.required(Self.key))
+        let json = arguments.flag(Self.json)
         let report: LedgerVerificationReport
         do {
             report = try LedgerVerifier.verify(path: path, verifierKey: key)

@@ -6,6 +6,12 @@ import Musl
 
 /// `zdr scan`: looks for a needle in another process's memory and reports where, never what.
 enum ScanCommand: ZDRCommand {
+    // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
+    static let pid = OptionSpec.required("pid", "PID", "Process to scan.")
+    static let needleFile = OptionSpec.required("needle-file", "PATH", "File holding the needle (8 bytes to 1 MiB).")
+    static let keepNewline = OptionSpec.flag("keep-newline", "Treat a trailing newline in the needle file as part of the needle.")
+    static let json = OptionSpec.flag("json", "Print the result as JSON.")
+
     static let spec = CommandSpec(
         path: ["scan"],
         summary: "Scan another process's readable memory for a needle; report region and offset, never bytes.",
@@ -17,25 +23,20 @@ enum ScanCommand: ZDRCommand {
             ignored unless --keep-newline is given.
             Exit status: 0 no match, 1 a match, 2 failure (no such process, permission), 64 usage error.
             """,
-        options: [
-            .required("pid", "PID", "Process to scan."),
-            .required("needle-file", "PATH", "File holding the needle (8 bytes to 1 MiB)."),
-            .flag("keep-newline", "Treat a trailing newline in the needle file as part of the needle."),
-            .flag("json", "Print the result as JSON."),
-        ]
+        options: [pid, needleFile, keepNewline, json]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
-        let pid = try arguments.parseInteger(try arguments.required("pid"), option: "pid", in: 1...Int(Int32.max))
-        let path = try arguments.required("needle-file")
+        let pid = try arguments.parseInteger(try arguments.required(Self.pid), option: Self.pid, in: 1...Int(Int32.max))
+        let path = try arguments.required(Self.needleFile)
         let report: ScanReport
         do {
-            let scanner = try loadScanner(path: path, keepNewline: arguments.flag("keep-newline"))
+            let scanner = try loadScanner(path: path, keepNewline: arguments.flag(Self.keepNewline))
             report = try ProcessMemoryScanner(scanner: scanner).scan(pid: Int32(pid))
         } catch {
             throw .failure(error.message)
         }
-        if arguments.flag("json") {
+        if arguments.flag(Self.json) {
             console.out(report.json.rendered())
         } else {
             render(report, console: console)

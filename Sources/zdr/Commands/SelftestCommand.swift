@@ -7,6 +7,14 @@ import ZeroRetention
 
 /// `zdr selftest`: synthetic requests through the vault, then a scan of this process for residue.
 enum SelftestCommand: ZDRCommand {
+    // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
+    static let requests = OptionSpec.value("requests", "N", "Synthetic requests of each kind (default 32).")
+    static let backend = OptionSpec.value("backend", "auto|secretmem|locked", "Vault memory backend (default auto).")
+    static let ledger = OptionSpec.value("ledger", "PATH", "Write the ledger here and keep it (default: a temporary ledger, removed).")
+    static let signingKey = OptionSpec.value("signing-key", "PATH", "Sign with this key (from `zdr ledger keygen`); default: a fresh key.")
+    static let positiveControl = OptionSpec.flag("positive-control", "Leave one copy of content in the heap to prove the scan finds it.")
+    static let json = OptionSpec.flag("json", "Print the result as JSON.")
+
     static let spec = CommandSpec(
         path: ["selftest"],
         summary: "Run synthetic requests through the vault and scan this process's memory for residue.",
@@ -20,29 +28,22 @@ enum SelftestCommand: ZDRCommand {
             Exit status: 0 no residue and every check passed, 1 residue or a verification \
             failure, 2 failure (the vault could not start), 64 usage error.
             """,
-        options: [
-            .value("requests", "N", "Synthetic requests of each kind (default 32)."),
-            .value("backend", "auto|secretmem|locked", "Vault memory backend (default auto)."),
-            .value("ledger", "PATH", "Write the ledger here and keep it (default: a temporary ledger, removed)."),
-            .value("signing-key", "PATH", "Sign with this key (from `zdr ledger keygen`); default: a fresh key."),
-            .flag("positive-control", "Leave one copy of content in the heap to prove the scan finds it."),
-            .flag("json", "Print the result as JSON."),
-        ]
+        options: [requests, backend, ledger, signingKey, positiveControl, json]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
-        let requests = try arguments.integer("requests", default: 32, in: 1...100_000)
-        let backend: BackendPreference = switch try arguments.choice("backend", default: "auto", from: ["auto", "secretmem", "locked"]) {
+        let requests = try arguments.integer(Self.requests, default: 32, in: 1...100_000)
+        let backend: BackendPreference = switch try arguments.choice(Self.backend, default: "auto", from: ["auto", "secretmem", "locked"]) {
         case "secretmem": .secretmem
         case "locked": .locked
         default: .automatic
         }
-        let positiveControl = arguments.flag("positive-control")
+        let positiveControl = arguments.flag(Self.positiveControl)
         let report = try Selftest(
             requestsPerKind: requests, backend: backend, positiveControl: positiveControl,
-            ledgerPath: arguments.value("ledger"), signingKeyPath: arguments.value("signing-key")
+            ledgerPath: arguments.value(Self.ledger), signingKeyPath: arguments.value(Self.signingKey)
         ).run(arguments: arguments)
-        if arguments.flag("json") {
+        if arguments.flag(Self.json) {
             console.out(report.json.rendered())
         } else {
             render(report, console: console)

@@ -65,7 +65,7 @@ public func fuzzCLIArguments(_ input: [UInt8]) throws(FuzzPropertyViolation) {
         try require(spec.option(named: name)?.isFlag == true, "flag not declared")
     }
     for option in spec.options where option.isRequired {
-        try require(parsed.value(option.name) != nil, "required option missing")
+        try require(parsed.value(option) != nil, "required option missing")
     }
     let required = spec.positionals.filter { !$0.isOptional }.count
     try require((required...spec.positionals.count).contains(parsed.positionals.count), "positional count out of range")
