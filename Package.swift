@@ -40,21 +40,24 @@ let package = Package(
         // (libsodium's SHA-256 is portable C); used only when CPUID reports them.
         .target(name: "CLedgerHash"),
 
+        // The one way to call the OS from Swift: Errno, the EINTR retry, file calls behind a seam
+        // that tests can make fail. Pure Swift over the C library.
+        .target(name: "VaultSystem", swiftSettings: strict),
         // The metadata every layer speaks: request ids, identifiers, products, data classes,
         // reasons, the discard receipt. Numbers, enums and declared names only.
         .target(name: "RetentionVocabulary", swiftSettings: strict),
         // Locked, guarded, wiped memory and request scopes. Knows nothing of policy or ledger.
         .target(
             name: "ContentVault",
-            dependencies: ["RetentionVocabulary", "CVaultSodium", "CVaultSystem"],
+            dependencies: ["RetentionVocabulary", "VaultSystem", "CVaultSodium", "CVaultSystem"],
             swiftSettings: strict
         ),
         // Pure decisions over the vocabulary: which requests are zero-retention, and eligible.
-        .target(name: "RetentionPolicy", dependencies: ["RetentionVocabulary"], swiftSettings: strict),
+        .target(name: "RetentionPolicy", dependencies: ["RetentionVocabulary", "VaultSystem"], swiftSettings: strict),
         // The ledger cannot name a content type: it sees the vocabulary, libsodium and its hashes.
         .target(
             name: "RetentionLedger",
-            dependencies: ["RetentionVocabulary", "CVaultSodium", "CLedgerHash"],
+            dependencies: ["RetentionVocabulary", "VaultSystem", "CVaultSodium", "CLedgerHash"],
             swiftSettings: strict
         ),
         // The three joined: every request decided by the policy and recorded in the ledger.
@@ -67,10 +70,11 @@ let package = Package(
         // probes and scanner scratch memory (to move behind a platform layer: issue 16).
         .executableTarget(
             name: "zdr",
-            dependencies: ["ZeroRetention", "RetentionLedger", "CVaultSystem", "CVaultSodium"],
+            dependencies: ["ZeroRetention", "RetentionLedger", "VaultSystem", "CVaultSystem", "CVaultSodium"],
             swiftSettings: strict
         ),
 
+        .testTarget(name: "VaultSystemTests", dependencies: ["VaultSystem"]),
         .testTarget(name: "RetentionVocabularyTests", dependencies: ["RetentionVocabulary"]),
         .testTarget(
             name: "ContentVaultTests", dependencies: ["ContentVault", "RetentionVocabulary", "CVaultSystem"]),

@@ -4,6 +4,7 @@
 // to verify is corruption, reported with the record index and byte offset.
 
 import Glibc
+import VaultSystem
 
 let ledgerMagic: [UInt8] = Array("ZDRLEDGR".utf8)
 let ledgerFormatVersion: UInt16 = 1
@@ -189,31 +190,27 @@ final class MappedFile {
 }
 
 /// Reads a whole file (verifiers; see `MappedFile` for why they do not map).
-func readWholeFile(fd: Int32) throws(LedgerError) -> [UInt8] {
-    var status = stat()
-    guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }
-    var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+func readWholeFile(fd: Int32, files: FileSystem = .live) throws(LedgerError) -> [UInt8] {
+    let size: Int
+    do { size = Int(try files.status(fd).st_size) } catch { throw .io(.stat, errno: error.rawValue) }
+    var bytes = [UInt8](repeating: 0, count: size)
     var filled = 0
     while filled < bytes.count {
-        let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
-        if count < 0 && errno == EINTR { continue }
-        guard count >= 0 else { throw .io(.read, errno: errno) }
-        if count == 0 { break }
-        filled += count
+        let count = bytes.withUnsafeMutableBytes { raw in
+            Result { () throws(Errno) in try files.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: filled) }
+        }
+        switch count {
+        case .success(0): bytes.removeLast(bytes.count - filled)
+        case .success(let read): filled += read
+        case .failure(let error): throw .io(.read, errno: error.rawValue)
+        }
     }
-    if filled < bytes.count { bytes.removeLast(bytes.count - filled) }
     return bytes
 }
 
-/// Writes all of `bytes` at `offset`, retrying on EINTR and short writes.
-func writeAll(fd: Int32, _ bytes: [UInt8], at offset: Int) throws(LedgerError) {
-    var written = 0
-    while written < bytes.count {
-        let count = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, $0.count - written, off_t(offset + written)) }
-        if count < 0 && errno == EINTR { continue }
-        guard count > 0 else { throw .io(.write, errno: count < 0 ? errno : EIO) }
-        written += count
-    }
+/// Writes all of `bytes` at `offset` (EINTR and short writes are handled by `FileSystem`).
+func writeAll(fd: Int32, _ bytes: [UInt8], at offset: Int, files: FileSystem = .live) throws(LedgerError) {
+    do { try files.writeAll(fd, bytes, at: offset) } catch { throw .io(.write, errno: error.rawValue) }
 }
 
 /// `withUnsafeBytes` with a typed error (the standard one is untyped `rethrows`).

@@ -6,6 +6,7 @@
 import Glibc
 internal import CVaultSodium
 import Synchronization
+import VaultSystem
 
 /// Ed25519 algorithm byte for signed-note keys (C2SP signed-note, key type 0x01).
 let ed25519KeyType: UInt8 = 0x01
@@ -117,22 +118,27 @@ public final class SigningKey: Sendable {
 
     /// Loads a key file written by `save(to:)`. Refuses anything but a regular file with mode 0600.
     public convenience init(loadingFrom path: String) throws(LedgerError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw .io(.open, errno: errno) }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }
+        let files = FileSystem.live
+        let fd: Int32
+        do { fd = try files.open(path, O_RDONLY | O_NOFOLLOW) } catch { throw .io(.open, errno: error.rawValue) }
+        defer { files.close(fd) }
+        let status: stat
+        do { status = try files.status(fd) } catch { throw .io(.stat, errno: error.rawValue) }
         guard status.st_mode & S_IFMT == S_IFREG, status.st_mode & 0o777 == 0o600 else { throw .keyFilePermissions }
         guard status.st_size < 1024 else { throw .malformedKey }
         var buffer = [UInt8](repeating: 0, count: 1024)
         defer { sodium_memzero(&buffer, buffer.count) }
         var length = 0
         while length < buffer.count {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + length, $0.count - length) }
-            if count < 0 && errno == EINTR { continue }
-            guard count >= 0 else { throw .io(.read, errno: errno) }
-            if count == 0 { break }
-            length += count
+            let count = buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(Errno) in try files.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[length...])) }
+            }
+            guard case .success(let read) = count else {
+                if case .failure(let error) = count { throw .io(.read, errno: error.rawValue) }
+                break
+            }
+            if read == 0 { break }
+            length += read
         }
         var end = length
         while end > 0 && (buffer[end - 1] == 0x0A || buffer[end - 1] == 0x0D) { end -= 1 }
@@ -197,20 +203,23 @@ public final class SigningKey: Sendable {
         var text = signerKeyText()
         defer { sodium_memzero(&text, text.count) }
         let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw .io(.open, errno: errno) }
+        let files = FileSystem.live
+        let fd: Int32
+        do { fd = try files.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600) } catch {
+            throw .io(.open, errno: error.rawValue)
+        }
         var failure: LedgerError?
         if fchmod(fd, 0o600) != 0 { failure = .io(.write, errno: errno) }
-        var written = 0
-        while failure == nil && written < text.count {
-            let count = text.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { failure = .io(.write, errno: errno); break }
-            written += count
+        if failure == nil {
+            do { try files.writeAll(fd, text) } catch { failure = .io(.write, errno: error.rawValue) }
         }
-        if failure == nil && fsync(fd) != 0 { failure = .io(.sync, errno: errno) }
-        close(fd)
-        if failure == nil && rename(temporary, path) != 0 { failure = .io(.rename, errno: errno) }
+        if failure == nil {
+            do { try files.fsync(fd) } catch { failure = .io(.sync, errno: error.rawValue) }
+        }
+        files.close(fd)
+        if failure == nil {
+            do { try files.rename(temporary, to: path) } catch { failure = .io(.rename, errno: error.rawValue) }
+        }
         if let failure {
             unlink(temporary)
             throw failure

@@ -9,7 +9,8 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-public import RetentionVocabulary
+import RetentionVocabulary
+import VaultSystem
 
 extension RetentionPolicy {
     /// The largest policy document accepted, in bytes (1 MiB). A policy is a few kilobytes; the
@@ -44,28 +45,22 @@ extension RetentionPolicy {
     private static func readFile(_ path: String) throws(PolicyConfigurationError) -> [UInt8] {
         // Non-blocking so a FIFO cannot hang the open; then only regular files are read, so a
         // device or directory given by mistake is an error rather than a long read.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else { throw PolicyConfigurationError(path: "", kind: .unreadableFile) }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+        let files = FileSystem.live
+        let contents: [UInt8]
+        do throws(Errno) {
+            let descriptor = try files.open(path, O_RDONLY | O_NONBLOCK)
+            defer { files.close(descriptor) }
+            // Only regular files: a device or directory given by mistake is an error.
+            guard try files.status(descriptor).st_mode & S_IFMT == S_IFREG else { throw .invalidArgument }
+            // One byte past the limit tells "too large" without loading the whole file.
+            contents = try files.readAll(descriptor, limit: maximumConfigurationSize + 1)
+        } catch {
             throw PolicyConfigurationError(path: "", kind: .unreadableFile)
         }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw PolicyConfigurationError(path: "", kind: .unreadableFile)
-            }
-            if count == 0 { return contents }
-            contents.append(contentsOf: chunk[0..<count])
-            // Stop reading as soon as the limit is passed rather than loading the whole file.
-            guard contents.count <= maximumConfigurationSize else {
-                throw PolicyConfigurationError(path: "", kind: .tooLarge)
-            }
+        guard contents.count <= maximumConfigurationSize else {
+            throw PolicyConfigurationError(path: "", kind: .tooLarge)
         }
+        return contents
     }
 }
 

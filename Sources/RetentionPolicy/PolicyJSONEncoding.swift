@@ -2,7 +2,7 @@
 // that builds its policy in Swift can export it for review. Every string written is an
 // identifier or a fixed name, none of which need escaping.
 
-public import RetentionVocabulary
+import RetentionVocabulary
 
 extension RetentionPolicy {
     /// The policy in the format ``init(json:)`` reads, deterministic for equal policies: products

@@ -1,7 +1,7 @@
 // The names the JSON format and descriptions use for vocabulary cases. Spelled out rather than
 // derived from reflection so that renaming a Swift case cannot silently change the file format.
 
-public import RetentionVocabulary
+import RetentionVocabulary
 
 extension Product {
     var policyName: String {

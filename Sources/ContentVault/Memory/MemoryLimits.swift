@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import CVaultSystem
+import VaultSystem
 
 /// The process's locked-memory limits, read from the kernel.
 public struct MemoryLimits: Hashable, Sendable, CustomStringConvertible {
@@ -54,16 +55,5 @@ public struct MemoryLimits: Hashable, Sendable, CustomStringConvertible {
 
 /// Reads a small text file from /proc or /sys (metadata, never content).
 func readSmallProcFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    (try? FileSystem.live.readFile(path, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
 }

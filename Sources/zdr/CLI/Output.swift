@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VaultSystem
 
 /// Where a command writes. Human output goes to stdout with colour only when stdout is a terminal
 /// and `NO_COLOR` is unset (https://no-color.org) and `TERM` is not `dumb`; errors go to stderr.
@@ -30,15 +31,8 @@ struct Console: Sendable {
     static func write(_ text: String, to fd: Int32) {
         var text = text
         text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return  // stdout closed (a pipe to `head`): nothing useful left to do
-                }
-                offset += written
-            }
+            // A failure means stdout closed (a pipe to `head`): nothing useful left to do.
+            try? FileSystem.live.writeAll(fd, UnsafeRawBufferPointer(bytes))
         }
     }
 

@@ -5,6 +5,7 @@ import Musl
 #endif
 import ZeroRetention
 import RetentionLedger
+import VaultSystem
 
 /// `zdr ledger ...`: the subcommands, and what they share (key arguments, error mapping,
 /// one-line record summaries). Records hold metadata only, so printing them prints no content.
@@ -56,7 +57,7 @@ enum LedgerCommands {
     /// The CLI error for a ledger error; `path` names the file for I/O errors.
     static func cliError(_ error: LedgerError, path: String) -> CLIError {
         if case .io(let operation, let code) = error {
-            return .failure("cannot \(operation.rawValue) \(path): \(describeErrno(code))")
+            return .failure("cannot \(operation.rawValue) \(path): \(Errno(rawValue: code))")
         }
         if case .malformedKey = error {
             return .failure("the key is malformed (expected name+keyid+base64 for a verifier key)")
@@ -132,29 +133,23 @@ enum LedgerCommands {
     /// Writes `text` to `path` (created with `mode`, replaced if present) through a temporary
     /// file and rename, so a reader never sees half a file.
     static func writeFile(_ text: String, to path: String, mode: mode_t) throws(CLIError) {
+        let files = FileSystem.live
         let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw .failure("cannot create \(temporary): \(describeErrno(errno))") }
-        var text = text
-        var failure: Int32?
-        text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                offset += written
-            }
+        let fd: Int32
+        do { fd = try files.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode) } catch {
+            throw .failure("cannot create \(temporary): \(error)")
         }
-        if failure == nil, fsync(fd) != 0 { failure = errno }
-        close(fd)
-        if failure == nil, rename(temporary, path) != 0 { failure = errno }
-        if let failure {
+        do throws(Errno) {
+            defer { files.close(fd) }
+            try files.writeAll(fd, Array(text.utf8))
+            try files.fsync(fd)
+        } catch {
             unlink(temporary)
-            throw .failure("cannot write \(path): \(describeErrno(failure))")
+            throw .failure("cannot write \(path): \(error)")
+        }
+        do { try files.rename(temporary, to: path) } catch {
+            unlink(temporary)
+            throw .failure("cannot write \(path): \(error)")
         }
     }
 }

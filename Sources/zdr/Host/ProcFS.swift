@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VaultSystem
 
 /// Small, allocation-light readers for /proc and /sys. These files hold host configuration and
 /// mapping metadata, never request content, so ordinary Strings are fine here.
@@ -10,21 +11,7 @@ enum ProcFS {
     /// The whole file as bytes, or the errno that stopped it. /proc files report size 0, so this
     /// reads until EOF.
     static func readBytes(_ path: String, limit: Int = 64 << 20) -> Result<[UInt8], Errno> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return .failure(Errno(errno)) }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while out.count < limit {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .failure(Errno(errno))
-            }
-            if count == 0 { break }
-            out.append(contentsOf: chunk[0..<count])
-        }
-        return .success(out)
+        do throws(Errno) { return .success(try FileSystem.live.readFile(path, limit: limit)) } catch { return .failure(error) }
     }
 
     /// The file as text with surrounding whitespace trimmed, or nil when it cannot be read.
@@ -55,13 +42,6 @@ enum ProcFS {
         }
         return names.sorted()
     }
-}
-
-/// An errno value captured at the failure site.
-struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
-    let code: Int32
-    init(_ code: Int32) { self.code = code }
-    var description: String { describeErrno(code) }
 }
 
 extension String {

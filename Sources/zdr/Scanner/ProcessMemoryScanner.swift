@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import VaultSystem
 
 /// Why a scan could not run. Messages name pids, paths and errnos, never bytes.
 enum ScanError: Error, Sendable, Equatable {
@@ -123,8 +124,8 @@ struct ProcessMemoryScanner {
         switch ProcFS.readBytes("\(procDirectory)/maps") {
         case .success(let bytes): mapsText = String(decoding: bytes, as: UTF8.self)
         case .failure(let error):
-            if error.code == ENOENT || error.code == ESRCH { throw .noSuchProcess(displayPid) }
-            if error.code == EACCES || error.code == EPERM { throw .permissionDenied(displayPid, error) }
+            if error.rawValue == ENOENT || error.rawValue == ESRCH { throw .noSuchProcess(displayPid) }
+            if error.rawValue == EACCES || error.rawValue == EPERM { throw .permissionDenied(displayPid, error) }
             throw .unreadableMaps(displayPid, error)
         }
         let regions = MemoryRegion.parse(maps: mapsText)
@@ -133,7 +134,7 @@ struct ProcessMemoryScanner {
         if memory < 0 {
             let code = errno
             if code == ENOENT || code == ESRCH { throw .noSuchProcess(displayPid) }
-            throw .permissionDenied(displayPid, Errno(code))
+            throw .permissionDenied(displayPid, Errno(rawValue: code))
         }
         defer { close(memory) }
         // Optional: without pagemap every readable byte is read.
@@ -266,12 +267,10 @@ struct ProcessMemoryScanner {
     private func readFully(_ fd: Int32, into pointer: UnsafeMutableRawPointer, count: Int, at address: UInt64) -> Int {
         var done = 0
         while done < count {
-            let result = pread(fd, pointer + done, count - done, off_t(Int64(bitPattern: address + UInt64(done))))
-            if result < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            if result == 0 { break }
+            // An unreadable page (EIO) ends the run: the caller counts the rest as unreadable.
+            let buffer = UnsafeMutableRawBufferPointer(start: pointer + done, count: count - done)
+            guard let result = try? FileSystem.live.read(fd, into: buffer, at: Int(Int64(bitPattern: address + UInt64(done)))),
+                  result > 0 else { break }
             done += result
         }
         return done
@@ -307,21 +306,21 @@ enum NeedleFile {
     /// must hash it and then drop the buffer (which wipes it). One trailing newline ("\n" or
     /// "\r\n") is dropped unless `keepNewline`, because `echo secret > file` adds one.
     static func read(_ path: String, keepNewline: Bool) throws(ScanError) -> (ScratchBuffer, Int) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw .needleFile(path, Errno(errno)) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .needleFile(path, Errno(errno)) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .needleFile(path, Errno(EINVAL)) }
+        let files = FileSystem.live
+        let fd: Int32
+        do { fd = try files.open(path, O_RDONLY) } catch { throw .needleFile(path, error) }
+        defer { files.close(fd) }
+        let info: stat
+        do { info = try files.status(fd) } catch { throw .needleFile(path, error) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .needleFile(path, .invalidArgument) }
         let size = Int(info.st_size)
         guard size <= maximumLength + 2 else { throw .needleTooLong(length: size, maximum: maximumLength) }
         guard let buffer = ScratchBuffer(capacity: max(size, 1)) else { throw .outOfMemory }
         var length = 0
         while length < size {
-            let count = Glibc.read(fd, buffer.base + length, size - length)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .needleFile(path, Errno(errno))
+            let count: Int
+            do { count = try files.read(fd, into: UnsafeMutableRawBufferPointer(start: buffer.base + length, count: size - length)) } catch {
+                throw .needleFile(path, error)
             }
             if count == 0 { break }
             length += count

@@ -5,6 +5,7 @@ import Musl
 #endif
 import ZeroRetention
 import RetentionLedger
+import VaultSystem
 
 /// A ledger the selftest or a drill writes its records to: the file given with `--ledger`, or a
 /// temporary one removed at the end; signed with `--signing-key`, or with a fresh key whose
@@ -49,7 +50,7 @@ final class LedgerSession {
             let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
             var template = Array((base + "/zdr-ledger-XXXXXX").utf8CString)
             guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-                throw .failure("cannot create a temporary directory: \(describeErrno(errno))")
+                throw .failure("cannot create a temporary directory: \(Errno.current)")
             }
             let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             temporaryDirectory = directory

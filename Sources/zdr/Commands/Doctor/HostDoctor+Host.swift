@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CVaultSystem
+import VaultSystem
 
 // The checks of the host around the process: core dumps, swap, huge pages, ptrace, the
 // dumpable flag and the kernel.
@@ -144,13 +145,13 @@ extension HostDoctor {
         let id = "dumpable"
         let before = cvault_prctl(cvault_pr_get_dumpable, 0)
         guard before >= 0 else {
-            return HostCheck(id: id, status: .warn, detail: "PR_GET_DUMPABLE failed: \(describeErrno(cvault_errno()))", fix: nil)
+            return HostCheck(id: id, status: .warn, detail: "PR_GET_DUMPABLE failed: \(Errno(rawValue: cvault_errno()))", fix: nil)
         }
         let cleared = cvault_prctl(cvault_pr_set_dumpable, 0) == 0 && cvault_prctl(cvault_pr_get_dumpable, 0) == 0
         _ = cvault_prctl(cvault_pr_set_dumpable, UInt(before))
         guard cleared else {
             return HostCheck(id: id, status: .warn,
-                             detail: "PR_SET_DUMPABLE 0 was refused: \(describeErrno(cvault_errno()))",
+                             detail: "PR_SET_DUMPABLE 0 was refused: \(Errno(rawValue: cvault_errno()))",
                              fix: "check seccomp policy for prctl")
         }
         return HostCheck(id: id, status: .pass,

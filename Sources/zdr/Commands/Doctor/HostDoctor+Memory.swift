@@ -5,6 +5,7 @@ import Musl
 #endif
 import CVaultSystem
 import ZeroRetention
+import VaultSystem
 
 // The checks of the memory the vault locks: secret memory and the locked-memory limit.
 extension HostDoctor {
@@ -21,19 +22,19 @@ extension HostDoctor {
                 ? "use a kernel >= 5.14 built with CONFIG_SECRETMEM=y; before 6.5 also boot with secretmem.enable=1"
                 : "check seccomp/container policy: the memfd_secret syscall (447) is being refused"
             return HostCheck(id: id, status: .warn,
-                             detail: "unavailable: \(describeErrno(code)); the vault falls back to locked anonymous memory",
+                             detail: "unavailable: \(Errno(rawValue: code)); the vault falls back to locked anonymous memory",
                              fix: fix)
         }
         defer { close(fd) }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         guard ftruncate(fd, off_t(page)) == 0 else {
-            return HostCheck(id: id, status: .warn, detail: "ftruncate failed: \(describeErrno(errno))",
+            return HostCheck(id: id, status: .warn, detail: "ftruncate failed: \(Errno.current)",
                              fix: "check the kernel's secretmem support")
         }
         guard let mapping = mmap(nil, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapping != MAP_FAILED else {
             let code = errno
             return HostCheck(id: id, status: .warn,
-                             detail: "memfd_secret exists but mapping failed: \(describeErrno(code))",
+                             detail: "memfd_secret exists but mapping failed: \(Errno(rawValue: code))",
                              fix: code == EAGAIN || code == ENOMEM || code == EPERM
                                  ? "raise RLIMIT_MEMLOCK (secret memory counts as locked memory)"
                                  : "check the kernel's secretmem support")
