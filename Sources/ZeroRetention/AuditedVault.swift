@@ -104,6 +104,16 @@ public final class AuditedVault: Sendable {
     }
 }
 
+extension AuditedVault: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The vault's and the ledger's own short descriptions; never content, internals or addresses.
+    public var description: String { "AuditedVault(\(vault), \(ledger), \(unrecordedReceipts) unrecorded receipts)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror {
+        Mirror(self, children: ["vault": vault, "ledger": ledger, "unrecordedReceipts": unrecordedReceipts],
+               displayStyle: .class)
+    }
+}
+
 /// Shared between the vault's receipt handler and the ``AuditedVault`` that installed it.
 private final class FailureCounter: Sendable {
     let count = Atomic<Int>(0)

@@ -125,4 +125,19 @@ struct AuditedVaultTests {
         admitted.scope.discard(reason: .completed)
         #expect(f.audited.unrecordedReceipts == 1)
     }
+
+    @Test("dump of an audited vault after a request is short and holds no content or address")
+    func shortReflection() throws {
+        let f = try fixture()
+        let admitted = try f.audited.open(request("acme"))
+        try Array(Self.canary.utf8).withUnsafeBytes { try admitted.scope.append(to: .textInput, copying: $0) }
+        admitted.scope.discard(reason: .completed)
+        var dumped = ""
+        dump(f.audited, to: &dumped)
+        for text in [dumped, String(describing: f.audited), String(reflecting: f.audited)] {
+            #expect(text.utf8.count < 2048, "\(text.utf8.count) bytes")
+            #expect(!text.contains("0x"))
+            #expect(!text.contains("CANARY"))
+        }
+    }
 }
