@@ -64,6 +64,32 @@ public struct SignedCheckpoint: Sendable, Hashable {
         return SignedCheckpoint(origin: origin, treeSize: size, rootHash: root, noteText: note)
     }
 
+    /// As ``open(note:verifierKey:)``, and the note must be exactly what this ledger writes: the
+    /// three checkpoint lines and one signature line, by `verifierKey`. Extension lines and other
+    /// signatures, which the signed-note format permits, would be a channel for free text in a
+    /// receipt bundle: refused as ``BundleFault/notCanonical``.
+    static func openCanonical(note: String, verifierKey: VerifierKey) throws(LedgerError) -> SignedCheckpoint {
+        let signed = try open(note: note, verifierKey: verifierKey)
+        let (_, signatures) = try splitNote(note)
+        guard signatures.count == 1, let (_, _, signature) = signatures.first,
+              SignedCheckpoint(origin: signed.origin, treeSize: signed.treeSize, rootHash: signed.rootHash,
+                               keyName: verifierKey.name, keyID: verifierKey.keyID, signature: signature).noteText == note
+        else { throw .bundleInvalid(.notCanonical) }
+        return signed
+    }
+
+    /// The checkpoint body of `note` parsed without checking any signature (a monitor's own
+    /// state file, which it wrote after verifying).
+    static func parseUnverified(note: String) throws(LedgerError) -> SignedCheckpoint {
+        let (body, _) = try splitNote(note)
+        let lines = body.split(separator: 0x0A, omittingEmptySubsequences: false)
+        guard lines.count >= 4, let origin = Optional(String(decoding: lines[0], as: UTF8.self)), isValidOrigin(origin),
+              let size = parseDecimal(lines[1]),
+              let root = Base64.decode(String(decoding: lines[2], as: UTF8.self)), root.count == 32
+        else { throw .bundleInvalid(.malformedCheckpoint) }
+        return SignedCheckpoint(origin: origin, treeSize: size, rootHash: root, noteText: note)
+    }
+
     /// Convenience: parses `verifierKey` (`name+keyid+base64`) first.
     public static func open(note: String, verifierKey: String) throws(LedgerError) -> SignedCheckpoint {
         try open(note: note, verifierKey: VerifierKey(verifierKey))

@@ -36,6 +36,12 @@ public enum LedgerIOOperation: String, Sendable, Hashable {
 public enum BundleFault: String, Sendable, Hashable {
     case malformedJSON, malformedRecord, notADiscardReceipt, malformedProof, malformedCheckpoint
     case checkpointSignatureInvalid, keyChainInvalid, inclusionProofInvalid, leafOutsideTree
+    /// The checkpoint's origin is not the log the verifier key (or `--origin`) names.
+    case originMismatch
+    /// Not the canonical form: an unknown or repeated key, keys out of order, extra whitespace,
+    /// or a checkpoint note with lines beyond the checkpoint and its one signature. A bundle
+    /// carries no field a writer could fill with free text.
+    case notCanonical
 }
 
 /// Everything the ledger can refuse or fail at.
@@ -70,6 +76,10 @@ public enum LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
     case bundleInvalid(BundleFault)
     /// A record or note exceeds a size limit.
     case tooLarge
+    /// The ledger does not extend a checkpoint the caller trusted: it was rolled back or
+    /// truncated (below the checkpoint, or at it, dropping the checkpoint record and everything
+    /// after), or it forked (other records under the same key).
+    case notConsistent(trustedSize: UInt64, currentSize: UInt64)
 
     public var description: String {
         switch self {
@@ -89,6 +99,8 @@ public enum LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
         case .signingKeyMismatch: return "signing key does not belong to this ledger"
         case .bundleInvalid(let fault): return "receipt bundle invalid: \(fault.rawValue)"
         case .tooLarge: return "record or note too large"
+        case .notConsistent(let trusted, let current):
+            return "the ledger (\(current) records) does not extend the trusted checkpoint of \(trusted) records: rolled back, truncated or forked"
         }
     }
 }

@@ -42,12 +42,54 @@ public enum LedgerVerifier {
     public static func verify(path: String, verifierKey: VerifierKey) throws(LedgerError) -> LedgerVerificationReport {
         let bytes = try readLedgerFile(path)
         let (scan, replay) = try replayLedger(bytes, pinnedKey: verifierKey)
+        return report(scan: scan, replay: replay)
+    }
+
+    private static func report(scan: LedgerScan, replay: LedgerReplay) -> LedgerVerificationReport {
         let last = replay.checkpoints.last
         return LedgerVerificationReport(
             recordCount: scan.recordCount, checkpointCount: replay.checkpoints.count,
             lastCheckpointTreeSize: last?.treeSize ?? 0,
             uncheckpointedRecords: last.map { scan.recordCount - $0.leafIndex - 1 } ?? scan.recordCount,
             keyEpoch: replay.epoch, tornTailBytes: scan.tornTailBytes, rootHash: replay.tree.root(size: replay.tree.size).bytes)
+    }
+
+    /// As ``verify(path:verifierKey:)-(_,VerifierKey)``, and the ledger must extend `trustedNote`,
+    /// a signed checkpoint of this log seen earlier (by a monitor, a witness, a customer's
+    /// receipt): same origin, a key of this ledger's chain signed it, an RFC 9162 consistency
+    /// proof from its size to the ledger's verifies against both roots, and the checkpoint
+    /// record itself is still in the file. A ledger
+    /// truncated or rolled back below it, or one that forked, throws
+    /// ``LedgerError/notConsistent(trustedSize:currentSize:)``.
+    public static func verify(path: String, verifierKey: VerifierKey, extending trustedNote: String) throws(LedgerError) -> LedgerVerificationReport {
+        let bytes = try readLedgerFile(path)
+        let (scan, replay) = try replayLedger(bytes, pinnedKey: verifierKey)
+        let size = replay.tree.size
+        let claimed = try SignedCheckpoint.parseUnverified(note: trustedNote)
+        // Signed by a key of this ledger's chain: a rolled-back ledger may no longer hold the
+        // rotation that introduced the key, and then it is not consistent with the note either.
+        let keys = replay.epochKeys.values.compactMap { VerifierKey(name: replay.origin, publicKey: $0) }
+        guard keys.contains(where: { (try? SignedCheckpoint.open(note: trustedNote, verifierKey: $0)) != nil }),
+              claimed.origin == replay.origin, claimed.treeSize <= size
+        else { throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size) }
+        let proof = replay.tree.consistencyProof(first: claimed.treeSize, second: size).map(\.bytes)
+        guard MerkleProofs.verifyConsistency(
+            firstSize: claimed.treeSize, secondSize: size, firstRoot: claimed.rootHash,
+            secondRoot: replay.tree.root(size: size).bytes, proof: proof)
+        else { throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size) }
+        // The checkpoint is itself a record (at index `treeSize`): a file cut right before it
+        // is consistent with its root, yet lost the checkpoint and everything after it.
+        guard replay.checkpoints.contains(where: { $0.treeSize == claimed.treeSize && $0.rootHash == claimed.rootHash }) else {
+            throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size)
+        }
+        return report(scan: scan, replay: replay)
+    }
+
+    /// The newest signed checkpoint of the ledger at `path`, after verifying all of it; `nil`
+    /// when it has none yet.
+    public static func latestCheckpoint(path: String, verifierKey: VerifierKey) throws(LedgerError) -> SignedCheckpoint? {
+        let (_, replay) = try replayLedger(try readLedgerFile(path), pinnedKey: verifierKey)
+        return replay.checkpoints.last.flatMap { replay.signedCheckpoint($0) }
     }
 
     /// Every record, in order (frames and encodings checked; signatures are not — use `verify`).

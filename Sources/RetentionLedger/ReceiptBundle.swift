@@ -51,7 +51,9 @@ public struct ReceiptBundle: Sendable, Hashable {
         var key_rotations: [String]?
     }
 
-    /// Parses bundle JSON (no verification).
+    /// Parses bundle JSON (no verification). Only the canonical form ``json`` produces is
+    /// accepted (one trailing newline aside): known keys in their fixed order, no whitespace, no
+    /// extra field, so a bundle cannot carry text beside what it proves.
     public init(json: String) throws(LedgerError) {
         guard json.utf8.count <= 256 * 1024 else { throw .bundleInvalid(.malformedJSON) }
         let wire: Wire
@@ -73,16 +75,20 @@ public struct ReceiptBundle: Sendable, Hashable {
         }
         self.init(record: record, leafIndex: wire.leaf_index, treeSize: wire.tree_size, inclusionProof: proof,
                   checkpoint: wire.checkpoint, keyRotations: rotations)
+        let canonical = self.json
+        guard json == canonical || json == canonical + "\n" else { throw .bundleInvalid(.notCanonical) }
     }
 
     /// Verifies a bundle with only the pinned verifier key: follows the key chain, checks the
-    /// checkpoint signature, then the inclusion proof against the checkpoint's root.
-    public static func verify(json: String, verifierKey: String) throws(LedgerError) -> VerifiedReceipt {
-        try ReceiptBundle(json: json).verify(verifierKey: VerifierKey(verifierKey))
+    /// checkpoint signature and origin, then the inclusion proof against the checkpoint's root.
+    public static func verify(json: String, verifierKey: String, origin: String? = nil) throws(LedgerError) -> VerifiedReceipt {
+        try ReceiptBundle(json: json).verify(verifierKey: VerifierKey(verifierKey), origin: origin)
     }
 
-    /// Verifies this bundle under the pinned `verifierKey`.
-    public func verify(verifierKey: VerifierKey) throws(LedgerError) -> VerifiedReceipt {
+    /// Verifies this bundle under the pinned `verifierKey`. The checkpoint's origin must be
+    /// `origin`, by default the key's name (this ledger names its log after its key): a valid
+    /// signature over another log's checkpoint proves nothing about this one.
+    public func verify(verifierKey: VerifierKey, origin: String? = nil) throws(LedgerError) -> VerifiedReceipt {
         var key = verifierKey
         var epoch: UInt32 = 0
         for bytes in keyRotations {
@@ -94,7 +100,8 @@ public struct ReceiptBundle: Sendable, Hashable {
             key = next
             epoch = rotation.epoch
         }
-        let signed = try SignedCheckpoint.open(note: checkpoint, verifierKey: key)
+        let signed = try SignedCheckpoint.openCanonical(note: checkpoint, verifierKey: key)
+        guard signed.origin == (origin ?? verifierKey.name) else { throw .bundleInvalid(.originMismatch) }
         guard signed.treeSize == treeSize else { throw .bundleInvalid(.malformedCheckpoint) }
         guard leafIndex < treeSize else { throw .bundleInvalid(.leafOutsideTree) }
         guard let decoded = try? LedgerRecord(canonicalBytes: record) else { throw .bundleInvalid(.malformedRecord) }

@@ -6,7 +6,7 @@ import Testing
     static let commandPaths: [[String]] = [
         [], ["doctor"], ["selftest"], ["drill"], ["scan"], ["ledger"],
         ["ledger", "keygen"], ["ledger", "verify"], ["ledger", "show"], ["ledger", "export"],
-        ["ledger", "prove"], ["ledger", "check-receipt"],
+        ["ledger", "prove"], ["ledger", "check-receipt"], ["ledger", "consistency"], ["ledger", "monitor"],
     ]
 
     @Test("help exits zero and shows usage", arguments: commandPaths)

@@ -6,6 +6,8 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
     // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
     static let key = OptionSpec.required("key", "VKEY", LedgerCommands.keyHelp)
     static let request = OptionSpec.value("request", "ID", "Require the receipt to be for this request id.")
+    static let origin = OptionSpec.value(
+        "origin", "ORIGIN", "The log the checkpoint must be of (default: the verifier key's name).")
     static let json = OptionSpec.flag("json", "Print the result as JSON.")
 
     static let spec = CommandSpec(
@@ -13,11 +15,13 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
         summary: "Verify a receipt bundle offline against a verifier key.",
         discussion: """
             Follows the key chain from the pinned key, checks the checkpoint signature, then the \
-            inclusion proof of the receipt under the checkpoint's root. Pass --request to also \
-            require that the receipt is for the request you expect.
+            inclusion proof of the receipt under the checkpoint's root. The checkpoint must be of \
+            the log the key names (or --origin), and the bundle in its canonical form (no field \
+            beyond those it proves). Pass --request to also require that the receipt is for the \
+            request you expect.
             Exit status: 0 valid, 1 invalid or for another request, 2 failure, 64 usage error.
             """,
-        options: [key, request, json],
+        options: [key, request, origin, json],
         positionals: [PositionalSpec(name: "BUNDLE", help: "The receipt bundle file.", isOptional: false)]
     )
 
@@ -33,7 +37,8 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
         }
         let verified: VerifiedReceipt
         do {
-            verified = try ReceiptBundle.verify(json: String(decoding: bytes, as: UTF8.self), verifierKey: key)
+            verified = try ReceiptBundle.verify(
+                json: String(decoding: bytes, as: UTF8.self), verifierKey: key, origin: arguments.value(Self.origin))
         } catch {
             guard LedgerCommands.isVerificationFailure(error) else { throw LedgerCommands.cliError(error, path: path) }
             if json {

@@ -14,6 +14,7 @@ enum LedgerCommands {
         [
             LedgerKeygenCommand.self, LedgerVerifyCommand.self, LedgerShowCommand.self,
             LedgerExportCommand.self, LedgerProveCommand.self, LedgerCheckReceiptCommand.self,
+            LedgerConsistencyCommand.self, LedgerMonitorCommand.self,
         ]
     }
 
@@ -47,7 +48,7 @@ enum LedgerCommands {
     static func isVerificationFailure(_ error: LedgerError) -> Bool {
         switch error {
         case .notALedger, .unsupportedVersion, .headerCorrupt, .invalidRecord, .signingKeyMismatch,
-             .bundleInvalid, .requestNotFound, .tooLarge:
+             .bundleInvalid, .requestNotFound, .tooLarge, .notConsistent:
             return true
         case .io, .undeclaredIdentifier, .reservedRecordKind, .invalidField, .closed, .keyFilePermissions, .malformedKey:
             return false
@@ -74,6 +75,9 @@ enum LedgerCommands {
                        ("fault", .string(fault.rawValue))] + members
         case .bundleInvalid(let fault):
             members = [("kind", .string("bundleInvalid")), ("fault", .string(fault.rawValue))] + members
+        case .notConsistent(let trustedSize, let currentSize):
+            members = [("kind", .string("notConsistent")), ("trustedTreeSize", .uint(trustedSize)),
+                       ("ledgerRecords", .uint(currentSize))] + members
         default:
             members = [("kind", .string(snakeCase(String(describing: error).split(separator: "(").first.map(String.init) ?? "")))] + members
         }

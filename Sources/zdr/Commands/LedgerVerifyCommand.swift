@@ -5,6 +5,8 @@ import RetentionLedger
 enum LedgerVerifyCommand: ZDRCommand {
     // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
     static let key = OptionSpec.required("key", "VKEY", LedgerCommands.keyHelp)
+    static let trusted = OptionSpec.value(
+        "trusted", "CHECKPOINT", "A signed checkpoint of this log seen before (a file): fail unless the ledger extends it.")
     static let json = OptionSpec.flag("json", "Print the result as JSON.")
 
     static let spec = CommandSpec(
@@ -12,11 +14,14 @@ enum LedgerVerifyCommand: ZDRCommand {
         summary: "Verify a ledger file's chain, checkpoints and signatures; name the first bad record.",
         discussion: """
             Checks every frame checksum and record encoding, every checkpoint's tree size, root \
-            hash and signature, and every key rotation, following the key chain from the pinned key.
+            hash and signature, and every key rotation, following the key chain from the pinned key. \
+            A log is tamper-evident only against a checkpoint someone kept: with --trusted, the \
+            ledger must also extend that checkpoint (RFC 9162 consistency proof), so a truncated, \
+            rolled-back or forked file fails.
             Exit status: 0 valid, 1 verification failed (the first bad record is named), \
             2 failure (cannot read the file, malformed key), 64 usage error.
             """,
-        options: [key, json],
+        options: [key, trusted, json],
         positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file.", isOptional: false)]
     )
 
@@ -24,9 +29,20 @@ enum LedgerVerifyCommand: ZDRCommand {
         let path = arguments.positional(0)!
         let key = try LedgerCommands.verifierKey(try arguments.required(Self.key))
         let json = arguments.flag(Self.json)
+        let trustedNote = try arguments.value(Self.trusted).map { file throws(CLIError) in
+            guard case .success(let bytes) = ProcFS.readBytes(file, limit: 64 << 10) else {
+                throw .failure("cannot read trusted checkpoint \(file)")
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
         let report: LedgerVerificationReport
-        do {
-            report = try LedgerVerifier.verify(path: path, verifierKey: key)
+        do throws(LedgerError) {
+            let verifier = try VerifierKey(key)
+            if let trustedNote {
+                report = try LedgerVerifier.verify(path: path, verifierKey: verifier, extending: trustedNote)
+            } else {
+                report = try LedgerVerifier.verify(path: path, verifierKey: verifier)
+            }
         } catch {
             guard LedgerCommands.isVerificationFailure(error) else { throw LedgerCommands.cliError(error, path: path) }
             if json {
@@ -52,7 +68,8 @@ enum LedgerVerifyCommand: ZDRCommand {
                 ("rootHash", .string(LedgerCommands.hexBytes(report.rootHash))),
             ]).rendered())
         } else {
-            console.out("ledger \(path): " + console.paint("valid", .green))
+            console.out("ledger \(path): " + console.paint("valid", .green)
+                        + (trustedNote == nil ? "" : ", extends the trusted checkpoint"))
             console.out("  records \(report.recordCount), checkpoints \(report.checkpointCount), last checkpoint covers \(report.lastCheckpointTreeSize), key epoch \(report.keyEpoch)")
             console.out("  root \(LedgerCommands.hexBytes(report.rootHash))")
             if report.uncheckpointedRecords > 0 {

@@ -22,10 +22,17 @@ struct LedgerFixture {
         try #require(keygen.status == 0)
         verifierKey = try #require(try keygen.json()["verifierKey"] as? String)
 
+        requests = try Self.append(requests: count, to: ledgerPath, keyPath: keyPath).requests
+    }
+
+    /// Appends `count` requests (opened, used, discarded) and a checkpoint to the ledger at
+    /// `path`, signing with the key at `keyPath`; returns their ids and the checkpoint note.
+    @discardableResult
+    static func append(requests count: Int, to path: String, keyPath: String) throws -> (requests: [RequestID], checkpoint: String) {
         let signer = try SigningKey(loadingFrom: keyPath)
         let workspace = Identifier("ws-test")!, model = Identifier("model-a")!
         let ledger = try Ledger(
-            path: ledgerPath, registry: IdentifierRegistry(workspaces: [workspace], models: [model]), signer: signer,
+            path: path, registry: IdentifierRegistry(workspaces: [workspace], models: [model]), signer: signer,
             configuration: LedgerConfiguration(flushIntervalNanoseconds: nil, checkpointEveryRecords: nil,
                                                checkpointIntervalNanoseconds: nil))
         var ids: [RequestID] = []
@@ -42,9 +49,18 @@ struct LedgerFixture {
                 peakBytesHeld: 4096, totalBytesHeld: 8192, chunksWiped: 2, slotsWiped: 2, bytesVerifiedZero: 8192,
                 keyDestroyed: true, backend: .locked, aead: .xchacha20poly1305, externalHolders: [])))
         }
-        _ = try ledger.checkpoint()
+        let checkpoint = try ledger.checkpoint()
         try ledger.close()
-        requests = ids
+        return (ids, checkpoint.noteText)
+    }
+
+    /// File offsets of every record frame, in order.
+    func frameOffsets() throws -> [Int] { try LedgerVerifier.entries(path: ledgerPath).map { Int($0.offset) } }
+
+    /// Cuts the ledger file to its first `length` bytes.
+    func truncate(to length: Int) throws {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: ledgerPath))
+        try bytes.prefix(length).write(to: URL(fileURLWithPath: ledgerPath))
     }
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
