@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "VaultSystemTests", dependencies: ["VaultSystem"]),
         .testTarget(name: "RetentionVocabularyTests", dependencies: ["RetentionVocabulary"]),
         .testTarget(
-            name: "ContentVaultTests", dependencies: ["ContentVault", "RetentionVocabulary", "CVaultSystem"]),
+            name: "ContentVaultTests", dependencies: ["ContentVault", "RetentionVocabulary", "CVaultSystem", "CVaultSodium"]),
         .testTarget(name: "RetentionPolicyTests", dependencies: ["RetentionPolicy", "RetentionVocabulary"]),
         .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger", "RetentionVocabulary"]),
         .testTarget(name: "ZeroRetentionTests", dependencies: ["ZeroRetention", "RetentionLedger"]),

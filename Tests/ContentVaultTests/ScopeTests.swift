@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CVaultSystem
+import CVaultSodium
 import RetentionVocabulary
 import Synchronization
 import Testing
@@ -242,22 +243,15 @@ struct ScopeTests {
                 slot.noncePrefix, slot.chunks[0].tag)
         }
         func openCopy() -> [UInt8]? {
+            // The escaped copies are ordinary arrays, as an attacker would hold them.
             var nonce = AEAD.nonce(aead, prefix: prefix, index: 0)
             var ad = AEAD.associatedData(request: scope.id, dataClass: .audioOutput, index: 0, isFinal: false)
             var output = [UInt8](repeating: 0, count: 700)
             let keyCopy = Array(UnsafeRawBufferPointer(start: keyAddress, count: 32))
             var tag = escapedTag
-            let opened = withUnsafeBytes(of: &nonce) { nonceBytes in
-                withUnsafeBytes(of: &ad) { adBytes in
-                    withUnsafeBytes(of: &tag) { tagBytes in
-                        AEAD.openRaw(
-                            aead, into: &output, ciphertext: escapedCopy, ciphertextLength: escapedCopy.count,
-                            tag: tagBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                            ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
-                            nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), key: keyCopy)
-                    }
-                }
-            }
+            let opened = cvault_aead_open(
+                Int32(aead.rawValue), &output, escapedCopy, escapedCopy.count, &tag,
+                &ad, AEAD.associatedDataLength, &nonce, keyCopy) == 0
             return opened ? output : nil
         }
         // While the scope is open the copy opens: the test can tell the difference.

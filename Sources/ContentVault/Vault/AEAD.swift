@@ -70,7 +70,7 @@ public struct AEADSelection: Sendable, Hashable, CustomStringConvertible {
         let rounds = 16
         var key = [UInt8](repeating: 0, count: AEADAlgorithm.keyByteCount)
         var message = [UInt8](repeating: 0, count: messageLength)
-        var output = [UInt8](repeating: 0, count: messageLength + AEADAlgorithm.tagByteCount)
+        var output = [UInt8](repeating: 0, count: messageLength)
         var nonce = [UInt8](repeating: 0, count: 24)
         randombytes_buf(&key, key.count)
         randombytes_buf(&message, message.count)
@@ -81,12 +81,9 @@ public struct AEADSelection: Sendable, Hashable, CustomStringConvertible {
             let start = clock.now
             for round in 0..<rounds {
                 nonce[0] = UInt8(truncatingIfNeeded: round)
-                output.withUnsafeMutableBufferPointer { out in
-                    _ = AEAD.sealRaw(
-                        algorithm, into: out.baseAddress!, tag: out.baseAddress! + messageLength,
-                        message: message, messageLength: messageLength,
-                        ad: nil, adLength: 0, nonce: nonce, key: key)
-                }
+                var tag: AEAD.Tag = (0, 0)
+                _ = cvault_aead_seal(
+                    Int32(algorithm.rawValue), &output, &tag, message, messageLength, nil, 0, nonce, key)
             }
             best = min(best, clock.now - start)
         }
@@ -108,42 +105,52 @@ public struct AEADSelection: Sendable, Hashable, CustomStringConvertible {
 enum AEAD {
     static let associatedDataLength = 26
 
-    /// Seals `message` into `output` (the same length) and writes the 16-byte tag to `tag`.
+    /// A detached 16-byte tag (not secret: it lives beside its chunk).
+    typealias Tag = (UInt64, UInt64)
+    /// 24 nonce bytes (AES-GCM reads the first 12).
+    typealias Nonce = (UInt64, UInt64, UInt64)
+    /// The 26 bytes of associated data, in 32.
+    typealias AssociatedData = (UInt64, UInt64, UInt64, UInt64)
+
+    /// Seals `message` into `chunk` (as long as the message; at least one byte) and writes the
+    /// tag to `tag`.
     ///
     /// Detached tags keep a chunk's ciphertext exactly as long as its plaintext, so a 4 KiB chunk
-    /// fits a 4 KiB slot (with the tag appended it took, wiped and verified an 8 KiB one). The
-    /// tag is not secret; it lives beside the chunk.
+    /// fits a 4 KiB slot (with the tag appended it took, wiped and verified an 8 KiB one).
     @inline(__always)
-    static func sealRaw(
-        _ algorithm: AEADAlgorithm, into output: UnsafeMutablePointer<UInt8>, tag: UnsafeMutablePointer<UInt8>,
-        message: UnsafePointer<UInt8>?, messageLength: Int,
-        ad: UnsafePointer<UInt8>?, adLength: Int, nonce: UnsafePointer<UInt8>, key: UnsafePointer<UInt8>
+    static func seal(
+        _ algorithm: AEADAlgorithm, _ message: UnsafeRawBufferPointer, into chunk: inout LockedBuffer,
+        tag: inout Tag, nonce: Nonce, associatedData: AssociatedData, key: borrowing LockedBuffer
     ) -> Bool {
-        var tagLength: UInt64 = 0
-        switch algorithm {
-        case .xchacha20poly1305:
-            return crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-                output, tag, &tagLength, message, UInt64(messageLength), ad, UInt64(adLength), nil, nonce, key) == 0
-        case .aes256gcm:
-            return crypto_aead_aes256gcm_encrypt_detached(
-                output, tag, &tagLength, message, UInt64(messageLength), ad, UInt64(adLength), nil, nonce, key) == 0
+        var nonce = nonce
+        var associatedData = associatedData
+        return chunk.withUnsafeMutableBytes { output in
+            key.withUnsafeBytes { key in
+                cvault_aead_seal(
+                    Int32(algorithm.rawValue), output.baseAddress, &tag, message.baseAddress, message.count,
+                    &associatedData, associatedDataLength, &nonce, key.baseAddress) == 0
+            }
         }
     }
 
-    /// Opens `ciphertext` with its detached `tag` into `output` (the same length).
+    /// Opens `chunk` (its first `length` bytes) with its detached `tag` into `output`, which has
+    /// room for `length` bytes. AES-GCM writes before it verifies: on failure `output` holds
+    /// garbage the caller must wipe (its locked scratch does so when released).
     @inline(__always)
-    static func openRaw(
-        _ algorithm: AEADAlgorithm, into output: UnsafeMutablePointer<UInt8>?,
-        ciphertext: UnsafePointer<UInt8>, ciphertextLength: Int, tag: UnsafePointer<UInt8>,
-        ad: UnsafePointer<UInt8>?, adLength: Int, nonce: UnsafePointer<UInt8>, key: UnsafePointer<UInt8>
+    static func open(
+        _ algorithm: AEADAlgorithm, _ chunk: borrowing LockedBuffer, length: Int, tag: Tag, nonce: Nonce,
+        associatedData: AssociatedData, key: borrowing LockedBuffer, into output: UnsafeMutableRawBufferPointer
     ) -> Bool {
-        switch algorithm {
-        case .xchacha20poly1305:
-            return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-                output, nil, ciphertext, UInt64(ciphertextLength), tag, ad, UInt64(adLength), nonce, key) == 0
-        case .aes256gcm:
-            return crypto_aead_aes256gcm_decrypt_detached(
-                output, nil, ciphertext, UInt64(ciphertextLength), tag, ad, UInt64(adLength), nonce, key) == 0
+        guard output.count >= length else { return false }
+        var tag = tag
+        var nonce = nonce
+        var associatedData = associatedData
+        return chunk.withUnsafeBytes { ciphertext in
+            key.withUnsafeBytes { key in
+                cvault_aead_open(
+                    Int32(algorithm.rawValue), output.baseAddress, ciphertext.baseAddress, length, &tag,
+                    &associatedData, associatedDataLength, &nonce, key.baseAddress) == 0
+            }
         }
     }
 

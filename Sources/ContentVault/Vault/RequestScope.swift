@@ -351,27 +351,12 @@ public final class RequestScope: Sendable {
         var chunk: LockedBuffer
         // Ciphertext only (the tag is kept beside it); at least one byte, as the pool hands out.
         chunk = try allocateLocked(pool, byteCount: max(bytes.count, 1))
-        var tag: (UInt64, UInt64) = (0, 0)
-        var nonce = AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: index)
-        var ad = AEAD.associatedData(request: requestID, dataClass: dataClass, index: index, isFinal: final)
-        let key = slot.currentKey!
-        let sealed = chunk.withUnsafeMutableBytes { output in
-            key.withBytes { keyBytes in
-                withUnsafeBytes(of: &nonce) { nonceBytes in
-                    withUnsafeBytes(of: &ad) { adBytes in
-                        withUnsafeMutableBytes(of: &tag) { tagBytes in
-                            AEAD.sealRaw(
-                                algorithm, into: output.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                tag: tagBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                message: bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), messageLength: bytes.count,
-                                ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
-                                nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                key: keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                        }
-                    }
-                }
-            }
-        }
+        var tag: AEAD.Tag = (0, 0)
+        let sealed = AEAD.seal(
+            algorithm, bytes, into: &chunk, tag: &tag,
+            nonce: AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: index),
+            associatedData: AEAD.associatedData(request: requestID, dataClass: dataClass, index: index, isFinal: final),
+            key: slot.currentKey!.buffer!)
         guard sealed else { throw .sealFailed(slot: dataClass) }
         slot.chunks.append(SealedChunk(chunk, plaintextCount: bytes.count, generation: generation, tag: tag))
         slot.plaintextBytes += bytes.count
@@ -381,38 +366,22 @@ public final class RequestScope: Sendable {
 
     /// Opens chunk `index` of `slot` into `output` (which has room for its plaintext).
     private func open(
-        _ slot: SlotState, dataClass: DataClass, index: Int, into output: UnsafeMutableRawPointer?
+        _ slot: SlotState, dataClass: DataClass, index: Int, into output: UnsafeMutableRawBufferPointer
     ) throws(VaultError) {
         let chunk = slot.chunks[index]
         guard let key = slot.key(generation: chunk.generation) else { throw .authenticationFailed(slot: dataClass, chunk: index) }
         let algorithm = aead
-        var nonce = AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: UInt64(index))
         let isFinal = slot.finished && index == slot.chunks.count - 1
-        var ad = AEAD.associatedData(request: id, dataClass: dataClass, index: UInt64(index), isFinal: isFinal)
         // The output is sized from the recorded plaintext length; a buffer of any other length
         // is not this chunk (and AES-GCM writes before it verifies).
         guard chunk.withBytes({ $0.count }) == max(chunk.plaintextCount, 1) else {
             throw .authenticationFailed(slot: dataClass, chunk: index)
         }
-        var tag = chunk.tag
-        let opened = chunk.withBytes { ciphertext in
-            key.withBytes { keyBytes in
-                withUnsafeBytes(of: &nonce) { nonceBytes in
-                    withUnsafeBytes(of: &ad) { adBytes in
-                        withUnsafeBytes(of: &tag) { tagBytes in
-                            AEAD.openRaw(
-                                algorithm, into: output?.assumingMemoryBound(to: UInt8.self),
-                                ciphertext: ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                ciphertextLength: chunk.plaintextCount,
-                                tag: tagBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                ad: adBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), adLength: AEAD.associatedDataLength,
-                                nonce: nonceBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                key: keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                        }
-                    }
-                }
-            }
-        }
+        let opened = AEAD.open(
+            algorithm, chunk.buffer!, length: chunk.plaintextCount, tag: chunk.tag,
+            nonce: AEAD.nonce(algorithm, prefix: slot.noncePrefix, index: UInt64(index)),
+            associatedData: AEAD.associatedData(request: id, dataClass: dataClass, index: UInt64(index), isFinal: isFinal),
+            key: key.buffer!, into: output)
         guard opened else { throw .authenticationFailed(slot: dataClass, chunk: index) }
     }
 
@@ -433,12 +402,13 @@ public final class RequestScope: Sendable {
             }
             var scratch: LockedBuffer
             scratch = try allocateLocked(pool, byteCount: max(listed, 1))
-            let base = scratch.base
-            var offset = 0
-            for index in slot.chunks.indices {
-                // On failure `scratch` (partly filled) is wiped by its deinit as the error leaves.
-                try open(slot, dataClass: dataClass, index: index, into: base + offset)
-                offset += slot.chunks[index].plaintextCount
+            try scratch.withUnsafeMutableBytes { (output) throws(VaultError) in
+                var offset = 0
+                for index in slot.chunks.indices {
+                    // On failure `scratch` (partly filled) is wiped by its deinit as the error leaves.
+                    try open(slot, dataClass: dataClass, index: index, into: UnsafeMutableRawBufferPointer(rebasing: output[offset...]))
+                    offset += slot.chunks[index].plaintextCount
+                }
             }
             guard listed > 0 else { return nil }
             scratch.truncate(to: listed)
@@ -464,7 +434,9 @@ public final class RequestScope: Sendable {
             let count = slot.chunks[index].plaintextCount
             var scratch: LockedBuffer
             scratch = try allocateLocked(pool, byteCount: max(count, 1))
-            try open(slot, dataClass: dataClass, index: index, into: scratch.base)
+            try scratch.withUnsafeMutableBytes { (output) throws(VaultError) in
+                try open(slot, dataClass: dataClass, index: index, into: output)
+            }
             return DecryptedChunk(scratch: scratch, plaintextCount: count)
         }
     }
