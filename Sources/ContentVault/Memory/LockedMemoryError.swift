@@ -12,8 +12,16 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
     /// A request for zero or a negative number of bytes, or more than the pool can ever map.
     case invalidByteCount(Int)
     /// Serving the request would exceed the pool's byte budget. This is backpressure for the
-    /// host (reject or queue the request); the pool never falls back to unlocked memory.
+    /// host (reject or queue the request, retry later): the bytes come back as live buffers are
+    /// released. The pool never falls back to unlocked memory.
     case budgetExhausted(requested: Int, budget: Int, inUse: Int)
+    /// At start: `RLIMIT_MEMLOCK` is below the budget and the process lacks `CAP_IPC_LOCK`, so
+    /// requests would fail once the locked bytes reach the limit. Secret memory counts against
+    /// the same limit.
+    case lockLimitBelowBudget(budget: Int, lockLimit: Int)
+    /// At start: the budget cannot hold a single region of the smallest size class, so every
+    /// request would fail. Without an explicit budget it is ¾ of `RLIMIT_MEMLOCK`.
+    case budgetBelowOneRegion(budget: Int, regionByteCount: Int)
     /// `memfd_secret(2)` was refused (`ENOSYS`: kernel without secretmem or booted with
     /// `secretmem.enable=0`; `EPERM`/`EAGAIN`/`ENOMEM`: limits).
     case secretMemoryUnavailable(errno: Int32)
@@ -21,7 +29,8 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
     case mapFailed(errno: Int32)
     /// `mprotect(2)` failed while setting up guard pages.
     case protectFailed(errno: Int32)
-    /// `mlock(2)` failed: usually `RLIMIT_MEMLOCK` is lower than the pool's budget.
+    /// `mlock(2)` failed, or secretmem's `mmap(2)` refused with `EAGAIN`: usually
+    /// `RLIMIT_MEMLOCK` is lower than the locked memory the process needs.
     case lockFailed(errno: Int32)
     /// `madvise(2)` refused an advice the backend depends on.
     case adviseFailed(advice: MemoryAdvice, errno: Int32)
@@ -45,6 +54,10 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
             return "invalid byte count \(count)"
         case .budgetExhausted(let requested, let budget, let inUse):
             return "locked-memory budget exhausted: \(requested) bytes requested, \(inUse) of \(budget) in use"
+        case .lockLimitBelowBudget(let budget, let limit):
+            return "RLIMIT_MEMLOCK (\(limit) B) is below the \(budget)-byte locked-memory budget: \(lockLimitFix), or lower the budget"
+        case .budgetBelowOneRegion(let budget, let region):
+            return "the \(budget)-byte locked-memory budget cannot hold one \(region)-byte region: raise the budget (by default ¾ of RLIMIT_MEMLOCK: \(lockLimitFix)) or lower regionByteCount"
         case .secretMemoryUnavailable(let code):
             return "memfd_secret unavailable (\(errnoName(code)))"
         case .mapFailed(let code):
@@ -52,7 +65,7 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
         case .protectFailed(let code):
             return "mprotect failed for guard pages (\(errnoName(code)))"
         case .lockFailed(let code):
-            return "mlock failed (\(errnoName(code))); raise RLIMIT_MEMLOCK or lower the pool budget"
+            return "locking memory failed (\(errnoName(code))): \(lockLimitFix), or lower the pool budget"
         case .adviseFailed(let advice, let code):
             return "madvise(\(advice)) failed (\(errnoName(code)))"
         case .purgeRegistryFull:
@@ -70,6 +83,9 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
         }
     }
 }
+
+/// How to let the process lock more memory, named in every error a lock limit causes.
+let lockLimitFix = "raise RLIMIT_MEMLOCK (`ulimit -l` in the shell, `LimitMEMLOCK=` in the systemd unit, `--ulimit memlock=` for Docker) or grant CAP_IPC_LOCK"
 
 /// The `madvise(2)` advices the memory layer depends on.
 public enum MemoryAdvice: String, Hashable, Sendable {

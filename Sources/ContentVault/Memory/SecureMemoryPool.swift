@@ -22,7 +22,11 @@ internal import CVaultSystem
 /// back as zero, is quarantined for the life of the pool.
 ///
 /// Growth stops at the byte budget with ``LockedMemoryError/budgetExhausted(requested:budget:inUse:)``:
-/// the pool never hands out unlocked memory and never crashes for a limit.
+/// the pool never hands out unlocked memory and never crashes for a limit. The budget counts
+/// mapped bytes, and mappings come back: a region whose last buffer is released is wiped,
+/// verified, unlocked and unmapped, except for a warm reserve kept for the next requests, which
+/// is itself unmapped when a mapping would otherwise exceed the budget. So `budgetExhausted` is
+/// retryable backpressure: it lasts only as long as the buffers that fill the budget.
 ///
 /// ```swift
 /// let pool = try SecureMemoryPool()
@@ -44,17 +48,25 @@ public final class SecureMemoryPool: @unchecked Sendable {
         /// Size classes (slot capacities) to map one region for at start, so the first
         /// requests do not pay for a mapping.
         public var prewarmedSlotCapacities: [Int]
+        /// Most bytes of regions with no live buffer kept mapped, so a steady load does not map
+        /// and unmap a region per request. A region that empties beyond it is wiped, verified,
+        /// unlocked and unmapped at once; those within it are unmapped when a mapping would
+        /// otherwise exceed the budget. `nil`: a quarter of the budget, at most 16 MiB; 0 unmaps
+        /// every region as soon as it empties.
+        public var warmReserveByteCount: Int?
 
         public init(
             backend: BackendPreference = .automatic,
             byteBudget: Int? = nil,
             regionByteCount: Int = 256 * 1024,
-            prewarmedSlotCapacities: [Int] = []
+            prewarmedSlotCapacities: [Int] = [],
+            warmReserveByteCount: Int? = nil
         ) {
             self.backend = backend
             self.byteBudget = byteBudget
             self.regionByteCount = regionByteCount
             self.prewarmedSlotCapacities = prewarmedSlotCapacities
+            self.warmReserveByteCount = warmReserveByteCount
         }
     }
 
@@ -72,6 +84,8 @@ public final class SecureMemoryPool: @unchecked Sendable {
     public var backend: MemoryBackend { selection.backend }
     /// Most bytes of locked memory this pool maps.
     public let byteBudget: Int
+    /// Most bytes of empty regions kept mapped (see ``Configuration/warmReserveByteCount``).
+    public let warmReserveByteCount: Int
 
     let system: SystemCalls
     private let canaryLow: UInt64
@@ -81,6 +95,10 @@ public final class SecureMemoryPool: @unchecked Sendable {
     private static let classCount = largestClassShift - smallestClassShift + 1
     private let dedicated: LockedState<DedicatedState>
     private let mappedBytes = Atomic<Int>(0)
+    /// Bytes of regions holding a place in the warm reserve. A region takes its place the first
+    /// time it empties and keeps it until it is unmapped, so this changes once per region, not
+    /// once per allocation.
+    private let warmBytes = Atomic<Int>(0)
 
     /// Creates a pool, choosing and probing the backend now so a host learns at start-up, not in
     /// the middle of a request, that memory cannot be locked.
@@ -91,9 +109,18 @@ public final class SecureMemoryPool: @unchecked Sendable {
     init(configuration: Configuration, system: SystemCalls) throws(LockedMemoryError) {
         sodiumReady()
         self.system = system
-        let budget = configuration.byteBudget ?? MemoryLimits.current().defaultBudget
+        let budget = configuration.byteBudget ?? system.memoryLimits().defaultBudget
         guard budget > 0 else { throw .invalidByteCount(budget) }
         self.byteBudget = budget
+        let reserve = configuration.warmReserveByteCount ?? min(budget / 4, 16 << 20)
+        guard reserve >= 0 else { throw .invalidByteCount(reserve) }
+        self.warmReserveByteCount = reserve
+        let regionTarget = max(configuration.regionByteCount, systemPageSize)
+        if case .unprotected = configuration.backend {} else {
+            try Self.checkLockable(
+                budget: budget, smallestRegion: SizeClass(capacity: 1 << Self.smallestClassShift, regionTarget: regionTarget).regionLength,
+                limits: system.memoryLimits())
+        }
         self.selection = try Self.selectBackend(configuration.backend, system: system)
 
         var canary: (UInt64, UInt64) = (0, 0)
@@ -102,7 +129,6 @@ public final class SecureMemoryPool: @unchecked Sendable {
         self.canaryLow = canary.0 | 1
         self.canaryHigh = canary.1
 
-        let regionTarget = max(configuration.regionByteCount, systemPageSize)
         self.classes = .allocate(capacity: Self.classCount)
         for index in 0..<Self.classCount {
             (classes + index).initialize(
@@ -123,14 +149,29 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     deinit {
         // No buffer is alive here (each holds a strong reference to the pool), and every slot
-        // was wiped when it was released, so unmapping is all that is left.
+        // was wiped when it was released; the canaries are wiped with the regions.
         var ignored = PoolStatistics(backend: backend, byteBudget: byteBudget, mappedBytes: 0)
         for index in 0..<Self.classCount {
-            for region in (classes + index).collect(into: &ignored) { region.unmap(system: system) }
+            for region in (classes + index).collect(into: &ignored) {
+                if !region.retire(backend: backend, system: system) { region.unmap(system: system) }
+            }
             classes[index].mutex.destroy()
         }
         classes.deinitialize(count: Self.classCount)
         classes.deallocate()
+    }
+
+    /// Refuses at start a budget the process could never lock, rather than letting every request
+    /// fail later. The backend probe below maps one page, which a limit far below the budget
+    /// still allows. `mlock` and secretmem's `mmap` both charge `RLIMIT_MEMLOCK`, which
+    /// `CAP_IPC_LOCK` lifts; the limit is per process, so pools sharing one must share it.
+    static func checkLockable(budget: Int, smallestRegion: Int, limits: MemoryLimits) throws(LockedMemoryError) {
+        if !limits.hasLockCapability, let soft = limits.lockedSoftLimit, budget > soft {
+            throw .lockLimitBelowBudget(budget: budget, lockLimit: soft)
+        }
+        guard budget >= smallestRegion else {
+            throw .budgetBelowOneRegion(budget: budget, regionByteCount: smallestRegion)
+        }
     }
 
     private static func selectBackend(
@@ -241,7 +282,14 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     private func allocateDedicated(byteCount: Int) throws(LockedMemoryError) -> LockedBuffer {
         let length = Self.canaryLength + roundUp(byteCount, toMultipleOf: Self.canaryLength) + Self.canaryLength
-        let region = try mapBudgeted(minimumLength: length)
+        let region: Region
+        do {
+            region = try mapBudgeted(minimumLength: length)
+        } catch {
+            guard case .budgetExhausted = error else { throw error }
+            reclaimIdleRegions()
+            region = try mapBudgeted(minimumLength: length)
+        }
         let base = region.base + Self.canaryLength
         let capacity = roundUp(byteCount, toMultipleOf: Self.canaryLength)
         writeCanary(at: region.base)
@@ -294,14 +342,70 @@ public final class SecureMemoryPool: @unchecked Sendable {
                 if problem != nil { state.quarantined += 1 }
             }
             if let region {
-                region.unmap(system: system)
-                mappedBytes.subtract(region.length, ordering: .relaxed)
+                if verified {
+                    // The slot is proven zero; only the two canaries around it are left.
+                    sodium_memzero(region.base, Self.canaryLength)
+                    sodium_memzero(base + capacity, Self.canaryLength)
+                    region.unlockAndUnmap(backend: backend, system: system)
+                    mappedBytes.subtract(region.length, ordering: .relaxed)
+                } else {
+                    // Not provably zero: stays mapped (and counted) for the life of the pool.
+                    dedicated.withLock { $0.quarantinedRegions.append(region) }
+                }
             }
-        } else {
-            (classes + Int(sizeClass)).giveBack(
-                slot: slot, wiped: wiped, capacity: capacity, verified: verified, quarantine: problem != nil)
+        } else if let empty = (classes + Int(sizeClass)).giveBack(
+            slot: slot, wiped: wiped, capacity: capacity, verified: verified, quarantine: problem != nil, pool: self
+        ) {
+            retire(empty)
         }
         return problem
+    }
+
+    // MARK: - Returning regions
+
+    /// Takes a place in the warm reserve for a region of `length` bytes, if one is left.
+    func claimWarmPlace(_ length: Int) -> Bool {
+        var current = warmBytes.load(ordering: .relaxed)
+        while true {
+            guard length <= warmReserveByteCount - current else { return false }
+            let (exchanged, now) = warmBytes.compareExchange(
+                expected: current, desired: current + length, ordering: .relaxed)
+            if exchanged { return true }
+            current = now
+        }
+    }
+
+    func releaseWarmPlace(_ length: Int) {
+        warmBytes.subtract(length, ordering: .relaxed)
+    }
+
+    /// Wipes, verifies, unlocks and unmaps a region that no longer has a slot in its class, and
+    /// gives its bytes back to the budget. A region that does not read back as zero after the
+    /// wipe stays mapped and counted, never reused.
+    private func retire(_ region: Region) {
+        if region.retire(backend: backend, system: system) {
+            mappedBytes.subtract(region.length, ordering: .relaxed)
+        } else {
+            dedicated.withLock { state in
+                state.quarantinedRegions.append(region)
+                state.quarantined += 1
+            }
+        }
+    }
+
+    /// Unmaps every region with no live buffer (warm ones included), one class at a time and
+    /// never with two class locks held. Called only when a mapping would exceed the budget.
+    /// - Returns: the number of regions unmapped.
+    @discardableResult
+    func reclaimIdleRegions() -> Int {
+        var reclaimed = 0
+        for index in 0..<Self.classCount {
+            for region in (classes + index).detachIdleRegions(pool: self) {
+                retire(region)
+                reclaimed += 1
+            }
+        }
+        return reclaimed
     }
 
     // MARK: - Canaries
@@ -354,7 +458,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
             _ = (classes + index).collect(into: &stats)
         }
         dedicated.withLock { state in
-            stats.regions += state.regions.count
+            stats.regions += state.regions.count + state.quarantinedRegions.count
             stats.liveBuffers += state.regions.count
             stats.wipes += state.wipes
             stats.bytesWiped += state.bytesWiped
@@ -376,6 +480,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
         }
         dedicated.withLock { state in
             for region in state.regions.values { result.append((UInt(bitPattern: region.base), region.length)) }
+            for region in state.quarantinedRegions { result.append((UInt(bitPattern: region.base), region.length)) }
         }
         return result
     }
@@ -407,8 +512,11 @@ extension SecureMemoryPool: CustomStringConvertible, CustomDebugStringConvertibl
 public struct PoolStatistics: Hashable, Sendable, CustomStringConvertible {
     public var backend: MemoryBackend
     public var byteBudget: Int
-    /// Bytes of locked memory mapped now (guard pages excluded).
+    /// Bytes of locked memory mapped now (guard pages excluded). Counted against the budget.
     public var mappedBytes: Int
+    /// Of ``mappedBytes``, the bytes of packed regions with no live buffer: the warm reserve,
+    /// unmapped when the budget needs them. `mappedBytes - idleBytes` is what buffers hold.
+    public var idleBytes = 0
     public var regions = 0
     /// Buffers handed out and not yet released.
     public var liveBuffers = 0
@@ -422,13 +530,16 @@ public struct PoolStatistics: Hashable, Sendable, CustomStringConvertible {
     public var quarantinedSlots = 0
 
     public var description: String {
-        "PoolStatistics(backend: \(backend), mapped: \(mappedBytes)/\(byteBudget) B, regions: \(regions), live: \(liveBuffers), wipes: \(wipes), wiped: \(bytesWiped) B, verified zero: \(bytesVerifiedZero) B, quarantined: \(quarantinedSlots))"
+        "PoolStatistics(backend: \(backend), mapped: \(mappedBytes)/\(byteBudget) B, idle: \(idleBytes) B, regions: \(regions), live: \(liveBuffers), wipes: \(wipes), wiped: \(bytesWiped) B, verified zero: \(bytesVerifiedZero) B, quarantined: \(quarantinedSlots))"
     }
 }
 
 /// Dedicated regions for buffers larger than the largest packed slot.
 struct DedicatedState {
     var regions: [UInt: Region] = [:]
+    /// Regions kept mapped for the life of the pool: a quarantined dedicated buffer's, or a
+    /// packed region that did not read back as zero when it was retired.
+    var quarantinedRegions: [Region] = []
     var wipes: UInt64 = 0
     var bytesWiped: UInt64 = 0
     var bytesVerifiedZero: UInt64 = 0
@@ -447,8 +558,9 @@ struct SizeClass {
     let slotsPerRegion: Int
     let regionLength: Int
     let mutex = PthreadMutex()
-    /// Guarded by `mutex`.
-    var regions: [Region] = []
+    /// Guarded by `mutex`. Indexed by slot id / `slotsPerRegion`; an unmapped region leaves a
+    /// hole (nil) that the next mapping fills, so the ids of the other regions never move.
+    var regions: [RegionEntry] = []
     /// Free slot ids (`region * slotsPerRegion + index`); the most recently freed on top, so hot
     /// slots stay in cache.
     var free: [Int32] = []
@@ -457,6 +569,16 @@ struct SizeClass {
     var bytesWiped: UInt64 = 0
     var bytesVerifiedZero: UInt64 = 0
     var quarantined = 0
+
+    /// A region of the class and what its release needs to know.
+    struct RegionEntry {
+        var region: Region?
+        /// Slots handed out and not yet given back, quarantined ones included (a region with a
+        /// quarantined slot never empties, so it is never unmapped or reused).
+        var live: Int32 = 0
+        /// Holds a place in the pool's warm reserve.
+        var warm = false
+    }
 
     init(capacity: Int, regionTarget: Int) {
         self.capacity = capacity
@@ -477,48 +599,125 @@ extension UnsafeMutablePointer<SizeClass> {
     func take(in pool: SecureMemoryPool) throws(LockedMemoryError) -> (UnsafeMutableRawPointer, Int32) {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
-        if pointee.free.isEmpty { try addRegion(pool: pool) }
+        if pointee.free.isEmpty { try refill(pool: pool) }
         let slot = pointee.free.removeLast()
         pointee.live += 1
         let perRegion = pointee.slotsPerRegion
-        let region = pointee.regions[Int(slot) / perRegion]
-        return (region.base + SecureMemoryPool.canaryLength + (Int(slot) % perRegion) * pointee.stride, slot)
+        let index = Int(slot) / perRegion
+        pointee.regions[index].live += 1
+        let base = pointee.regions[index].region.unsafelyUnwrapped.base
+        return (base + SecureMemoryPool.canaryLength + (Int(slot) - index * perRegion) * pointee.stride, slot)
     }
 
-    /// Records a wiped slot and makes it reusable unless quarantined.
+    /// Records a wiped slot and makes it reusable unless quarantined. Returns the slot's region
+    /// when that release emptied it and the warm reserve has no place for it: detached from the
+    /// class, for the caller to retire outside the lock.
     @inline(__always)
-    func giveBack(slot: Int32, wiped: Int, capacity: Int, verified: Bool, quarantine: Bool) {
+    func giveBack(
+        slot: Int32, wiped: Int, capacity: Int, verified: Bool, quarantine: Bool, pool: SecureMemoryPool
+    ) -> Region? {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
         pointee.live -= 1
         pointee.wipes += 1
         pointee.bytesWiped += UInt64(wiped)
         if verified { pointee.bytesVerifiedZero += UInt64(capacity) }
-        if quarantine { pointee.quarantined += 1 } else { pointee.free.append(slot) }
+        if quarantine {
+            pointee.quarantined += 1
+            return nil
+        }
+        pointee.free.append(slot)
+        let index = Int(slot) / pointee.slotsPerRegion
+        pointee.regions[index].live -= 1
+        guard pointee.regions[index].live == 0, !pointee.regions[index].warm else { return nil }
+        return emptied(index, pool: pool)
     }
 
-    /// Maps one more region for this class.
+    /// A region just emptied for the first time since it was mapped (or since it was last
+    /// detached): it takes a warm place, or leaves the class. Out of line: the release fast path
+    /// reaches it once per region, not once per buffer.
+    @inline(never)
+    private func emptied(_ index: Int, pool: SecureMemoryPool) -> Region? {
+        let length = pointee.regionLength
+        if pool.claimWarmPlace(length) {
+            pointee.regions[index].warm = true
+            return nil
+        }
+        return detach(index, pool: pool)
+    }
+
+    /// Removes an empty region and its free slots from the class (lock held). The caller retires it.
+    private func detach(_ index: Int, pool: SecureMemoryPool) -> Region? {
+        let entry = pointee.regions[index]
+        guard let region = entry.region, entry.live == 0 else { return nil }
+        if entry.warm { pool.releaseWarmPlace(pointee.regionLength) }
+        let perRegion = pointee.slotsPerRegion
+        let first = Int32(index * perRegion)
+        let end = first + Int32(perRegion)
+        pointee.free.removeAll { $0 >= first && $0 < end }
+        pointee.regions[index] = SizeClass.RegionEntry()
+        return region
+    }
+
+    /// Detaches every region with no live buffer, for the pool to retire outside the lock.
+    func detachIdleRegions(pool: SecureMemoryPool) -> [Region] {
+        pointee.mutex.lock()
+        defer { pointee.mutex.unlock() }
+        var detached: [Region] = []
+        for index in pointee.regions.indices where pointee.regions[index].region != nil && pointee.regions[index].live == 0 {
+            if let region = detach(index, pool: pool) { detached.append(region) }
+        }
+        return detached
+    }
+
+    /// Maps one more region for this class, holding a warm place if one is left (it starts empty).
     func mapRegion(in pool: SecureMemoryPool) throws(LockedMemoryError) {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
-        try addRegion(pool: pool)
+        let index = try addRegion(pool: pool)
+        if pool.claimWarmPlace(pointee.regionLength) { pointee.regions[index].warm = true }
     }
 
     /// Adds the counters to `stats` and returns the regions.
     func collect(into stats: inout PoolStatistics) -> [Region] {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
-        stats.regions += pointee.regions.count
+        var regions: [Region] = []
+        for entry in pointee.regions {
+            guard let region = entry.region else { continue }
+            regions.append(region)
+            if entry.live == 0 { stats.idleBytes += region.length }
+        }
+        stats.regions += regions.count
         stats.liveBuffers += pointee.live
         stats.wipes += pointee.wipes
         stats.bytesWiped += pointee.bytesWiped
         stats.bytesVerifiedZero += pointee.bytesVerifiedZero
         stats.quarantinedSlots += pointee.quarantined
-        return pointee.regions
+        return regions
     }
 
-    /// Caller holds the lock.
-    private func addRegion(pool: SecureMemoryPool) throws(LockedMemoryError) {
+    /// No free slot (lock held, and held again on return): maps a region, and when the budget
+    /// refuses, unmaps the pool's idle regions and tries once more. The lock is let go meanwhile:
+    /// reclaiming takes every class's lock in turn, and holding two would risk a deadlock.
+    @inline(never)
+    private func refill(pool: SecureMemoryPool) throws(LockedMemoryError) {
+        do {
+            try addRegion(pool: pool)
+        } catch {
+            guard case .budgetExhausted = error else { throw error }
+            pointee.mutex.unlock()
+            pool.reclaimIdleRegions()
+            pointee.mutex.lock()
+            // Another thread may have given a slot back or mapped a region meanwhile.
+            guard pointee.free.isEmpty else { return }
+            try addRegion(pool: pool)
+        }
+    }
+
+    /// Caller holds the lock. Returns the new region's index.
+    @discardableResult
+    private func addRegion(pool: SecureMemoryPool) throws(LockedMemoryError) -> Int {
         let region = try pool.mapBudgeted(minimumLength: pointee.regionLength)
         let stride = pointee.stride
         let perRegion = pointee.slotsPerRegion
@@ -526,10 +725,14 @@ extension UnsafeMutablePointer<SizeClass> {
         for index in 0...perRegion {
             pool.writeCanary(at: region.base + index * stride)
         }
-        let first = Int32(pointee.regions.count * perRegion)
-        pointee.regions.append(region)
+        // The first hole an unmapped region left, else a new index.
+        let index = pointee.regions.firstIndex { $0.region == nil } ?? pointee.regions.count
+        if index == pointee.regions.count { pointee.regions.append(SizeClass.RegionEntry()) }
+        pointee.regions[index] = SizeClass.RegionEntry(region: region)
+        let first = Int32(index * perRegion)
         // Highest id first so the lowest addresses are handed out first.
         for id in (first..<first + Int32(perRegion)).reversed() { pointee.free.append(id) }
+        return index
     }
 }
 

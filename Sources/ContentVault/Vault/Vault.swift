@@ -50,6 +50,9 @@ public final class Vault: Sendable {
         public var reaperInterval: Duration?
         /// Region size for the pool's small size classes.
         public var regionByteCount: Int
+        /// Bytes of idle regions the pool keeps mapped for the next requests; `nil` for the
+        /// pool default (see ``SecureMemoryPool/Configuration/warmReserveByteCount``).
+        public var warmReserveByteCount: Int?
 
         /// Settings with production defaults: automatic backend and AEAD, pool default budget,
         /// 5-minute TTL, 64 MiB of transfer slots, a reaper every second.
@@ -60,7 +63,8 @@ public final class Vault: Sendable {
             aead: AEADPreference = .automatic,
             transferByteBudget: Int = 64 << 20,
             reaperInterval: Duration? = .seconds(1),
-            regionByteCount: Int = 256 * 1024
+            regionByteCount: Int = 256 * 1024,
+            warmReserveByteCount: Int? = nil
         ) {
             self.backend = backend
             self.byteBudget = byteBudget
@@ -69,6 +73,7 @@ public final class Vault: Sendable {
             self.transferByteBudget = transferByteBudget
             self.reaperInterval = reaperInterval
             self.regionByteCount = regionByteCount
+            self.warmReserveByteCount = warmReserveByteCount
         }
     }
 
@@ -103,14 +108,17 @@ public final class Vault: Sendable {
         try self.init(configuration: configuration, perKeyByteLimit: nil)
     }
 
-    init(configuration: Configuration, perKeyByteLimit: Int?) throws(VaultError) {
+    init(configuration: Configuration, perKeyByteLimit: Int?, system: SystemCalls = .live) throws(VaultError) {
         guard configuration.defaultTimeToLive > .zero else { throw .invalidTimeToLive }
         guard configuration.transferByteBudget >= 0 else { throw .invalidByteCount(configuration.transferByteBudget) }
         self.configuration = configuration
         do {
-            self.pool = try SecureMemoryPool(configuration: .init(
-                backend: configuration.backend, byteBudget: configuration.byteBudget,
-                regionByteCount: configuration.regionByteCount))
+            self.pool = try SecureMemoryPool(
+                configuration: .init(
+                    backend: configuration.backend, byteBudget: configuration.byteBudget,
+                    regionByteCount: configuration.regionByteCount,
+                    warmReserveByteCount: configuration.warmReserveByteCount),
+                system: system)
         } catch {
             throw .memory(error)
         }
