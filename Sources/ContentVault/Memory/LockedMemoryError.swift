@@ -38,10 +38,17 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
     case purgeRegistryFull
     /// The unprotected backend was requested without the explicit development opt-in.
     case unprotectedBackendNotAllowed
-    /// A canary next to a slot was overwritten: something wrote past the buffer. The slot was
+    /// A canary next to a slot was overwritten: something wrote past (or before) the buffer.
+    /// Memory corruption: under the default ``MemoryCorruptionPolicy/terminate`` the process is
+    /// purged and ends; under ``MemoryCorruptionPolicy/quarantineAndReport`` the whole slot was
     /// wiped and quarantined (never reused).
     case canaryOverrun(slotCapacity: Int)
-    /// A slot did not read back as zero after its wipe. The slot was quarantined.
+    /// Bytes between the buffer's length and the end of its slot were written: a write past the
+    /// buffer that stayed inside the slot, where no canary sees it. Memory corruption, handled
+    /// like ``canaryOverrun(slotCapacity:)``.
+    case writePastLength(length: Int, slotCapacity: Int)
+    /// A slot did not read back as zero after its wipe. Memory corruption, handled like
+    /// ``canaryOverrun(slotCapacity:)``.
     case wipeVerificationFailed(slotCapacity: Int)
     /// `read(2)` failed while ingesting from a file descriptor.
     case readFailed(errno: Int32)
@@ -74,12 +81,25 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
             return "the unprotected backend needs the explicit development opt-in"
         case .canaryOverrun(let capacity):
             return "canary overwritten next to a \(capacity)-byte slot: write past the buffer; slot quarantined"
+        case .writePastLength(let length, let capacity):
+            return "bytes written past the \(length)-byte length of a buffer inside its \(capacity)-byte slot; slot quarantined"
         case .wipeVerificationFailed(let capacity):
             return "a \(capacity)-byte slot did not read back as zero after its wipe; slot quarantined"
         case .readFailed(let code):
             return "read failed (\(errnoName(code)))"
         case .inputTooLarge(let limit):
             return "input longer than the \(limit)-byte limit"
+        }
+    }
+}
+
+extension LockedMemoryError {
+    /// Whether this is a memory-corruption event (a release found an overrun or a wipe that did
+    /// not hold), as opposed to a refusal to provide memory.
+    public var isMemoryCorruption: Bool {
+        switch self {
+        case .canaryOverrun, .writePastLength, .wipeVerificationFailed: return true
+        default: return false
         }
     }
 }

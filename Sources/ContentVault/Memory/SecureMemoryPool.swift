@@ -18,8 +18,12 @@ internal import CVaultSystem
 /// lock, or an atomic.
 ///
 /// Every release wipes the bytes the buffer exposed with `sodium_memzero` and reads the whole slot back to prove it is zero,
-/// and only then makes it reusable. A slot whose canary was overwritten, or that does not read
-/// back as zero, is quarantined for the life of the pool.
+/// and only then makes it reusable. Every release (explicit, `deinit`, a scope's discard or
+/// purge) checks both canaries and the slack between the buffer's length and the end of its
+/// slot. A violation is memory corruption, handled by the ``MemoryCorruptionPolicy``: by default
+/// every region of the process is purged and the process terminates; with
+/// ``MemoryCorruptionPolicy/quarantineAndReport`` the slot is wiped whole, quarantined for the
+/// life of the pool and counted in ``PoolStatistics/corruptionEvents``.
 ///
 /// Growth stops at the byte budget with ``LockedMemoryError/budgetExhausted(requested:budget:inUse:)``:
 /// the pool never hands out unlocked memory and never crashes for a limit. The budget counts
@@ -54,19 +58,23 @@ public final class SecureMemoryPool: @unchecked Sendable {
         /// otherwise exceed the budget. `nil`: a quarter of the budget, at most 16 MiB; 0 unmaps
         /// every region as soon as it empties.
         public var warmReserveByteCount: Int?
+        /// What a release that finds memory corruption does. Default ``MemoryCorruptionPolicy/terminate``.
+        public var corruptionPolicy: MemoryCorruptionPolicy
 
         public init(
             backend: BackendPreference = .automatic,
             byteBudget: Int? = nil,
             regionByteCount: Int = 256 * 1024,
             prewarmedSlotCapacities: [Int] = [],
-            warmReserveByteCount: Int? = nil
+            warmReserveByteCount: Int? = nil,
+            corruptionPolicy: MemoryCorruptionPolicy = .terminate
         ) {
             self.backend = backend
             self.byteBudget = byteBudget
             self.regionByteCount = regionByteCount
             self.prewarmedSlotCapacities = prewarmedSlotCapacities
             self.warmReserveByteCount = warmReserveByteCount
+            self.corruptionPolicy = corruptionPolicy
         }
     }
 
@@ -86,6 +94,8 @@ public final class SecureMemoryPool: @unchecked Sendable {
     public let byteBudget: Int
     /// Most bytes of empty regions kept mapped (see ``Configuration/warmReserveByteCount``).
     public let warmReserveByteCount: Int
+    /// What a release that finds memory corruption does.
+    public let corruptionPolicy: MemoryCorruptionPolicy
 
     let system: SystemCalls
     private let canaryLow: UInt64
@@ -115,6 +125,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
         let reserve = configuration.warmReserveByteCount ?? min(budget / 4, 16 << 20)
         guard reserve >= 0 else { throw .invalidByteCount(reserve) }
         self.warmReserveByteCount = reserve
+        self.corruptionPolicy = configuration.corruptionPolicy
         let regionTarget = max(configuration.regionByteCount, systemPageSize)
         if case .unprotected = configuration.backend {} else {
             try Self.checkLockable(
@@ -250,8 +261,11 @@ public final class SecureMemoryPool: @unchecked Sendable {
         guard limit > 0 else { throw .invalidByteCount(limit) }
         var buffer = try allocate(byteCount: min(limit, 4096))
         var filled = 0
+        // Reads go up to the buffer's length, never into the rest of its slot: the length is at
+        // most `limit`, and the slot past it must stay zero (a release treats bytes there as a
+        // write past the buffer).
         while true {
-            if filled == buffer.capacity {
+            if filled == buffer.count {
                 if filled == limit {
                     // Full at the limit: one more byte means the input is too long.
                     var probe: UInt8 = 0
@@ -263,11 +277,11 @@ public final class SecureMemoryPool: @unchecked Sendable {
                     case .failure(let errno): throw .readFailed(errno: errno.code)
                     }
                 }
-                let larger = try allocate(byteCount: min(limit, buffer.capacity * 2))
+                let larger = try allocate(byteCount: min(limit, buffer.count * 2))
                 larger.base.copyMemory(from: buffer.base, byteCount: filled)
                 buffer = larger  // the old buffer's deinit wipes it
             }
-            switch system.read(fileDescriptor, into: buffer.base + filled, buffer.capacity - filled) {
+            switch system.read(fileDescriptor, into: buffer.base + filled, buffer.count - filled) {
             case .success(0):
                 guard filled > 0 else { return nil }
                 buffer.count = filled
@@ -322,16 +336,23 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     // MARK: - Release
 
-    /// Wipes, verifies and recycles a slot. Returns the problem found, if any; the slot is then
-    /// quarantined instead of recycled.
+    /// Wipes, verifies and recycles a slot. Every release path ends here. Returns the memory
+    /// corruption found, if any (only under ``MemoryCorruptionPolicy/quarantineAndReport``: by
+    /// default corruption does not return); the slot is then quarantined instead of recycled.
     func release(base: UnsafeMutableRawPointer, used: Int, capacity: Int, sizeClass: Int32, slot: Int32) -> LockedMemoryError? {
         var problem: LockedMemoryError?
-        if !canariesIntact(around: base, capacity: capacity) { problem = .canaryOverrun(slotCapacity: capacity) }
+        let canaryDamaged = !canariesIntact(around: base, capacity: capacity)
+        if canaryDamaged { problem = .canaryOverrun(slotCapacity: capacity) }
         var zero: Int32 = 0
         // After an overrun the whole slot is suspect: wipe all of it.
         let wiped = cvault_wipe_slot(base, problem == nil ? used : capacity, capacity, &zero)
         let verified = zero == 1
+        // The slack past `used` read back as zero at the last release and no API reaches it, so
+        // the wipe routine having to wipe it (it returns the whole capacity then) means a write
+        // past the buffer inside its slot. The check is the read the wipe verification makes.
+        if problem == nil && wiped > used { problem = .writePastLength(length: used, slotCapacity: capacity) }
         if !verified && problem == nil { problem = .wipeVerificationFailed(slotCapacity: capacity) }
+        if let problem { corruptionFound(problem) }
 
         if sizeClass < 0 {
             let region = dedicated.withLock { $0.regions.removeValue(forKey: UInt(bitPattern: base)) }
@@ -354,11 +375,40 @@ public final class SecureMemoryPool: @unchecked Sendable {
                 }
             }
         } else if let empty = (classes + Int(sizeClass)).giveBack(
-            slot: slot, wiped: wiped, capacity: capacity, verified: verified, quarantine: problem != nil, pool: self
+            slot: slot, wiped: wiped, capacity: capacity, verified: verified, quarantine: problem != nil,
+            canaryDamaged: canaryDamaged, pool: self
         ) {
             retire(empty)
         }
         return problem
+    }
+
+    // MARK: - Memory corruption
+
+    /// A release found corruption: under `terminate`, purge and end the process here (this does
+    /// not return); under `quarantineAndReport`, count it and let the caller quarantine.
+    private func corruptionFound(_ problem: LockedMemoryError) {
+        switch corruptionPolicy {
+        case .terminate:
+            Self.terminate(after: problem)
+        case .quarantineAndReport:
+            dedicated.withLock { state in
+                state.corruptionEvents += 1
+                state.lastCorruption = problem
+            }
+        }
+    }
+
+    /// Purges every locked region of the process (lock-free, before anything else can run),
+    /// says why on standard error (sizes only), and aborts, as libsodium and memguard do: after
+    /// a write past a buffer nothing in the process can be trusted to hold content safely.
+    /// SIGABRT then runs the fatal-signal handlers, if installed, and the default action.
+    @inline(never)
+    static func terminate(after problem: LockedMemoryError) -> Never {
+        cvault_purge_all()
+        var message = "zdr: FATAL: memory corruption detected at release (\(problem)); every locked region purged, terminating\n"
+        message.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        abort()
     }
 
     // MARK: - Returning regions
@@ -464,6 +514,8 @@ public final class SecureMemoryPool: @unchecked Sendable {
             stats.bytesWiped += state.bytesWiped
             stats.bytesVerifiedZero += state.bytesVerifiedZero
             stats.quarantinedSlots += state.quarantined
+            stats.corruptionEvents = state.corruptionEvents
+            stats.lastCorruption = state.lastCorruption
         }
         return stats
     }
@@ -528,9 +580,15 @@ public struct PoolStatistics: Hashable, Sendable, CustomStringConvertible {
     public var bytesVerifiedZero: UInt64 = 0
     /// Slots never reused because of an overrun or a failed verification.
     public var quarantinedSlots = 0
+    /// Releases that found memory corruption (an overwritten canary, bytes written past a
+    /// buffer's length, a wipe that did not read back as zero). Non-zero only under
+    /// ``MemoryCorruptionPolicy/quarantineAndReport``: by default the process ends at the first.
+    public var corruptionEvents = 0
+    /// The most recent of those (sizes only, never content).
+    public var lastCorruption: LockedMemoryError?
 
     public var description: String {
-        "PoolStatistics(backend: \(backend), mapped: \(mappedBytes)/\(byteBudget) B, idle: \(idleBytes) B, regions: \(regions), live: \(liveBuffers), wipes: \(wipes), wiped: \(bytesWiped) B, verified zero: \(bytesVerifiedZero) B, quarantined: \(quarantinedSlots))"
+        "PoolStatistics(backend: \(backend), mapped: \(mappedBytes)/\(byteBudget) B, idle: \(idleBytes) B, regions: \(regions), live: \(liveBuffers), wipes: \(wipes), wiped: \(bytesWiped) B, verified zero: \(bytesVerifiedZero) B, quarantined: \(quarantinedSlots), corruption events: \(corruptionEvents)\(lastCorruption.map { " (last: \($0))" } ?? ""))"
     }
 }
 
@@ -544,6 +602,22 @@ struct DedicatedState {
     var bytesWiped: UInt64 = 0
     var bytesVerifiedZero: UInt64 = 0
     var quarantined = 0
+    /// For the whole pool: the corruption counters, touched only when a release finds one.
+    var corruptionEvents = 0
+    var lastCorruption: LockedMemoryError?
+}
+
+/// What a release does when it finds memory corruption: an overwritten canary, bytes written
+/// past the buffer's length inside its slot, or a wipe that did not read back as zero.
+public enum MemoryCorruptionPolicy: Hashable, Sendable {
+    /// Purge every locked region of the process and terminate (`abort`), as libsodium and
+    /// memguard do. The default: a write past one buffer may have reached others, and code that
+    /// overruns once will again.
+    case terminate
+    /// Wipe the whole slot and quarantine it, count the event in ``PoolStatistics`` and report
+    /// it to the releaser (``LockedBuffer/release()`` throws; a scope's receipt says so). For
+    /// hosts that must keep serving and alert instead.
+    case quarantineAndReport
 }
 
 /// One power-of-two size class: its regions and a stack of free slots, behind its own lock.
@@ -614,7 +688,8 @@ extension UnsafeMutablePointer<SizeClass> {
     /// class, for the caller to retire outside the lock.
     @inline(__always)
     func giveBack(
-        slot: Int32, wiped: Int, capacity: Int, verified: Bool, quarantine: Bool, pool: SecureMemoryPool
+        slot: Int32, wiped: Int, capacity: Int, verified: Bool, quarantine: Bool, canaryDamaged: Bool,
+        pool: SecureMemoryPool
     ) -> Region? {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
@@ -624,6 +699,7 @@ extension UnsafeMutablePointer<SizeClass> {
         if verified { pointee.bytesVerifiedZero += UInt64(capacity) }
         if quarantine {
             pointee.quarantined += 1
+            if canaryDamaged { repairNeighbours(of: slot, pool: pool) }
             return nil
         }
         pointee.free.append(slot)
@@ -644,6 +720,39 @@ extension UnsafeMutablePointer<SizeClass> {
             return nil
         }
         return detach(index, pool: pool)
+    }
+
+    /// After an overwritten canary (quarantine-and-report): the canaries are shared with the
+    /// neighbouring slots, and the write may have run on into them. A free neighbour is wiped,
+    /// proven zero and given its canary back, so nothing of the overrun reaches its next owner
+    /// and its next release is not blamed for it; a neighbour that does not read back as zero
+    /// is quarantined too. A live neighbour keeps the damaged canary, so its own release reports
+    /// that its boundary was overwritten (and its scope's receipt says so). Lock held; rare path.
+    @inline(never)
+    private func repairNeighbours(of slot: Int32, pool: SecureMemoryPool) {
+        let perRegion = pointee.slotsPerRegion
+        let index = Int(slot) / perRegion
+        guard let region = pointee.regions[index].region else { return }
+        let position = Int(slot) - index * perRegion
+        let stride = pointee.stride
+        // Canary k sits before slot k; slot k's bytes start one canary after it.
+        func canary(_ k: Int) -> UnsafeMutableRawPointer { region.base + k * stride }
+        for (neighbour, sharedCanary) in [(position - 1, position), (position + 1, position + 1)] {
+            guard neighbour >= 0, neighbour < perRegion else {
+                pool.writeCanary(at: canary(sharedCanary))  // the region's edge: this slot's alone
+                continue
+            }
+            let id = Int32(index * perRegion + neighbour)
+            guard let freeIndex = pointee.free.firstIndex(of: id) else { continue }  // live
+            let bytes = canary(neighbour) + SecureMemoryPool.canaryLength
+            if cvault_wipe_and_verify(bytes, pointee.capacity) == 1 {
+                pool.writeCanary(at: canary(sharedCanary))
+            } else {
+                pointee.free.remove(at: freeIndex)
+                pointee.quarantined += 1
+                pointee.regions[index].live += 1  // never empties, so never reused or unmapped
+            }
+        }
     }
 
     /// Removes an empty region and its free slots from the class (lock held). The caller retires it.

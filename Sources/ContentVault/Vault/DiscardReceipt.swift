@@ -39,6 +39,11 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     public var aead: AEADAlgorithm
     /// Each registered external holder and what its wipe reported, in registration order.
     public var externalHolders: [ExternalHolderReport]
+    /// Whether releasing one of the scope's buffers found memory corruption (a write past a
+    /// buffer, or a wipe that did not hold); only possible under
+    /// ``MemoryCorruptionPolicy/quarantineAndReport``, since by default the process ends there.
+    /// Not yet carried into ``ledgerRecord``.
+    public var memoryCorruptionDetected: Bool
 
     /// A receipt; the vault makes these at discard (public so the ledger and tests can build
     /// them).
@@ -46,7 +51,7 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
         requestID: RequestID, reason: DiscardReason, openedAt: UInt64, firstContentAt: UInt64?,
         discardedAt: UInt64, peakBytesHeld: UInt64, totalBytesHeld: UInt64, chunksWiped: Int,
         slotsWiped: Int, bytesVerifiedZero: UInt64, keyDestroyed: Bool, backend: MemoryBackend,
-        aead: AEADAlgorithm, externalHolders: [ExternalHolderReport]
+        aead: AEADAlgorithm, externalHolders: [ExternalHolderReport], memoryCorruptionDetected: Bool = false
     ) {
         self.requestID = requestID
         self.reason = reason
@@ -62,12 +67,13 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
         self.backend = backend
         self.aead = aead
         self.externalHolders = externalHolders
+        self.memoryCorruptionDetected = memoryCorruptionDetected
     }
 
     /// Every field is metadata, so the description shows them all.
     public var description: String {
         let holders = externalHolders.map { "\($0.kind): \($0.outcome)" }.joined(separator: ", ")
-        return "DiscardReceipt(\(requestID), \(reason), opened \(openedAt), first content \(firstContentAt.map(String.init) ?? "none"), discarded \(discardedAt), peak \(peakBytesHeld) B, total \(totalBytesHeld) B, chunks \(chunksWiped), slots \(slotsWiped), verified zero \(bytesVerifiedZero) B, key destroyed \(keyDestroyed), \(backend), \(aead), holders [\(holders)])"
+        return "DiscardReceipt(\(requestID), \(reason), opened \(openedAt), first content \(firstContentAt.map(String.init) ?? "none"), discarded \(discardedAt), peak \(peakBytesHeld) B, total \(totalBytesHeld) B, chunks \(chunksWiped), slots \(slotsWiped), verified zero \(bytesVerifiedZero) B, key destroyed \(keyDestroyed), \(backend), \(aead), holders [\(holders)]\(memoryCorruptionDetected ? ", MEMORY CORRUPTION DETECTED" : ""))"
     }
 }
 

@@ -53,6 +53,10 @@ public final class Vault: Sendable {
         /// Bytes of idle regions the pool keeps mapped for the next requests; `nil` for the
         /// pool default (see ``SecureMemoryPool/Configuration/warmReserveByteCount``).
         public var warmReserveByteCount: Int?
+        /// What a release that finds memory corruption (a write past a buffer) does: by default
+        /// purge every region and terminate; ``MemoryCorruptionPolicy/quarantineAndReport`` keeps
+        /// serving and reports it in receipts, statistics and ``VaultError/memoryCorrupted(_:)``.
+        public var corruptionPolicy: MemoryCorruptionPolicy
 
         /// Settings with production defaults: automatic backend and AEAD, pool default budget,
         /// 5-minute TTL, 64 MiB of transfer slots, a reaper every second.
@@ -64,7 +68,8 @@ public final class Vault: Sendable {
             transferByteBudget: Int = 64 << 20,
             reaperInterval: Duration? = .seconds(1),
             regionByteCount: Int = 256 * 1024,
-            warmReserveByteCount: Int? = nil
+            warmReserveByteCount: Int? = nil,
+            corruptionPolicy: MemoryCorruptionPolicy = .terminate
         ) {
             self.backend = backend
             self.byteBudget = byteBudget
@@ -74,6 +79,7 @@ public final class Vault: Sendable {
             self.reaperInterval = reaperInterval
             self.regionByteCount = regionByteCount
             self.warmReserveByteCount = warmReserveByteCount
+            self.corruptionPolicy = corruptionPolicy
         }
     }
 
@@ -117,7 +123,8 @@ public final class Vault: Sendable {
                 configuration: .init(
                     backend: configuration.backend, byteBudget: configuration.byteBudget,
                     regionByteCount: configuration.regionByteCount,
-                    warmReserveByteCount: configuration.warmReserveByteCount),
+                    warmReserveByteCount: configuration.warmReserveByteCount,
+                    corruptionPolicy: configuration.corruptionPolicy),
                 system: system)
         } catch {
             throw .memory(error)
