@@ -431,11 +431,13 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     /// Wipes, verifies, unlocks and unmaps a region that no longer has a slot in its class, and
     /// gives its bytes back to the budget. A region that does not read back as zero after the
-    /// wipe stays mapped and counted, never reused.
+    /// wipe has something writing into memory no buffer owns: memory corruption; under
+    /// quarantine-and-report it stays mapped and counted, never reused.
     private func retire(_ region: Region) {
         if region.retire(backend: backend, system: system) {
             mappedBytes.subtract(region.length, ordering: .relaxed)
         } else {
+            corruptionFound(.wipeVerificationFailed(slotCapacity: region.length))
             dedicated.withLock { state in
                 state.quarantinedRegions.append(region)
                 state.quarantined += 1
