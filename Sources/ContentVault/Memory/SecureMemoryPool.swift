@@ -167,6 +167,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
                 if !region.retire(backend: backend, system: system) { region.unmap(system: system) }
             }
             classes[index].mutex.destroy()
+            classes[index].holds.deallocate()
         }
         classes.deinitialize(count: Self.classCount)
         classes.deallocate()
@@ -632,36 +633,49 @@ struct SizeClass {
     let capacity: Int
     let stride: Int
     let slotsPerRegion: Int
+    /// A slot id is `region << slotShift | position`: a shift and a mask find both on every
+    /// allocation and release, where a division cost a measurable share of a 64-byte one.
+    let slotShift: Int32
     let regionLength: Int
     let mutex = PthreadMutex()
-    /// Guarded by `mutex`. Indexed by slot id / `slotsPerRegion`; an unmapped region leaves a
-    /// hole (nil) that the next mapping fills, so the ids of the other regions never move.
+    /// Guarded by `mutex`. Indexed by slot id >> `slotShift`; an unmapped region leaves a hole
+    /// (nil) that the next mapping fills, so the ids of the other regions never move.
     var regions: [RegionEntry] = []
-    /// Free slot ids (`region * slotsPerRegion + index`); the most recently freed on top, so hot
-    /// slots stay in cache.
+    /// Free slot ids; the most recently freed on top, so hot slots stay in cache.
     var free: [Int32] = []
+    /// Per region (same index as `regions`): its slots handed out and not given back,
+    /// quarantined ones included, plus one while it holds a warm place. A region is returned
+    /// only when this reaches zero, so a release checks one counter and a warm region never gets
+    /// there. Raw memory, not an `Array`: no uniqueness check per access. Grown in `addRegion`,
+    /// freed with the pool.
+    var holds: UnsafeMutablePointer<Int32>
+    var holdsCapacity: Int
     var live = 0
     var wipes: UInt64 = 0
     var bytesWiped: UInt64 = 0
     var bytesVerifiedZero: UInt64 = 0
     var quarantined = 0
 
-    /// A region of the class and what its release needs to know.
+    /// A region of the class; nil once returned, until a new mapping fills the hole.
     struct RegionEntry {
         var region: Region?
-        /// Slots handed out and not yet given back, quarantined ones included (a region with a
-        /// quarantined slot never empties, so it is never unmapped or reused).
-        var live: Int32 = 0
-        /// Holds a place in the pool's warm reserve.
+        /// Holds a place in the pool's warm reserve (and one of its `holds`).
         var warm = false
     }
+
+    /// Most regions the id encoding leaves room for (31 bits of id).
+    var maximumRegions: Int { 1 << (31 - Int(slotShift)) }
 
     init(capacity: Int, regionTarget: Int) {
         self.capacity = capacity
         self.stride = capacity + SecureMemoryPool.canaryLength
         self.slotsPerRegion = max(1, (regionTarget - SecureMemoryPool.canaryLength) / stride)
+        self.slotShift = Int32(Int.bitWidth - (slotsPerRegion - 1).leadingZeroBitCount)
         self.regionLength = roundUp(
             SecureMemoryPool.canaryLength + slotsPerRegion * stride, toMultipleOf: systemPageSize)
+        self.holdsCapacity = 8
+        self.holds = .allocate(capacity: holdsCapacity)
+        holds.initialize(repeating: 0, count: holdsCapacity)
     }
 }
 
@@ -678,11 +692,12 @@ extension UnsafeMutablePointer<SizeClass> {
         if pointee.free.isEmpty { try refill(pool: pool) }
         let slot = pointee.free.removeLast()
         pointee.live += 1
-        let perRegion = pointee.slotsPerRegion
-        let index = Int(slot) / perRegion
-        pointee.regions[index].live += 1
+        let shift = pointee.slotShift
+        let index = Int(slot &>> shift)
+        pointee.holds[index] += 1
         let base = pointee.regions[index].region.unsafelyUnwrapped.base
-        return (base + SecureMemoryPool.canaryLength + (Int(slot) - index * perRegion) * pointee.stride, slot)
+        let position = Int(slot & ((1 &<< shift) &- 1))
+        return (base + SecureMemoryPool.canaryLength + position * pointee.stride, slot)
     }
 
     /// Records a wiped slot and makes it reusable unless quarantined. Returns the slot's region
@@ -705,23 +720,27 @@ extension UnsafeMutablePointer<SizeClass> {
             return nil
         }
         pointee.free.append(slot)
-        let index = Int(slot) / pointee.slotsPerRegion
-        pointee.regions[index].live -= 1
-        guard pointee.regions[index].live == 0, !pointee.regions[index].warm else { return nil }
+        let index = Int(slot &>> pointee.slotShift)
+        pointee.holds[index] -= 1
+        guard pointee.holds[index] == 0 else { return nil }
         return emptied(index, pool: pool)
     }
 
-    /// A region just emptied for the first time since it was mapped (or since it was last
-    /// detached): it takes a warm place, or leaves the class. Out of line: the release fast path
-    /// reaches it once per region, not once per buffer.
+    /// A region without a warm place just emptied: it takes one, or leaves the class. Out of
+    /// line: a warm region never gets here, so a steady load does not either.
     @inline(never)
     private func emptied(_ index: Int, pool: SecureMemoryPool) -> Region? {
-        let length = pointee.regionLength
-        if pool.claimWarmPlace(length) {
+        if pool.claimWarmPlace(pointee.regionLength) {
             pointee.regions[index].warm = true
+            pointee.holds[index] = 1
             return nil
         }
         return detach(index, pool: pool)
+    }
+
+    /// Whether region `index` is mapped and no buffer holds a slot in it (lock held).
+    private func isIdle(_ index: Int) -> Bool {
+        pointee.regions[index].region != nil && pointee.holds[index] == (pointee.regions[index].warm ? 1 : 0)
     }
 
     /// After an overwritten canary (quarantine-and-report): the canaries are shared with the
@@ -733,9 +752,10 @@ extension UnsafeMutablePointer<SizeClass> {
     @inline(never)
     private func repairNeighbours(of slot: Int32, pool: SecureMemoryPool) {
         let perRegion = pointee.slotsPerRegion
-        let index = Int(slot) / perRegion
+        let shift = pointee.slotShift
+        let index = Int(slot &>> shift)
         guard let region = pointee.regions[index].region else { return }
-        let position = Int(slot) - index * perRegion
+        let position = Int(slot & ((1 &<< shift) &- 1))
         let stride = pointee.stride
         // Canary k sits before slot k; slot k's bytes start one canary after it.
         func canary(_ k: Int) -> UnsafeMutableRawPointer { region.base + k * stride }
@@ -744,7 +764,7 @@ extension UnsafeMutablePointer<SizeClass> {
                 pool.writeCanary(at: canary(sharedCanary))  // the region's edge: this slot's alone
                 continue
             }
-            let id = Int32(index * perRegion + neighbour)
+            let id = Int32(index << Int(shift) | neighbour)
             guard let freeIndex = pointee.free.firstIndex(of: id) else { continue }  // live
             let bytes = canary(neighbour) + SecureMemoryPool.canaryLength
             if cvault_wipe_and_verify(bytes, pointee.capacity) == 1 {
@@ -752,20 +772,19 @@ extension UnsafeMutablePointer<SizeClass> {
             } else {
                 pointee.free.remove(at: freeIndex)
                 pointee.quarantined += 1
-                pointee.regions[index].live += 1  // never empties, so never reused or unmapped
+                pointee.holds[index] += 1  // never empties, so never reused or unmapped
             }
         }
     }
 
     /// Removes an empty region and its free slots from the class (lock held). The caller retires it.
     private func detach(_ index: Int, pool: SecureMemoryPool) -> Region? {
-        let entry = pointee.regions[index]
-        guard let region = entry.region, entry.live == 0 else { return nil }
-        if entry.warm { pool.releaseWarmPlace(pointee.regionLength) }
-        let perRegion = pointee.slotsPerRegion
-        let first = Int32(index * perRegion)
-        let end = first + Int32(perRegion)
-        pointee.free.removeAll { $0 >= first && $0 < end }
+        guard isIdle(index), let region = pointee.regions[index].region else { return nil }
+        if pointee.regions[index].warm { pool.releaseWarmPlace(pointee.regionLength) }
+        pointee.holds[index] = 0
+        let shift = pointee.slotShift
+        let region32 = Int32(index)
+        pointee.free.removeAll { $0 &>> shift == region32 }
         pointee.regions[index] = SizeClass.RegionEntry()
         return region
     }
@@ -775,7 +794,7 @@ extension UnsafeMutablePointer<SizeClass> {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
         var detached: [Region] = []
-        for index in pointee.regions.indices where pointee.regions[index].region != nil && pointee.regions[index].live == 0 {
+        for index in pointee.regions.indices where isIdle(index) {
             if let region = detach(index, pool: pool) { detached.append(region) }
         }
         return detached
@@ -786,7 +805,10 @@ extension UnsafeMutablePointer<SizeClass> {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
         let index = try addRegion(pool: pool)
-        if pool.claimWarmPlace(pointee.regionLength) { pointee.regions[index].warm = true }
+        if pool.claimWarmPlace(pointee.regionLength) {
+            pointee.regions[index].warm = true
+            pointee.holds[index] = 1
+        }
     }
 
     /// Adds the counters to `stats` and returns the regions.
@@ -794,10 +816,10 @@ extension UnsafeMutablePointer<SizeClass> {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
         var regions: [Region] = []
-        for entry in pointee.regions {
-            guard let region = entry.region else { continue }
+        for index in pointee.regions.indices {
+            guard let region = pointee.regions[index].region else { continue }
             regions.append(region)
-            if entry.live == 0 { stats.idleBytes += region.length }
+            if isIdle(index) { stats.idleBytes += region.length }
         }
         stats.regions += regions.count
         stats.liveBuffers += pointee.live
@@ -829,18 +851,30 @@ extension UnsafeMutablePointer<SizeClass> {
     /// Caller holds the lock. Returns the new region's index.
     @discardableResult
     private func addRegion(pool: SecureMemoryPool) throws(LockedMemoryError) -> Int {
+        // The first hole an unmapped region left, else a new index.
+        let index = pointee.regions.firstIndex { $0.region == nil } ?? pointee.regions.count
+        // Only a budget of tens of GiB in one class reaches this; the purge registry (16,384
+        // regions in all) is full long before.
+        guard index < pointee.maximumRegions else { throw .purgeRegistryFull }
         let region = try pool.mapBudgeted(minimumLength: pointee.regionLength)
         let stride = pointee.stride
         let perRegion = pointee.slotsPerRegion
         // Canaries between and around the slots: [C][slot 0][C][slot 1][C] … [C].
-        for index in 0...perRegion {
-            pool.writeCanary(at: region.base + index * stride)
+        for position in 0...perRegion {
+            pool.writeCanary(at: region.base + position * stride)
         }
-        // The first hole an unmapped region left, else a new index.
-        let index = pointee.regions.firstIndex { $0.region == nil } ?? pointee.regions.count
         if index == pointee.regions.count { pointee.regions.append(SizeClass.RegionEntry()) }
         pointee.regions[index] = SizeClass.RegionEntry(region: region)
-        let first = Int32(index * perRegion)
+        if index >= pointee.holdsCapacity {
+            let grown = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * index)
+            grown.initialize(repeating: 0, count: 2 * index)
+            grown.update(from: pointee.holds, count: index)
+            pointee.holds.deallocate()
+            pointee.holds = grown
+            pointee.holdsCapacity = 2 * index
+        }
+        pointee.holds[index] = 0
+        let first = Int32(index << Int(pointee.slotShift))
         // Highest id first so the lowest addresses are handed out first.
         for id in (first..<first + Int32(perRegion)).reversed() { pointee.free.append(id) }
         return index
