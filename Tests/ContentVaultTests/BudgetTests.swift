@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CVaultSystem
 import Foundation
+import Synchronization
 import Testing
 @testable import ContentVault
 
@@ -156,6 +157,40 @@ struct WarmReserveTests {
         #expect(harness.retired.regions == 1)
         #expect(harness.retired.nonZero == 0)
         #expect(pool.statistics.mappedBytes == smallRegion)
+    }
+
+    @Test("threads allocating and releasing under a full budget leave every region returned and read back zero")
+    func concurrentChurnReturnsEverything() throws {
+        let harness = SyscallHarness()
+        let pool = try pool(budget: 2 << 20, reserve: 256 * 1024, harness: harness)
+        let sizes = [64, 1000, 5000, 70_000, 300_000, 1 << 20]
+        let refused = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            var held: [LockedBufferBox] = []
+            for step in 0..<600 {
+                let size = sizes[(step &* 7 &+ worker &* 3) % sizes.count]
+                do {
+                    var buffer = try pool.allocate(byteCount: size)
+                    buffer.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0xA5) }
+                    held.append(LockedBufferBox(buffer))
+                } catch {
+                    refused.add(1, ordering: .relaxed)
+                    held.removeAll()  // backpressure: let go, then carry on
+                }
+                if held.count > 3 { held.removeFirst() }
+            }
+        }
+        #expect(refused.load(ordering: .relaxed) > 0, "the budget was never reached")
+        let stats = pool.statistics
+        #expect(stats.liveBuffers == 0)
+        #expect(stats.corruptionEvents == 0)
+        #expect(stats.mappedBytes == stats.idleBytes)
+        #expect(stats.idleBytes <= 256 * 1024)
+        #expect(harness.retired.regions > 0)
+        #expect(harness.retired.nonZero == 0)
+        pool.reclaimIdleRegions()
+        #expect(pool.statistics.mappedBytes == 0)
+        #expect(harness.outstandingBytes == 0)
     }
 
     @Test("warm regions give way when a mapping would exceed the budget")
