@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -151,9 +152,9 @@ void cvault_wipe_volatile(void *ptr, size_t len) {
 //
 // A fixed array of (base, length) pairs written with atomics, so the purge path takes no lock
 // (a fatal signal can arrive while another thread holds any lock). Registration claims a free
-// entry with compare-and-swap on its base. Pools unregister a region before unmapping it; a purge
-// that raced with that unmap could touch a just-unmapped page, which is why pools keep their
-// regions mapped for their whole life and only dedicated large buffers unmap early.
+// entry with compare-and-swap on its base. Pools unregister a region before unmapping it, and
+// unregistering waits for every purge already running: a purge that read the entry before it was
+// cleared would otherwise write into a just-unmapped page.
 
 typedef struct {
     _Atomic(uintptr_t) base;
@@ -167,6 +168,8 @@ typedef struct {
 static cvault_region cvault_regions[CVAULT_PURGE_CAPACITY];
 static _Atomic(uint64_t) cvault_purges;
 static _Atomic(int) cvault_registered;
+/// Purges running now (any thread, signal handlers included).
+static _Atomic(int) cvault_purging;
 
 int cvault_purge_register(void *base, size_t len, int not_inherited_by_fork) {
     if (base == NULL) { return -1; }
@@ -187,11 +190,17 @@ void cvault_purge_unregister(int slot) {
     atomic_store(&cvault_regions[slot].length, 0);
     atomic_store(&cvault_regions[slot].base, 0);
     atomic_fetch_sub(&cvault_registered, 1);
+    // Sequentially consistent on both sides (a purge counts itself in, then reads the entries):
+    // either that purge sees the cleared entry, or this load sees it counted. A purge is a
+    // bounded loop, so the wait ends; the bound only covers a count inherited mid-purge by a
+    // forked child, where no purge is running any more.
+    for (int spins = 0; atomic_load(&cvault_purging) != 0 && spins < (1 << 20); spins++) { sched_yield(); }
 }
 
 size_t cvault_purge_all(void) {
     size_t wiped = 0;
     pid_t self = getpid();  // async-signal-safe
+    atomic_fetch_add(&cvault_purging, 1);
     for (int i = 0; i < CVAULT_PURGE_CAPACITY; i++) {
         uintptr_t base = atomic_load(&cvault_regions[i].base);
         size_t len = atomic_load(&cvault_regions[i].length);
@@ -203,6 +212,7 @@ size_t cvault_purge_all(void) {
         }
     }
     atomic_fetch_add(&cvault_purges, 1);
+    atomic_fetch_sub(&cvault_purging, 1);
     return wiped;
 }
 

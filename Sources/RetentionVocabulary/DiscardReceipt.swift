@@ -37,6 +37,11 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
     /// Each registered external holder and what its wipe reported, in registration order; at
     /// most ``maximumExternalHolders``.
     public var externalHolders: [ExternalHolderReport]
+    /// Whether releasing one of the scope's buffers found memory corruption (a write past a
+    /// buffer, or a wipe that did not hold); only possible under
+    /// `MemoryCorruptionPolicy.quarantineAndReport`, since by default the process ends there.
+    /// The ledger records it (discard-receipt field `memory_corruption`).
+    public var memoryCorruptionDetected: Bool
 
     /// Most external holders one receipt may list (the ledger record's bound).
     public static let maximumExternalHolders = 32
@@ -48,7 +53,7 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
         requestID: RequestID, reason: DiscardReason, openedAt: Timestamp, firstContentAt: Timestamp?,
         discardedAt: Timestamp, peakBytesHeld: UInt64, totalBytesHeld: UInt64, chunksWiped: UInt64,
         slotsWiped: UInt64, bytesVerifiedZero: UInt64, keyDestroyed: Bool, backend: MemoryBackend,
-        aead: AEADAlgorithm, externalHolders: [ExternalHolderReport]
+        aead: AEADAlgorithm, externalHolders: [ExternalHolderReport], memoryCorruptionDetected: Bool = false
     ) {
         self.requestID = requestID
         self.reason = reason
@@ -64,12 +69,13 @@ public struct DiscardReceipt: Sendable, Hashable, CustomStringConvertible {
         self.backend = backend
         self.aead = aead
         self.externalHolders = externalHolders
+        self.memoryCorruptionDetected = memoryCorruptionDetected
     }
 
     /// Every field is metadata, so the description shows them all.
     public var description: String {
         let holders = externalHolders.map { "\($0.kind): \($0.outcome)" }.joined(separator: ", ")
-        return "DiscardReceipt(\(requestID), \(reason), opened \(openedAt), first content \(firstContentAt.map(\.description) ?? "none"), discarded \(discardedAt), peak \(peakBytesHeld) B, total \(totalBytesHeld) B, chunks \(chunksWiped), slots \(slotsWiped), verified zero \(bytesVerifiedZero) B, key destroyed \(keyDestroyed), \(backend), \(aead), holders [\(holders)])"
+        return "DiscardReceipt(\(requestID), \(reason), opened \(openedAt), first content \(firstContentAt.map(\.description) ?? "none"), discarded \(discardedAt), peak \(peakBytesHeld) B, total \(totalBytesHeld) B, chunks \(chunksWiped), slots \(slotsWiped), verified zero \(bytesVerifiedZero) B, key destroyed \(keyDestroyed), \(backend), \(aead), holders [\(holders)]\(memoryCorruptionDetected ? ", MEMORY CORRUPTION DETECTED" : ""))"
     }
 }
 

@@ -155,7 +155,8 @@ struct IngestAndPurgeTests {
             .mapFailed(errno: ENOMEM), .protectFailed(errno: EACCES), .lockFailed(errno: EPERM),
             .adviseFailed(advice: .dontDump, errno: EINVAL), .purgeRegistryFull, .unprotectedBackendNotAllowed,
             .canaryOverrun(slotCapacity: 64), .wipeVerificationFailed(slotCapacity: 64), .readFailed(errno: EIO),
-            .inputTooLarge(limit: 9)]
+            .inputTooLarge(limit: 9), .lockLimitBelowBudget(budget: 1, lockLimit: 2),
+            .budgetBelowOneRegion(budget: 1, regionByteCount: 2), .writePastLength(length: 1, slotCapacity: 64)]
         texts += errors.map { String(describing: $0) }
         texts += errors.map { String(reflecting: $0) }
         for text in texts {

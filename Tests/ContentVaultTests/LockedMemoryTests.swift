@@ -71,9 +71,9 @@ struct LockedMemoryTests {
         #expect(fresh)
     }
 
-    @Test("writing past the buffer is caught by the canary; the slot is quarantined", arguments: [64, 4096, (1 << 20) + 100])
+    @Test("writing past the buffer is caught by the canary; the slot is quarantined (quarantine-and-report)", arguments: [64, 4096, (1 << 20) + 100])
     func canaryOverrun(size: Int) throws {
-        let pool = try makePool(.locked, budget: 16 << 20)
+        let pool = try makePool(.locked, budget: 16 << 20, corruption: .quarantineAndReport)
         let buffer = try pool.allocate(byteCount: size)
         let address = buffer.base
         let capacity = buffer.capacity
@@ -92,9 +92,9 @@ struct LockedMemoryTests {
         }
     }
 
-    @Test("release writes only the used bytes but proves the whole slot zero, wiping a dirty tail too")
+    @Test("release writes only the used bytes but proves the whole slot zero; a dirty tail is wiped and reported")
     func usedBytesWipedWholeSlotVerified() throws {
-        let pool = try makePool(.locked)
+        let pool = try makePool(.locked, corruption: .quarantineAndReport)
         var buffer = try pool.allocate(byteCount: 100)  // a 128-byte slot
         buffer.withUnsafeMutableBytes(fillPattern)
         let address = buffer.base
@@ -103,19 +103,21 @@ struct LockedMemoryTests {
         #expect(pool.statistics.bytesWiped == 100)
         #expect(pool.statistics.bytesVerifiedZero == 128)
 
-        // A write past `count` (inside the slot, so no canary sees it) is still wiped.
+        // A write past `count` (inside the slot, so no canary sees it) is wiped, and is memory
+        // corruption like any other write past the buffer.
         let dirty = try pool.allocate(byteCount: 100)
         #expect(dirty.base == address)
         (dirty.base + 110).storeBytes(of: 0x5A, as: UInt8.self)
-        try dirty.release()
+        #expect(releaseError(dirty) == .writePastLength(length: 100, slotCapacity: 128))
         #expect(isAllZero(address, 128))
         #expect(pool.statistics.bytesWiped == 100 + 128)
-        #expect(pool.statistics.quarantinedSlots == 0)
+        #expect(pool.statistics.quarantinedSlots == 1)
+        #expect(pool.statistics.corruptionEvents == 1)
     }
 
     @Test("an underrun (write before the buffer) is caught too")
     func canaryUnderrun() throws {
-        let pool = try makePool(.locked)
+        let pool = try makePool(.locked, corruption: .quarantineAndReport)
         let buffer = try pool.allocate(byteCount: 256)
         let previous = (buffer.base - 1).load(as: UInt8.self)
         (buffer.base - 1).storeBytes(of: ~previous, as: UInt8.self)

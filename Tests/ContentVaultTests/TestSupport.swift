@@ -30,12 +30,16 @@ func preference(for backend: MemoryBackend) -> BackendPreference {
     }
 }
 
+/// A pool for tests. Overrunning tests pass `.quarantineAndReport`; anything else that overruns
+/// ends the test process, as it would end a server.
 func makePool(
     _ backend: MemoryBackend, budget: Int = 8 << 20, region: Int = 256 * 1024,
-    system: SystemCalls = .live
+    system: SystemCalls = .live, corruption: MemoryCorruptionPolicy = .terminate
 ) throws -> SecureMemoryPool {
     try SecureMemoryPool(
-        configuration: .init(backend: preference(for: backend), byteBudget: budget, regionByteCount: region),
+        configuration: .init(
+            backend: preference(for: backend), byteBudget: budget, regionByteCount: region,
+            corruptionPolicy: corruption),
         system: system)
 }
 
@@ -51,8 +55,9 @@ func matchesPattern(_ bytes: UnsafeRawBufferPointer) -> Bool {
     return true
 }
 
-/// Reads raw memory at an address the test kept after the owner was gone (the pool keeps the
-/// region mapped, so this is a read of wiped memory, not of freed memory).
+/// Reads raw memory at an address the test kept after the owner was gone. Only safe while the
+/// pool keeps the region mapped: within its warm reserve, or with a quarantined slot in it (a
+/// region returned to the kernel is instead read back by the `SyscallHarness` before its unmap).
 func isAllZero(_ address: UnsafeMutableRawPointer, _ count: Int) -> Bool {
     cvault_is_zero(address, count) == 1
 }

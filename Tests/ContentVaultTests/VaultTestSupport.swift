@@ -11,12 +11,14 @@ let availableAEADs: [AEADAlgorithm] = AEADAlgorithm.allCases.filter(\.isAvailabl
 /// AEAD so results do not depend on a measurement.
 func makeVault(
     _ backend: MemoryBackend = .locked, aead: AEADAlgorithm = .xchacha20poly1305,
-    budget: Int = 16 << 20, ttl: Duration = .seconds(300), perKeyByteLimit: Int? = nil
+    budget: Int = 16 << 20, ttl: Duration = .seconds(300), perKeyByteLimit: Int? = nil,
+    corruption: MemoryCorruptionPolicy = .terminate
 ) throws -> Vault {
     try Vault(
         configuration: .init(
             backend: preference(for: backend), byteBudget: budget, defaultTimeToLive: ttl,
-            aead: .fixed(aead), transferByteBudget: 4 << 20, reaperInterval: nil),
+            aead: .fixed(aead), transferByteBudget: 4 << 20, reaperInterval: nil,
+            corruptionPolicy: corruption),
         perKeyByteLimit: perKeyByteLimit)
 }
 

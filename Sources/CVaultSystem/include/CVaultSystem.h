@@ -52,7 +52,8 @@ void cvault_wipe_volatile(void *ptr, size_t len);
 /// `not_inherited_by_fork` for MADV_DONTFORK regions, which a purge in a forked child must skip.
 /// Returns a slot index, or -1 when the registry is full.
 int cvault_purge_register(void *base, size_t len, int not_inherited_by_fork);
-/// Removes a registration. Call before unmapping the region.
+/// Removes a registration and waits for any purge already running to finish, so the region can
+/// be unmapped safely afterwards. Call before unmapping the region.
 void cvault_purge_unregister(int slot);
 /// Wipes every registered region. Lock-free and async-signal-safe. Returns bytes wiped.
 size_t cvault_purge_all(void);

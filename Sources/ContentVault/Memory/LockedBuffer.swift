@@ -34,16 +34,22 @@ public struct LockedBuffer: ~Copyable {
 
     deinit {
         let pool = poolReference.takeRetainedValue()
-        // A problem found here (overrun, failed verification) is counted and the slot
-        // quarantined; use `release()` to receive it as an error.
+        // Corruption found here (an overrun, a failed verification) ends the process by default;
+        // under quarantine-and-report it is counted and the slot quarantined. Use `release()` to
+        // receive it as an error.
         _ = pool.release(base: base, used: count, capacity: capacity, sizeClass: sizeClass, slot: slot)
     }
 
     /// Wipes the buffer, verifies the wipe and returns the slot to the pool.
     ///
-    /// - Throws: ``LockedMemoryError/canaryOverrun(slotCapacity:)`` when something wrote past
-    ///   the buffer, or ``LockedMemoryError/wipeVerificationFailed(slotCapacity:)``. The bytes
-    ///   are wiped either way; the slot is then quarantined.
+    /// Memory corruption found here (and in `deinit`) follows the pool's ``MemoryCorruptionPolicy``:
+    /// by default every region is purged and the process terminates, and this does not return.
+    ///
+    /// - Throws: under ``MemoryCorruptionPolicy/quarantineAndReport`` only:
+    ///   ``LockedMemoryError/canaryOverrun(slotCapacity:)`` when something wrote past or before
+    ///   the slot, ``LockedMemoryError/writePastLength(length:slotCapacity:)`` when it wrote past
+    ///   ``count`` inside the slot, or ``LockedMemoryError/wipeVerificationFailed(slotCapacity:)``.
+    ///   The bytes are wiped either way; the slot is then quarantined.
     public consuming func release() throws(LockedMemoryError) {
         let pool = poolReference.takeRetainedValue()
         let problem = pool.release(base: base, used: count, capacity: capacity, sizeClass: sizeClass, slot: slot)

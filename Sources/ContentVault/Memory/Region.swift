@@ -4,7 +4,8 @@ internal import CVaultSystem
 /// One mapping: `[guard page][usable bytes][guard page]`, registered for purge.
 ///
 /// The usable part is locked (or secret), dump-excluded and fork-protected according to the
-/// backend. Regions live as long as their pool; only dedicated large regions unmap early.
+/// backend. A pool retires a region (wipe, verify, unlock, unmap) when its last buffer is gone
+/// and the pool keeps no more idle regions, or when the budget needs the bytes.
 struct Region: @unchecked Sendable {
     /// Start of the usable bytes (one page after the start of the mapping).
     let base: UnsafeMutableRawPointer
@@ -46,7 +47,11 @@ struct Region: @unchecked Sendable {
             // The mapping keeps the memory alive; the descriptor is not needed after mmap.
             defer { system.close(fd) }
             if let errno = system.ftruncate(fd, length) { return fail(.mapFailed(errno: errno.code)) }
-            if let errno = system.mapShared(fd: fd, at: base, length) { return fail(.mapFailed(errno: errno.code)) }
+            if let errno = system.mapShared(fd: fd, at: base, length) {
+                // secretmem charges its pages to RLIMIT_MEMLOCK at mmap, and says EAGAIN when
+                // the limit is reached: the mlock failure, with the mlock fix.
+                return fail(errno == .tryAgain ? .lockFailed(errno: errno.code) : .mapFailed(errno: errno.code))
+            }
             if let errno = system.advise(base, length, .dontFork) {
                 return fail(.adviseFailed(advice: .dontFork, errno: errno.code))
             }
@@ -73,6 +78,22 @@ struct Region: @unchecked Sendable {
         let slot = cvault_purge_register(base, length, backend == .secretmem ? 1 : 0)
         guard slot >= 0 else { return fail(.purgeRegistryFull) }
         return .success(Region(base: base, length: length, purgeSlot: slot))
+    }
+
+    /// Wipes every usable byte (canaries included), proves they read back as zero, then unlocks
+    /// and unmaps. Returns false, leaving the region mapped and registered, when the read-back
+    /// is not zero: something is still writing into memory no buffer owns.
+    func retire(backend: MemoryBackend, system: SystemCalls) -> Bool {
+        guard cvault_wipe_and_verify(base, length) == 1 else { return false }
+        unlockAndUnmap(backend: backend, system: system)
+        return true
+    }
+
+    /// Unlocks (locked backend) and unmaps a region whose bytes the caller has proven zero.
+    func unlockAndUnmap(backend: MemoryBackend, system: SystemCalls) {
+        system.harness?.retiring(base, length)
+        if backend == .locked { system.unlock(base, length) }
+        unmap(system: system)
     }
 
     /// Unregisters from purge, then unmaps (guards included). The caller has wiped what needs it.

@@ -19,11 +19,19 @@ internal import CVaultSystem
 /// lock, or an atomic.
 ///
 /// Every release wipes the bytes the buffer exposed with `sodium_memzero` and reads the whole slot back to prove it is zero,
-/// and only then makes it reusable. A slot whose canary was overwritten, or that does not read
-/// back as zero, is quarantined for the life of the pool.
+/// and only then makes it reusable. Every release (explicit, `deinit`, a scope's discard or
+/// purge) checks both canaries and the slack between the buffer's length and the end of its
+/// slot. A violation is memory corruption, handled by the ``MemoryCorruptionPolicy``: by default
+/// every region of the process is purged and the process terminates; with
+/// ``MemoryCorruptionPolicy/quarantineAndReport`` the slot is wiped whole, quarantined for the
+/// life of the pool and counted in ``PoolStatistics/corruptionEvents``.
 ///
 /// Growth stops at the byte budget with ``LockedMemoryError/budgetExhausted(requested:budget:inUse:)``:
-/// the pool never hands out unlocked memory and never crashes for a limit.
+/// the pool never hands out unlocked memory and never crashes for a limit. The budget counts
+/// mapped bytes, and mappings come back: a region whose last buffer is released is wiped,
+/// verified, unlocked and unmapped, except for a warm reserve kept for the next requests, which
+/// is itself unmapped when a mapping would otherwise exceed the budget. So `budgetExhausted` is
+/// retryable backpressure: it lasts only as long as the buffers that fill the budget.
 ///
 /// ```swift
 /// let pool = try SecureMemoryPool()
@@ -45,17 +53,29 @@ public final class SecureMemoryPool: @unchecked Sendable {
         /// Size classes (slot capacities) to map one region for at start, so the first
         /// requests do not pay for a mapping.
         public var prewarmedSlotCapacities: [Int]
+        /// Most bytes of regions with no live buffer kept mapped, so a steady load does not map
+        /// and unmap a region per request. A region that empties beyond it is wiped, verified,
+        /// unlocked and unmapped at once; those within it are unmapped when a mapping would
+        /// otherwise exceed the budget. `nil`: a quarter of the budget, at most 16 MiB; 0 unmaps
+        /// every region as soon as it empties.
+        public var warmReserveByteCount: Int?
+        /// What a release that finds memory corruption does. Default ``MemoryCorruptionPolicy/terminate``.
+        public var corruptionPolicy: MemoryCorruptionPolicy
 
         public init(
             backend: BackendPreference = .automatic,
             byteBudget: Int? = nil,
             regionByteCount: Int = 256 * 1024,
-            prewarmedSlotCapacities: [Int] = []
+            prewarmedSlotCapacities: [Int] = [],
+            warmReserveByteCount: Int? = nil,
+            corruptionPolicy: MemoryCorruptionPolicy = .terminate
         ) {
             self.backend = backend
             self.byteBudget = byteBudget
             self.regionByteCount = regionByteCount
             self.prewarmedSlotCapacities = prewarmedSlotCapacities
+            self.warmReserveByteCount = warmReserveByteCount
+            self.corruptionPolicy = corruptionPolicy
         }
     }
 
@@ -73,6 +93,10 @@ public final class SecureMemoryPool: @unchecked Sendable {
     public var backend: MemoryBackend { selection.backend }
     /// Most bytes of locked memory this pool maps.
     public let byteBudget: Int
+    /// Most bytes of empty regions kept mapped (see ``Configuration/warmReserveByteCount``).
+    public let warmReserveByteCount: Int
+    /// What a release that finds memory corruption does.
+    public let corruptionPolicy: MemoryCorruptionPolicy
 
     let system: SystemCalls
     private let canaryLow: UInt64
@@ -82,6 +106,10 @@ public final class SecureMemoryPool: @unchecked Sendable {
     private static let classCount = largestClassShift - smallestClassShift + 1
     private let dedicated: LockedState<DedicatedState>
     private let mappedBytes = Atomic<Int>(0)
+    /// Bytes of regions holding a place in the warm reserve. A region takes its place the first
+    /// time it empties and keeps it until it is unmapped, so this changes once per region, not
+    /// once per allocation.
+    private let warmBytes = Atomic<Int>(0)
 
     /// Creates a pool, choosing and probing the backend now so a host learns at start-up, not in
     /// the middle of a request, that memory cannot be locked.
@@ -92,9 +120,19 @@ public final class SecureMemoryPool: @unchecked Sendable {
     init(configuration: Configuration, system: SystemCalls) throws(LockedMemoryError) {
         sodiumReady()
         self.system = system
-        let budget = configuration.byteBudget ?? MemoryLimits.current().defaultBudget
+        let budget = configuration.byteBudget ?? system.memoryLimits().defaultBudget
         guard budget > 0 else { throw .invalidByteCount(budget) }
         self.byteBudget = budget
+        let reserve = configuration.warmReserveByteCount ?? min(budget / 4, 16 << 20)
+        guard reserve >= 0 else { throw .invalidByteCount(reserve) }
+        self.warmReserveByteCount = reserve
+        self.corruptionPolicy = configuration.corruptionPolicy
+        let regionTarget = max(configuration.regionByteCount, systemPageSize)
+        if case .unprotected = configuration.backend {} else {
+            try Self.checkLockable(
+                budget: budget, smallestRegion: SizeClass(capacity: 1 << Self.smallestClassShift, regionTarget: regionTarget).regionLength,
+                limits: system.memoryLimits())
+        }
         self.selection = try Self.selectBackend(configuration.backend, system: system)
 
         var canary: (UInt64, UInt64) = (0, 0)
@@ -103,7 +141,6 @@ public final class SecureMemoryPool: @unchecked Sendable {
         self.canaryLow = canary.0 | 1
         self.canaryHigh = canary.1
 
-        let regionTarget = max(configuration.regionByteCount, systemPageSize)
         self.classes = .allocate(capacity: Self.classCount)
         for index in 0..<Self.classCount {
             (classes + index).initialize(
@@ -124,14 +161,30 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     deinit {
         // No buffer is alive here (each holds a strong reference to the pool), and every slot
-        // was wiped when it was released, so unmapping is all that is left.
+        // was wiped when it was released; the canaries are wiped with the regions.
         var ignored = PoolStatistics(backend: backend, byteBudget: byteBudget, mappedBytes: 0)
         for index in 0..<Self.classCount {
-            for region in (classes + index).collect(into: &ignored) { region.unmap(system: system) }
+            for region in (classes + index).collect(into: &ignored) {
+                if !region.retire(backend: backend, system: system) { region.unmap(system: system) }
+            }
             classes[index].mutex.destroy()
+            classes[index].holds.deallocate()
         }
         classes.deinitialize(count: Self.classCount)
         classes.deallocate()
+    }
+
+    /// Refuses at start a budget the process could never lock, rather than letting every request
+    /// fail later. The backend probe below maps one page, which a limit far below the budget
+    /// still allows. `mlock` and secretmem's `mmap` both charge `RLIMIT_MEMLOCK`, which
+    /// `CAP_IPC_LOCK` lifts; the limit is per process, so pools sharing one must share it.
+    static func checkLockable(budget: Int, smallestRegion: Int, limits: MemoryLimits) throws(LockedMemoryError) {
+        if !limits.hasLockCapability, let soft = limits.lockedSoftLimit, budget > soft {
+            throw .lockLimitBelowBudget(budget: budget, lockLimit: soft)
+        }
+        guard budget >= smallestRegion else {
+            throw .budgetBelowOneRegion(budget: budget, regionByteCount: smallestRegion)
+        }
     }
 
     private static func selectBackend(
@@ -212,8 +265,11 @@ public final class SecureMemoryPool: @unchecked Sendable {
         guard limit > 0 else { throw .invalidByteCount(limit) }
         var buffer = try allocate(byteCount: min(limit, 4096))
         var filled = 0
+        // Reads go up to the buffer's length, never into the rest of its slot: the length is at
+        // most `limit`, and the slot past it must stay zero (a release treats bytes there as a
+        // write past the buffer).
         while true {
-            if filled == buffer.capacity {
+            if filled == buffer.count {
                 if filled == limit {
                     // Full at the limit: one more byte means the input is too long.
                     var probe: UInt8 = 0
@@ -225,11 +281,11 @@ public final class SecureMemoryPool: @unchecked Sendable {
                     case .failure(let errno): throw .readFailed(errno: errno.code)
                     }
                 }
-                let larger = try allocate(byteCount: min(limit, buffer.capacity * 2))
+                let larger = try allocate(byteCount: min(limit, buffer.count * 2))
                 larger.base.copyMemory(from: buffer.base, byteCount: filled)
                 buffer = larger  // the old buffer's deinit wipes it
             }
-            switch system.read(fileDescriptor, into: buffer.base + filled, buffer.capacity - filled) {
+            switch system.read(fileDescriptor, into: buffer.base + filled, buffer.count - filled) {
             case .success(0):
                 guard filled > 0 else { return nil }
                 buffer.count = filled
@@ -244,7 +300,14 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     private func allocateDedicated(byteCount: Int) throws(LockedMemoryError) -> LockedBuffer {
         let length = Self.canaryLength + roundUp(byteCount, toMultipleOf: Self.canaryLength) + Self.canaryLength
-        let region = try mapBudgeted(minimumLength: length)
+        let region: Region
+        do {
+            region = try mapBudgeted(minimumLength: length)
+        } catch {
+            guard case .budgetExhausted = error else { throw error }
+            reclaimIdleRegions()
+            region = try mapBudgeted(minimumLength: length)
+        }
         let base = region.base + Self.canaryLength
         let capacity = roundUp(byteCount, toMultipleOf: Self.canaryLength)
         writeCanary(at: region.base)
@@ -277,16 +340,23 @@ public final class SecureMemoryPool: @unchecked Sendable {
 
     // MARK: - Release
 
-    /// Wipes, verifies and recycles a slot. Returns the problem found, if any; the slot is then
-    /// quarantined instead of recycled.
+    /// Wipes, verifies and recycles a slot. Every release path ends here. Returns the memory
+    /// corruption found, if any (only under ``MemoryCorruptionPolicy/quarantineAndReport``: by
+    /// default corruption does not return); the slot is then quarantined instead of recycled.
     func release(base: UnsafeMutableRawPointer, used: Int, capacity: Int, sizeClass: Int32, slot: Int32) -> LockedMemoryError? {
         var problem: LockedMemoryError?
-        if !canariesIntact(around: base, capacity: capacity) { problem = .canaryOverrun(slotCapacity: capacity) }
+        let canaryDamaged = !canariesIntact(around: base, capacity: capacity)
+        if canaryDamaged { problem = .canaryOverrun(slotCapacity: capacity) }
         var zero: Int32 = 0
         // After an overrun the whole slot is suspect: wipe all of it.
         let wiped = cvault_wipe_slot(base, problem == nil ? used : capacity, capacity, &zero)
         let verified = zero == 1
+        // The slack past `used` read back as zero at the last release and no API reaches it, so
+        // the wipe routine having to wipe it (it returns the whole capacity then) means a write
+        // past the buffer inside its slot. The check is the read the wipe verification makes.
+        if problem == nil && wiped > used { problem = .writePastLength(length: used, slotCapacity: capacity) }
         if !verified && problem == nil { problem = .wipeVerificationFailed(slotCapacity: capacity) }
+        if let problem { corruptionFound(problem) }
 
         if sizeClass < 0 {
             let region = dedicated.withLock { $0.regions.removeValue(forKey: UInt(bitPattern: base)) }
@@ -297,14 +367,101 @@ public final class SecureMemoryPool: @unchecked Sendable {
                 if problem != nil { state.quarantined += 1 }
             }
             if let region {
-                region.unmap(system: system)
-                mappedBytes.subtract(region.length, ordering: .relaxed)
+                if verified {
+                    // The slot is proven zero; only the two canaries around it are left.
+                    sodium_memzero(region.base, Self.canaryLength)
+                    sodium_memzero(base + capacity, Self.canaryLength)
+                    region.unlockAndUnmap(backend: backend, system: system)
+                    mappedBytes.subtract(region.length, ordering: .relaxed)
+                } else {
+                    // Not provably zero: stays mapped (and counted) for the life of the pool.
+                    dedicated.withLock { $0.quarantinedRegions.append(region) }
+                }
             }
-        } else {
-            (classes + Int(sizeClass)).giveBack(
-                slot: slot, wiped: wiped, capacity: capacity, verified: verified, quarantine: problem != nil)
+        } else if let empty = (classes + Int(sizeClass)).giveBack(
+            slot: slot, wiped: wiped, capacity: capacity, verified: verified, quarantine: problem != nil,
+            canaryDamaged: canaryDamaged, pool: self
+        ) {
+            retire(empty)
         }
         return problem
+    }
+
+    // MARK: - Memory corruption
+
+    /// A release found corruption: under `terminate`, purge and end the process here (this does
+    /// not return); under `quarantineAndReport`, count it and let the caller quarantine.
+    private func corruptionFound(_ problem: LockedMemoryError) {
+        switch corruptionPolicy {
+        case .terminate:
+            Self.terminate(after: problem)
+        case .quarantineAndReport:
+            dedicated.withLock { state in
+                state.corruptionEvents += 1
+                state.lastCorruption = problem
+            }
+        }
+    }
+
+    /// Purges every locked region of the process (lock-free, before anything else can run),
+    /// says why on standard error (sizes only), and aborts, as libsodium and memguard do: after
+    /// a write past a buffer nothing in the process can be trusted to hold content safely.
+    /// SIGABRT then runs the fatal-signal handlers, if installed, and the default action.
+    @inline(never)
+    static func terminate(after problem: LockedMemoryError) -> Never {
+        cvault_purge_all()
+        var message = "zdr: FATAL: memory corruption detected at release (\(problem)); every locked region purged, terminating\n"
+        message.withUTF8 { _ = Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        abort()
+    }
+
+    // MARK: - Returning regions
+
+    /// Takes a place in the warm reserve for a region of `length` bytes, if one is left.
+    func claimWarmPlace(_ length: Int) -> Bool {
+        var current = warmBytes.load(ordering: .relaxed)
+        while true {
+            guard length <= warmReserveByteCount - current else { return false }
+            let (exchanged, now) = warmBytes.compareExchange(
+                expected: current, desired: current + length, ordering: .relaxed)
+            if exchanged { return true }
+            current = now
+        }
+    }
+
+    func releaseWarmPlace(_ length: Int) {
+        warmBytes.subtract(length, ordering: .relaxed)
+    }
+
+    /// Wipes, verifies, unlocks and unmaps a region that no longer has a slot in its class, and
+    /// gives its bytes back to the budget. A region that does not read back as zero after the
+    /// wipe has something writing into memory no buffer owns: memory corruption; under
+    /// quarantine-and-report it stays mapped and counted, never reused.
+    private func retire(_ region: Region) {
+        if region.retire(backend: backend, system: system) {
+            mappedBytes.subtract(region.length, ordering: .relaxed)
+        } else {
+            corruptionFound(.wipeVerificationFailed(slotCapacity: region.length))
+            dedicated.withLock { state in
+                state.quarantinedRegions.append(region)
+                state.quarantined += 1
+            }
+        }
+    }
+
+    /// Unmaps every region with no live buffer (warm ones included), one class at a time and
+    /// never with two class locks held. Called only when a mapping would exceed the budget.
+    /// - Returns: the number of regions unmapped.
+    @discardableResult
+    func reclaimIdleRegions() -> Int {
+        var reclaimed = 0
+        for index in 0..<Self.classCount {
+            for region in (classes + index).detachIdleRegions(pool: self) {
+                retire(region)
+                reclaimed += 1
+            }
+        }
+        return reclaimed
     }
 
     // MARK: - Canaries
@@ -357,12 +514,14 @@ public final class SecureMemoryPool: @unchecked Sendable {
             _ = (classes + index).collect(into: &stats)
         }
         dedicated.withLock { state in
-            stats.regions += state.regions.count
+            stats.regions += state.regions.count + state.quarantinedRegions.count
             stats.liveBuffers += state.regions.count
             stats.wipes += state.wipes
             stats.bytesWiped += state.bytesWiped
             stats.bytesVerifiedZero += state.bytesVerifiedZero
             stats.quarantinedSlots += state.quarantined
+            stats.corruptionEvents = state.corruptionEvents
+            stats.lastCorruption = state.lastCorruption
         }
         return stats
     }
@@ -379,6 +538,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
         }
         dedicated.withLock { state in
             for region in state.regions.values { result.append((UInt(bitPattern: region.base), region.length)) }
+            for region in state.quarantinedRegions { result.append((UInt(bitPattern: region.base), region.length)) }
         }
         return result
     }
@@ -410,8 +570,11 @@ extension SecureMemoryPool: CustomStringConvertible, CustomDebugStringConvertibl
 public struct PoolStatistics: Hashable, Sendable, CustomStringConvertible {
     public var backend: MemoryBackend
     public var byteBudget: Int
-    /// Bytes of locked memory mapped now (guard pages excluded).
+    /// Bytes of locked memory mapped now (guard pages excluded). Counted against the budget.
     public var mappedBytes: Int
+    /// Of ``mappedBytes``, the bytes of packed regions with no live buffer: the warm reserve,
+    /// unmapped when the budget needs them. `mappedBytes - idleBytes` is what buffers hold.
+    public var idleBytes = 0
     public var regions = 0
     /// Buffers handed out and not yet released.
     public var liveBuffers = 0
@@ -423,19 +586,44 @@ public struct PoolStatistics: Hashable, Sendable, CustomStringConvertible {
     public var bytesVerifiedZero: UInt64 = 0
     /// Slots never reused because of an overrun or a failed verification.
     public var quarantinedSlots = 0
+    /// Releases that found memory corruption (an overwritten canary, bytes written past a
+    /// buffer's length, a wipe that did not read back as zero). Non-zero only under
+    /// ``MemoryCorruptionPolicy/quarantineAndReport``: by default the process ends at the first.
+    public var corruptionEvents = 0
+    /// The most recent of those (sizes only, never content).
+    public var lastCorruption: LockedMemoryError?
 
     public var description: String {
-        "PoolStatistics(backend: \(backend), mapped: \(mappedBytes)/\(byteBudget) B, regions: \(regions), live: \(liveBuffers), wipes: \(wipes), wiped: \(bytesWiped) B, verified zero: \(bytesVerifiedZero) B, quarantined: \(quarantinedSlots))"
+        "PoolStatistics(backend: \(backend), mapped: \(mappedBytes)/\(byteBudget) B, idle: \(idleBytes) B, regions: \(regions), live: \(liveBuffers), wipes: \(wipes), wiped: \(bytesWiped) B, verified zero: \(bytesVerifiedZero) B, quarantined: \(quarantinedSlots), corruption events: \(corruptionEvents)\(lastCorruption.map { " (last: \($0))" } ?? ""))"
     }
 }
 
 /// Dedicated regions for buffers larger than the largest packed slot.
 struct DedicatedState {
     var regions: [UInt: Region] = [:]
+    /// Regions kept mapped for the life of the pool: a quarantined dedicated buffer's, or a
+    /// packed region that did not read back as zero when it was retired.
+    var quarantinedRegions: [Region] = []
     var wipes: UInt64 = 0
     var bytesWiped: UInt64 = 0
     var bytesVerifiedZero: UInt64 = 0
     var quarantined = 0
+    /// For the whole pool: the corruption counters, touched only when a release finds one.
+    var corruptionEvents = 0
+    var lastCorruption: LockedMemoryError?
+}
+
+/// What a release does when it finds memory corruption: an overwritten canary, bytes written
+/// past the buffer's length inside its slot, or a wipe that did not read back as zero.
+public enum MemoryCorruptionPolicy: Hashable, Sendable {
+    /// Purge every locked region of the process and terminate (`abort`), as libsodium and
+    /// memguard do. The default: a write past one buffer may have reached others, and code that
+    /// overruns once will again.
+    case terminate
+    /// Wipe the whole slot and quarantine it, count the event in ``PoolStatistics`` and report
+    /// it to the releaser (``LockedBuffer/release()`` throws; a scope's receipt says so). For
+    /// hosts that must keep serving and alert instead.
+    case quarantineAndReport
 }
 
 /// One power-of-two size class: its regions and a stack of free slots, behind its own lock.
@@ -448,25 +636,49 @@ struct SizeClass {
     let capacity: Int
     let stride: Int
     let slotsPerRegion: Int
+    /// A slot id is `region << slotShift | position`: a shift and a mask find both on every
+    /// allocation and release, where a division cost a measurable share of a 64-byte one.
+    let slotShift: Int32
     let regionLength: Int
     let mutex = PthreadMutex()
-    /// Guarded by `mutex`.
-    var regions: [Region] = []
-    /// Free slot ids (`region * slotsPerRegion + index`); the most recently freed on top, so hot
-    /// slots stay in cache.
+    /// Guarded by `mutex`. Indexed by slot id >> `slotShift`; an unmapped region leaves a hole
+    /// (nil) that the next mapping fills, so the ids of the other regions never move.
+    var regions: [RegionEntry] = []
+    /// Free slot ids; the most recently freed on top, so hot slots stay in cache.
     var free: [Int32] = []
+    /// Per region (same index as `regions`): its slots handed out and not given back,
+    /// quarantined ones included, plus one while it holds a warm place. A region is returned
+    /// only when this reaches zero, so a release checks one counter and a warm region never gets
+    /// there. Raw memory, not an `Array`: no uniqueness check per access. Grown in `addRegion`,
+    /// freed with the pool.
+    var holds: UnsafeMutablePointer<Int32>
+    var holdsCapacity: Int
     var live = 0
     var wipes: UInt64 = 0
     var bytesWiped: UInt64 = 0
     var bytesVerifiedZero: UInt64 = 0
     var quarantined = 0
 
+    /// A region of the class; nil once returned, until a new mapping fills the hole.
+    struct RegionEntry {
+        var region: Region?
+        /// Holds a place in the pool's warm reserve (and one of its `holds`).
+        var warm = false
+    }
+
+    /// Most regions the id encoding leaves room for (31 bits of id).
+    var maximumRegions: Int { 1 << (31 - Int(slotShift)) }
+
     init(capacity: Int, regionTarget: Int) {
         self.capacity = capacity
         self.stride = capacity + SecureMemoryPool.canaryLength
         self.slotsPerRegion = max(1, (regionTarget - SecureMemoryPool.canaryLength) / stride)
+        self.slotShift = Int32(Int.bitWidth - (slotsPerRegion - 1).leadingZeroBitCount)
         self.regionLength = roundUp(
             SecureMemoryPool.canaryLength + slotsPerRegion * stride, toMultipleOf: systemPageSize)
+        self.holdsCapacity = 8
+        self.holds = .allocate(capacity: holdsCapacity)
+        holds.initialize(repeating: 0, count: holdsCapacity)
     }
 }
 
@@ -480,59 +692,195 @@ extension UnsafeMutablePointer<SizeClass> {
     func take(in pool: SecureMemoryPool) throws(LockedMemoryError) -> (UnsafeMutableRawPointer, Int32) {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
-        if pointee.free.isEmpty { try addRegion(pool: pool) }
+        if pointee.free.isEmpty { try refill(pool: pool) }
         let slot = pointee.free.removeLast()
         pointee.live += 1
-        let perRegion = pointee.slotsPerRegion
-        let region = pointee.regions[Int(slot) / perRegion]
-        return (region.base + SecureMemoryPool.canaryLength + (Int(slot) % perRegion) * pointee.stride, slot)
+        let shift = pointee.slotShift
+        let index = Int(slot &>> shift)
+        pointee.holds[index] += 1
+        let base = pointee.regions[index].region.unsafelyUnwrapped.base
+        let position = Int(slot & ((1 &<< shift) &- 1))
+        return (base + SecureMemoryPool.canaryLength + position * pointee.stride, slot)
     }
 
-    /// Records a wiped slot and makes it reusable unless quarantined.
+    /// Records a wiped slot and makes it reusable unless quarantined. Returns the slot's region
+    /// when that release emptied it and the warm reserve has no place for it: detached from the
+    /// class, for the caller to retire outside the lock.
     @inline(__always)
-    func giveBack(slot: Int32, wiped: Int, capacity: Int, verified: Bool, quarantine: Bool) {
+    func giveBack(
+        slot: Int32, wiped: Int, capacity: Int, verified: Bool, quarantine: Bool, canaryDamaged: Bool,
+        pool: SecureMemoryPool
+    ) -> Region? {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
         pointee.live -= 1
         pointee.wipes += 1
         pointee.bytesWiped += UInt64(wiped)
         if verified { pointee.bytesVerifiedZero += UInt64(capacity) }
-        if quarantine { pointee.quarantined += 1 } else { pointee.free.append(slot) }
+        if quarantine {
+            pointee.quarantined += 1
+            if canaryDamaged { repairNeighbours(of: slot, pool: pool) }
+            return nil
+        }
+        pointee.free.append(slot)
+        let index = Int(slot &>> pointee.slotShift)
+        pointee.holds[index] -= 1
+        guard pointee.holds[index] == 0 else { return nil }
+        return emptied(index, pool: pool)
     }
 
-    /// Maps one more region for this class.
+    /// A region without a warm place just emptied: it takes one, or leaves the class. Out of
+    /// line: a warm region never gets here, so a steady load does not either.
+    @inline(never)
+    private func emptied(_ index: Int, pool: SecureMemoryPool) -> Region? {
+        if pool.claimWarmPlace(pointee.regionLength) {
+            pointee.regions[index].warm = true
+            pointee.holds[index] = 1
+            return nil
+        }
+        return detach(index, pool: pool)
+    }
+
+    /// Whether region `index` is mapped and no buffer holds a slot in it (lock held).
+    private func isIdle(_ index: Int) -> Bool {
+        pointee.regions[index].region != nil && pointee.holds[index] == (pointee.regions[index].warm ? 1 : 0)
+    }
+
+    /// After an overwritten canary (quarantine-and-report): the canaries are shared with the
+    /// neighbouring slots, and the write may have run on into them. A free neighbour is wiped,
+    /// proven zero and given its canary back, so nothing of the overrun reaches its next owner
+    /// and its next release is not blamed for it; a neighbour that does not read back as zero
+    /// is quarantined too. A live neighbour keeps the damaged canary, so its own release reports
+    /// that its boundary was overwritten (and its scope's receipt says so). Lock held; rare path.
+    @inline(never)
+    private func repairNeighbours(of slot: Int32, pool: SecureMemoryPool) {
+        let perRegion = pointee.slotsPerRegion
+        let shift = pointee.slotShift
+        let index = Int(slot &>> shift)
+        guard let region = pointee.regions[index].region else { return }
+        let position = Int(slot & ((1 &<< shift) &- 1))
+        let stride = pointee.stride
+        // Canary k sits before slot k; slot k's bytes start one canary after it.
+        func canary(_ k: Int) -> UnsafeMutableRawPointer { region.base + k * stride }
+        for (neighbour, sharedCanary) in [(position - 1, position), (position + 1, position + 1)] {
+            guard neighbour >= 0, neighbour < perRegion else {
+                pool.writeCanary(at: canary(sharedCanary))  // the region's edge: this slot's alone
+                continue
+            }
+            let id = Int32(index << Int(shift) | neighbour)
+            guard let freeIndex = pointee.free.firstIndex(of: id) else { continue }  // live
+            let bytes = canary(neighbour) + SecureMemoryPool.canaryLength
+            if cvault_wipe_and_verify(bytes, pointee.capacity) == 1 {
+                pool.writeCanary(at: canary(sharedCanary))
+            } else {
+                pointee.free.remove(at: freeIndex)
+                pointee.quarantined += 1
+                pointee.holds[index] += 1  // never empties, so never reused or unmapped
+            }
+        }
+    }
+
+    /// Removes an empty region and its free slots from the class (lock held). The caller retires it.
+    private func detach(_ index: Int, pool: SecureMemoryPool) -> Region? {
+        guard isIdle(index), let region = pointee.regions[index].region else { return nil }
+        if pointee.regions[index].warm { pool.releaseWarmPlace(pointee.regionLength) }
+        pointee.holds[index] = 0
+        let shift = pointee.slotShift
+        let region32 = Int32(index)
+        pointee.free.removeAll { $0 &>> shift == region32 }
+        pointee.regions[index] = SizeClass.RegionEntry()
+        return region
+    }
+
+    /// Detaches every region with no live buffer, for the pool to retire outside the lock.
+    func detachIdleRegions(pool: SecureMemoryPool) -> [Region] {
+        pointee.mutex.lock()
+        defer { pointee.mutex.unlock() }
+        var detached: [Region] = []
+        for index in pointee.regions.indices where isIdle(index) {
+            if let region = detach(index, pool: pool) { detached.append(region) }
+        }
+        return detached
+    }
+
+    /// Maps one more region for this class, holding a warm place if one is left (it starts empty).
     func mapRegion(in pool: SecureMemoryPool) throws(LockedMemoryError) {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
-        try addRegion(pool: pool)
+        let index = try addRegion(pool: pool)
+        if pool.claimWarmPlace(pointee.regionLength) {
+            pointee.regions[index].warm = true
+            pointee.holds[index] = 1
+        }
     }
 
     /// Adds the counters to `stats` and returns the regions.
     func collect(into stats: inout PoolStatistics) -> [Region] {
         pointee.mutex.lock()
         defer { pointee.mutex.unlock() }
-        stats.regions += pointee.regions.count
+        var regions: [Region] = []
+        for index in pointee.regions.indices {
+            guard let region = pointee.regions[index].region else { continue }
+            regions.append(region)
+            if isIdle(index) { stats.idleBytes += region.length }
+        }
+        stats.regions += regions.count
         stats.liveBuffers += pointee.live
         stats.wipes += pointee.wipes
         stats.bytesWiped += pointee.bytesWiped
         stats.bytesVerifiedZero += pointee.bytesVerifiedZero
         stats.quarantinedSlots += pointee.quarantined
-        return pointee.regions
+        return regions
     }
 
-    /// Caller holds the lock.
-    private func addRegion(pool: SecureMemoryPool) throws(LockedMemoryError) {
+    /// No free slot (lock held, and held again on return): maps a region, and when the budget
+    /// refuses, unmaps the pool's idle regions and tries once more. The lock is let go meanwhile:
+    /// reclaiming takes every class's lock in turn, and holding two would risk a deadlock.
+    @inline(never)
+    private func refill(pool: SecureMemoryPool) throws(LockedMemoryError) {
+        do {
+            try addRegion(pool: pool)
+        } catch {
+            guard case .budgetExhausted = error else { throw error }
+            pointee.mutex.unlock()
+            pool.reclaimIdleRegions()
+            pointee.mutex.lock()
+            // Another thread may have given a slot back or mapped a region meanwhile.
+            guard pointee.free.isEmpty else { return }
+            try addRegion(pool: pool)
+        }
+    }
+
+    /// Caller holds the lock. Returns the new region's index.
+    @discardableResult
+    private func addRegion(pool: SecureMemoryPool) throws(LockedMemoryError) -> Int {
+        // The first hole an unmapped region left, else a new index.
+        let index = pointee.regions.firstIndex { $0.region == nil } ?? pointee.regions.count
+        // Only a budget of tens of GiB in one class reaches this; the purge registry (16,384
+        // regions in all) is full long before.
+        guard index < pointee.maximumRegions else { throw .purgeRegistryFull }
         let region = try pool.mapBudgeted(minimumLength: pointee.regionLength)
         let stride = pointee.stride
         let perRegion = pointee.slotsPerRegion
         // Canaries between and around the slots: [C][slot 0][C][slot 1][C] … [C].
-        for index in 0...perRegion {
-            pool.writeCanary(at: region.base + index * stride)
+        for position in 0...perRegion {
+            pool.writeCanary(at: region.base + position * stride)
         }
-        let first = Int32(pointee.regions.count * perRegion)
-        pointee.regions.append(region)
+        if index == pointee.regions.count { pointee.regions.append(SizeClass.RegionEntry()) }
+        pointee.regions[index] = SizeClass.RegionEntry(region: region)
+        if index >= pointee.holdsCapacity {
+            let grown = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * index)
+            grown.initialize(repeating: 0, count: 2 * index)
+            grown.update(from: pointee.holds, count: index)
+            pointee.holds.deallocate()
+            pointee.holds = grown
+            pointee.holdsCapacity = 2 * index
+        }
+        pointee.holds[index] = 0
+        let first = Int32(index << Int(pointee.slotShift))
         // Highest id first so the lowest addresses are handed out first.
         for id in (first..<first + Int32(perRegion)).reversed() { pointee.free.append(id) }
+        return index
     }
 }
 

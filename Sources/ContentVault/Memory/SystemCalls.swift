@@ -15,6 +15,9 @@ struct SystemCalls: Sendable {
     enum Call: Hashable, Sendable {
         case memfdSecret, ftruncate, mmap, mprotect, mlock, munmap, read
         case madvise(MemoryAdvice)
+        /// The secretmem `mmap` of the descriptor over the reservation (`mmap` forces the
+        /// reservation, which comes first).
+        case mapShared
     }
 
     /// Test hook: forced failures and mapping accounting. `nil` in production.
@@ -54,7 +57,7 @@ struct SystemCalls: Sendable {
 
     /// Maps `fd` read-write over `[address, address+length)`, replacing the reservation there.
     func mapShared(fd: Int32, at address: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
-        if let code = forced(.mmap) { return Errno(code) }
+        if let code = forced(.mapShared) { return Errno(code) }
         let mapped = Glibc.mmap(address, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0)
         guard let mapped, mapped != MAP_FAILED else { return Errno(cvault_errno()) }
         return nil
@@ -69,6 +72,18 @@ struct SystemCalls: Sendable {
     func lock(_ address: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
         if let code = forced(.mlock) { return Errno(code) }
         return Glibc.mlock(address, length) == 0 ? nil : Errno(cvault_errno())
+    }
+
+    /// munlock(2) before an unmap. munmap unlocks too; the explicit call makes the order (wipe,
+    /// verify, unlock, unmap) visible to the harness. A failure changes nothing: munmap follows.
+    func unlock(_ address: UnsafeMutableRawPointer, _ length: Int) {
+        if Glibc.munlock(address, length) == 0 { tracker?.unlocked(length) }
+    }
+
+    /// The locked-memory limits the start-up check compares the budget with: the kernel's, or
+    /// the harness's stand-in (tests run as root, whose CAP_IPC_LOCK lifts every limit).
+    func memoryLimits() -> MemoryLimits {
+        harness?.limits ?? MemoryLimits.current()
     }
 
     func advise(_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: MemoryAdvice) -> Errno? {
@@ -114,14 +129,23 @@ struct SystemCalls: Sendable {
 
 /// Lets a test force an errno on any syscall (armed at any time, also after a pool exists) and
 /// count the address space reserved and not yet unmapped, to prove a failure leaked nothing.
+/// It also reads every region back just before it is unmapped (the last moment its bytes can be
+/// seen), counts unlocked bytes, and can stand in for the kernel's locked-memory limits.
 final class SyscallHarness: Sendable {
     private struct State {
         var failures: [SystemCalls.Call: Int32] = [:]
         var outstanding = 0
+        var unlocked = 0
+        var retiredRegions = 0
+        var retiredNonZero = 0
+        var retiredBytes = 0
     }
     private let state = Mutex(State())
+    /// Limits to report instead of the kernel's; `nil` for the kernel's.
+    let limits: MemoryLimits?
 
-    init(failing failures: [SystemCalls.Call: Int32] = [:]) {
+    init(failing failures: [SystemCalls.Call: Int32] = [:], limits: MemoryLimits? = nil) {
+        self.limits = limits
         state.withLock { $0.failures = failures }
     }
 
@@ -130,12 +154,32 @@ final class SyscallHarness: Sendable {
     var outstandingBytes: Int { state.withLock { $0.outstanding } }
     func reserved(_ length: Int) { state.withLock { $0.outstanding += length } }
     func unmapped(_ length: Int) { state.withLock { $0.outstanding -= length } }
+    func unlocked(_ length: Int) { state.withLock { $0.unlocked += length } }
+    /// Bytes munlocked before an unmap.
+    var unlockedBytes: Int { state.withLock { $0.unlocked } }
+
+    /// Called with a region's usable bytes just before they are unmapped.
+    func retiring(_ base: UnsafeMutableRawPointer, _ length: Int) {
+        let zero = cvault_is_zero(base, length) == 1
+        state.withLock { state in
+            state.retiredRegions += 1
+            state.retiredBytes += length
+            if !zero { state.retiredNonZero += 1 }
+        }
+    }
+    /// Regions unmapped, the usable bytes they had, and how many of them did not read back as zero.
+    var retired: (regions: Int, bytes: Int, nonZero: Int) {
+        state.withLock { ($0.retiredRegions, $0.retiredBytes, $0.retiredNonZero) }
+    }
 }
 
 /// An errno value from a failed syscall.
 struct Errno: Error, Hashable, Sendable {
     let code: Int32
     init(_ code: Int32) { self.code = code }
+
+    /// `EAGAIN`: secretmem's mmap reached `RLIMIT_MEMLOCK`.
+    static let tryAgain = Errno(EAGAIN)
 }
 
 /// The system page size, read once.

@@ -136,7 +136,14 @@ public final class RequestScope: Sendable {
         do { scratch = try pool.read(fromFileDescriptor: fileDescriptor, limit: limit) } catch { throw .memory(error) }
         guard let scratch else { return 0 }
         let count = scratch.count
-        try scratch.withUnsafeBytes { (bytes) throws(VaultError) in try seal(bytes, into: dataClass, final: final) }
+        var sealError: VaultError?
+        do {
+            try scratch.withUnsafeBytes { (bytes) throws(VaultError) in try seal(bytes, into: dataClass, final: final) }
+        } catch {
+            sealError = error
+        }
+        try releaseScratch(scratch)
+        if let sealError { throw sealError }
         return count
     }
 
@@ -158,14 +165,18 @@ public final class RequestScope: Sendable {
         }
         var scratch: LockedBuffer
         scratch = try allocateLocked(pool, byteCount: byteCount)
-        let written = try scratch.withUnsafeMutableBytes { try body($0) }
-        guard written >= 0, written <= byteCount else {
-            throw VaultError.writtenCountOutOfRange(written: written, capacity: byteCount)
+        // `body` may be C writing through a raw pointer: the explicit release afterwards is where
+        // a write past the scratch is found.
+        return try withScratch(scratch) { scratch in
+            let written = try scratch.withUnsafeMutableBytes { try body($0) }
+            guard written >= 0, written <= byteCount else {
+                throw VaultError.writtenCountOutOfRange(written: written, capacity: byteCount)
+            }
+            try scratch.withUnsafeBytes { (bytes) throws(VaultError) in
+                try seal(UnsafeRawBufferPointer(rebasing: bytes[..<written]), into: dataClass, final: final)
+            }
+            return written
         }
-        try scratch.withUnsafeBytes { (bytes) throws(VaultError) in
-            try seal(UnsafeRawBufferPointer(rebasing: bytes[..<written]), into: dataClass, final: final)
-        }
-        return written
     }
 
     /// Lets `body` fill up to `byteCount` bytes of locked scratch memory through a
@@ -207,8 +218,8 @@ public final class RequestScope: Sendable {
     ) throws -> Result {
         let scratch = try decryptSlot(dataClass)
         guard let scratch else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        // `scratch` is released (wiped, verified) at the end of this scope, on return and throw.
-        return try scratch.withUnsafeBytes { try body($0) }
+        // Released (wiped, verified, checked for overruns) when `body` returns or throws.
+        return try withScratch(scratch) { scratch in try scratch.withUnsafeBytes { try body($0) } }
     }
 
     /// Calls `body` once per chunk, in order, with the chunk's index and plaintext. Each chunk
@@ -221,8 +232,10 @@ public final class RequestScope: Sendable {
             let next = try decryptChunk(dataClass, at: index)
             guard let chunk = consume next else { return }
             let plaintextCount = chunk.plaintextCount
-            try chunk.scratch.withUnsafeBytes { bytes in
-                try body(index, RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: bytes[..<plaintextCount])))
+            try withScratch(chunk.scratch) { scratch in
+                try scratch.withUnsafeBytes { bytes in
+                    try body(index, RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: bytes[..<plaintextCount])))
+                }
             }
             index += 1
         }
@@ -307,6 +320,30 @@ public final class RequestScope: Sendable {
     }
 
     // MARK: - Internals
+
+    /// Runs `body` on `scratch`, then releases it explicitly however `body` ended, so that a
+    /// write past the scratch is this scope's to report (receipt, typed error) and not only a
+    /// pool counter. A corruption found wins over what `body` threw.
+    private func withScratch<Result>(
+        _ scratch: consuming LockedBuffer, _ body: (inout LockedBuffer) throws -> Result
+    ) throws -> Result {
+        var scratch = scratch
+        let outcome: Swift.Result<Result, any Error>
+        do { outcome = .success(try body(&scratch)) } catch { outcome = .failure(error) }
+        try releaseScratch(scratch)
+        return try outcome.get()
+    }
+
+    /// Releases a scratch buffer; corruption found (quarantine-and-report policy: by default the
+    /// process has ended) marks the scope for its receipt and throws.
+    private func releaseScratch(_ scratch: consuming LockedBuffer) throws(VaultError) {
+        do throws(LockedMemoryError) {
+            try scratch.release()
+        } catch {
+            state.withLock { $0.memoryCorrupted = true }
+            throw .memoryCorrupted(error)
+        }
+    }
 
     private func checkOpen() throws(VaultError) {
         if state.withLock({ $0.isDiscarded }) { throw .discarded }
@@ -627,6 +664,8 @@ struct ScopeState: Sendable {
     var slotsWiped = 0
     var bytesVerifiedZero: UInt64 = 0
     var keysVerified = true
+    /// A release of one of the scope's buffers found memory corruption (quarantine-and-report).
+    var memoryCorrupted = false
 
     init() {}
 
@@ -674,7 +713,9 @@ struct ScopeState: Sendable {
             do {
                 try buffer.release()
                 bytesVerifiedZero += UInt64(capacity)
-            } catch {}
+            } catch {
+                memoryCorrupted = true
+            }
             chunksWiped += 1
             bytesHeld = bytesHeld > UInt64(chunk.plaintextCount) ? bytesHeld - UInt64(chunk.plaintextCount) : 0
         }
@@ -697,6 +738,7 @@ struct ScopeState: Sendable {
             bytesVerifiedZero += UInt64(capacity)
         } catch {
             keysVerified = false
+            memoryCorrupted = true
         }
     }
 
@@ -724,7 +766,8 @@ struct ScopeState: Sendable {
             firstContentAt: firstContentAt.map(Timestamp.init(nanosecondsSinceEpoch:)),
             discardedAt: .now(), peakBytesHeld: peakBytesHeld, totalBytesHeld: totalBytesHeld,
             chunksWiped: UInt64(chunksWiped), slotsWiped: UInt64(slotsWiped), bytesVerifiedZero: bytesVerifiedZero,
-            keyDestroyed: keysVerified, backend: backend, aead: aead, externalHolders: records)
+            keyDestroyed: keysVerified, backend: backend, aead: aead, externalHolders: records,
+            memoryCorruptionDetected: memoryCorrupted)
     }
 }
 

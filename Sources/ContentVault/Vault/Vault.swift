@@ -50,6 +50,13 @@ public final class Vault: Sendable {
         public var reaperInterval: Duration?
         /// Region size for the pool's small size classes.
         public var regionByteCount: Int
+        /// Bytes of idle regions the pool keeps mapped for the next requests; `nil` for the
+        /// pool default (see ``SecureMemoryPool/Configuration/warmReserveByteCount``).
+        public var warmReserveByteCount: Int?
+        /// What a release that finds memory corruption (a write past a buffer) does: by default
+        /// purge every region and terminate; ``MemoryCorruptionPolicy/quarantineAndReport`` keeps
+        /// serving and reports it in receipts, statistics and ``VaultError/memoryCorrupted(_:)``.
+        public var corruptionPolicy: MemoryCorruptionPolicy
 
         /// Settings with production defaults: automatic backend and AEAD, pool default budget,
         /// 5-minute TTL, 64 MiB of transfer slots, a reaper every second.
@@ -60,7 +67,9 @@ public final class Vault: Sendable {
             aead: AEADPreference = .automatic,
             transferByteBudget: Int = 64 << 20,
             reaperInterval: Duration? = .seconds(1),
-            regionByteCount: Int = 256 * 1024
+            regionByteCount: Int = 256 * 1024,
+            warmReserveByteCount: Int? = nil,
+            corruptionPolicy: MemoryCorruptionPolicy = .terminate
         ) {
             self.backend = backend
             self.byteBudget = byteBudget
@@ -69,6 +78,8 @@ public final class Vault: Sendable {
             self.transferByteBudget = transferByteBudget
             self.reaperInterval = reaperInterval
             self.regionByteCount = regionByteCount
+            self.warmReserveByteCount = warmReserveByteCount
+            self.corruptionPolicy = corruptionPolicy
         }
     }
 
@@ -104,14 +115,18 @@ public final class Vault: Sendable {
         try self.init(configuration: configuration, perKeyByteLimit: nil)
     }
 
-    init(configuration: Configuration, perKeyByteLimit: Int?) throws(VaultError) {
+    init(configuration: Configuration, perKeyByteLimit: Int?, system: SystemCalls = .live) throws(VaultError) {
         guard configuration.defaultTimeToLive > .zero else { throw .invalidTimeToLive }
         guard configuration.transferByteBudget >= 0 else { throw .invalidByteCount(configuration.transferByteBudget) }
         self.configuration = configuration
         do {
-            self.pool = try SecureMemoryPool(configuration: .init(
-                backend: configuration.backend, byteBudget: configuration.byteBudget,
-                regionByteCount: configuration.regionByteCount))
+            self.pool = try SecureMemoryPool(
+                configuration: .init(
+                    backend: configuration.backend, byteBudget: configuration.byteBudget,
+                    regionByteCount: configuration.regionByteCount,
+                    warmReserveByteCount: configuration.warmReserveByteCount,
+                    corruptionPolicy: configuration.corruptionPolicy),
+                system: system)
         } catch {
             throw .memory(error)
         }

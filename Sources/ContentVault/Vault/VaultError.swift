@@ -7,6 +7,11 @@ public import RetentionVocabulary
 public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Locked memory could not be provided (budget exhausted is backpressure: reject or queue).
     case memory(LockedMemoryError)
+    /// Releasing a buffer of the scope found memory corruption (a write past a buffer, or a wipe
+    /// that did not hold), under ``MemoryCorruptionPolicy/quarantineAndReport``; the slot was
+    /// wiped and quarantined and the scope's receipt says so. Under the default policy the
+    /// process terminates instead.
+    case memoryCorrupted(LockedMemoryError)
     /// The scope was already discarded; its key is destroyed and its content gone.
     case discarded
     /// A sealed chunk failed authentication: it was modified, reordered, or moved from another
@@ -45,6 +50,7 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .memory(let error): return "vault memory: \(error)"
+        case .memoryCorrupted(let error): return "vault memory corruption: \(error)"
         case .discarded: return "request scope already discarded"
         case .authenticationFailed(let slot, let chunk):
             return "authentication failed for chunk \(chunk) of slot \(slot): tampered, reordered or moved"
