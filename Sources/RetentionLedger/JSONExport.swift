@@ -54,6 +54,7 @@ extension LedgerRecord {
                 ("slots_wiped", String(r.slotsWiped)),
                 ("bytes_verified_zero", String(r.bytesVerifiedZero)),
                 ("key_destroyed", String(r.keyDestroyed)),
+                ("memory_corruption", String(r.memoryCorruptionDetected)),
                 ("backend", quoted(name(r.backend))),
                 ("aead", quoted(name(r.aead))),
                 ("external_holders", "[" + holders.joined(separator: ",") + "]"),

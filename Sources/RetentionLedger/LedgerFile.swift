@@ -7,7 +7,7 @@ import Glibc
 import VaultSystem
 
 let ledgerMagic: [UInt8] = Array("ZDRLEDGR".utf8)
-let ledgerFormatVersion: UInt16 = 1
+let ledgerFormatVersion: UInt16 = 2
 /// Frame overhead: two length words and the checksum.
 let frameOverhead = 12
 /// Largest record accepted; real records are under 300 bytes.

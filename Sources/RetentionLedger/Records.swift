@@ -204,6 +204,7 @@ extension DiscardReceipt: RecordBodyCoding {
         out.u64(slotsWiped)
         out.u64(bytesVerifiedZero)
         out.bool(keyDestroyed)
+        out.bool(memoryCorruptionDetected)
         out.u8(backend.rawValue)
         out.u8(aead.rawValue)
         out.u8(UInt8(truncatingIfNeeded: externalHolders.count))
@@ -225,6 +226,7 @@ extension DiscardReceipt: RecordBodyCoding {
         let slots = try input.u64()
         let verifiedZero = try input.u64()
         let keyDestroyed = try input.bool()
+        let memoryCorruption = try input.bool()
         let backend = try input.enumeration(MemoryBackend.self)
         let aead = try input.enumeration(AEADAlgorithm.self)
         let holderCount = Int(try input.u8())
@@ -238,7 +240,7 @@ extension DiscardReceipt: RecordBodyCoding {
             requestID: requestID, reason: reason, openedAt: openedAt, firstContentAt: firstContentAt,
             discardedAt: discardedAt, peakBytesHeld: peak, totalBytesHeld: total, chunksWiped: chunks,
             slotsWiped: slots, bytesVerifiedZero: verifiedZero, keyDestroyed: keyDestroyed, backend: backend,
-            aead: aead, externalHolders: holders)
+            aead: aead, externalHolders: holders, memoryCorruptionDetected: memoryCorruption)
     }
 }
 

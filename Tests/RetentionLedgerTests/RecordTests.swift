@@ -13,6 +13,7 @@ struct RecordTests {
         var receipt = sampleReceipt(request(3))
         receipt.firstContentAt = nil
         receipt.externalHolders = []
+        receipt.memoryCorruptionDetected = true
         records.append(.discardReceipt(receipt))
         records.append(LedgerRecord(.keyRotation(KeyRotationRecord(epoch: 1, newPublicKey: Array(repeating: 7, count: 32), treeSize: 9, signature: Array(repeating: 9, count: 64)))))
         records.append(LedgerRecord(.checkpoint(CheckpointRecord(treeSize: 9, rootHash: Array(repeating: 1, count: 32), keyEpoch: 0, signature: Array(repeating: 2, count: 64)))))
@@ -45,7 +46,8 @@ struct RecordTests {
             + "0000000000001000" + "0000000000003039"   // peak, total bytes
             + "0000000000000003" + "0000000000000002"   // chunks, slots
             + "0000000000003039"                        // bytes verified zero
-            + "01" + "01" + "01"                        // key destroyed, secretmem, xchacha20poly1305
+            + "01" + "00"                               // key destroyed, no memory corruption
+            + "01" + "01"                               // secretmem, xchacha20poly1305
             + "02" + "0101" + "0203"                    // two holders: kvCache wiped, gpuBuffer timedOut
         #expect(Hex.encode(record.canonicalBytes) == expected)
     }

@@ -120,7 +120,7 @@ enum LedgerCommands {
             let reason = PolicyReason(rawValue: r.reasonCode).map { name($0) } ?? String(r.reasonCode)
             return "\(name(r.outcome)) reason=\(reason) workspace=\(r.workspace)"
         case .discardReceipt(let r):
-            return "\(name(r.reason)) backend=\(name(r.backend)) held=\(r.totalBytesHeld) verifiedZero=\(r.bytesVerifiedZero) slots=\(r.slotsWiped) keyDestroyed=\(r.keyDestroyed ? "yes" : "no")"
+            return "\(name(r.reason)) backend=\(name(r.backend)) held=\(r.totalBytesHeld) verifiedZero=\(r.bytesVerifiedZero) slots=\(r.slotsWiped) keyDestroyed=\(r.keyDestroyed ? "yes" : "no")\(r.memoryCorruptionDetected ? " MEMORY-CORRUPTION" : "")"
         case .serviceHealth(let r):
             return "opened=\(r.requestsOpened) discarded=\(r.requestsDiscarded) failures=\(r.discardFailures) active=\(r.activeRequests)"
         case .keyRotation(let r):
