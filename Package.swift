@@ -77,7 +77,8 @@ let package = Package(
         .testTarget(name: "VaultSystemTests", dependencies: ["VaultSystem"]),
         .testTarget(name: "RetentionVocabularyTests", dependencies: ["RetentionVocabulary"]),
         .testTarget(
-            name: "ContentVaultTests", dependencies: ["ContentVault", "RetentionVocabulary", "CVaultSystem", "CVaultSodium"]),
+            name: "ContentVaultTests",
+            dependencies: ["ContentVault", "RetentionVocabulary", "VaultSystem", "CVaultSystem", "CVaultSodium"]),
         .testTarget(name: "RetentionPolicyTests", dependencies: ["RetentionPolicy", "RetentionVocabulary"]),
         .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger", "RetentionVocabulary"]),
         .testTarget(name: "ZeroRetentionTests", dependencies: ["ZeroRetention", "RetentionLedger"]),

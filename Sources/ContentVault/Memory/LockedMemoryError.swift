@@ -1,3 +1,4 @@
+import VaultSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -66,15 +67,15 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
         case .budgetBelowOneRegion(let budget, let region):
             return "the \(budget)-byte locked-memory budget cannot hold one \(region)-byte region: raise the budget (by default ¾ of RLIMIT_MEMLOCK: \(lockLimitFix)) or lower regionByteCount"
         case .secretMemoryUnavailable(let code):
-            return "memfd_secret unavailable (\(errnoName(code)))"
+            return "memfd_secret unavailable (\(Errno(rawValue: code).name))"
         case .mapFailed(let code):
-            return "mmap failed (\(errnoName(code)))"
+            return "mmap failed (\(Errno(rawValue: code).name))"
         case .protectFailed(let code):
-            return "mprotect failed for guard pages (\(errnoName(code)))"
+            return "mprotect failed for guard pages (\(Errno(rawValue: code).name))"
         case .lockFailed(let code):
-            return "locking memory failed (\(errnoName(code))): \(lockLimitFix), or lower the pool budget"
+            return "locking memory failed (\(Errno(rawValue: code).name)): \(lockLimitFix), or lower the pool budget"
         case .adviseFailed(let advice, let code):
-            return "madvise(\(advice)) failed (\(errnoName(code)))"
+            return "madvise(\(advice)) failed (\(Errno(rawValue: code).name))"
         case .purgeRegistryFull:
             return "purge registry full: too many locked regions"
         case .unprotectedBackendNotAllowed:
@@ -86,7 +87,7 @@ public enum LockedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
         case .wipeVerificationFailed(let capacity):
             return "a \(capacity)-byte slot did not read back as zero after its wipe; slot quarantined"
         case .readFailed(let code):
-            return "read failed (\(errnoName(code)))"
+            return "read failed (\(Errno(rawValue: code).name))"
         case .inputTooLarge(let limit):
             return "input longer than the \(limit)-byte limit"
         }
@@ -112,22 +113,4 @@ public enum MemoryAdvice: String, Hashable, Sendable {
     case dontDump = "MADV_DONTDUMP"
     case dontFork = "MADV_DONTFORK"
     case wipeOnFork = "MADV_WIPEONFORK"
-}
-
-/// A symbolic name for the errno values the memory layer reports, with the number otherwise.
-func errnoName(_ code: Int32) -> String {
-    switch code {
-    case EPERM: return "EPERM"
-    case ENOMEM: return "ENOMEM"
-    case EAGAIN: return "EAGAIN"
-    case EINVAL: return "EINVAL"
-    case ENOSYS: return "ENOSYS"
-    case EFAULT: return "EFAULT"
-    case EBADF: return "EBADF"
-    case EMFILE: return "EMFILE"
-    case EINTR: return "EINTR"
-    case EIO: return "EIO"
-    case EACCES: return "EACCES"
-    default: return "errno \(code)"
-    }
 }

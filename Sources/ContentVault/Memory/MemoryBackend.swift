@@ -1,3 +1,4 @@
+import VaultSystem
 public import RetentionVocabulary
 /// Which backend a pool should use.
 public enum BackendPreference: Hashable, Sendable {
@@ -21,7 +22,7 @@ public struct BackendSelection: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         if let refusal = secretmemRefusal {
-            return "\(backend) (secretmem refused: \(errnoName(refusal)))"
+            return "\(backend) (secretmem refused: \(Errno(rawValue: refusal).name))"
         }
         return backend.description
     }

@@ -1,3 +1,4 @@
+import VaultSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -23,7 +24,7 @@ public enum ProcessHardening {
 
         public var description: String {
             var parts = ["dumpable=\(dumpableDisabled ? "0" : "unchanged")", "core soft limit=\(coreSoftLimitZeroed ? "0" : "unchanged")"]
-            for (step, code) in failures.sorted(by: { $0.key < $1.key }) { parts.append("\(step) failed (\(errnoName(code)))") }
+            for (step, code) in failures.sorted(by: { $0.key < $1.key }) { parts.append("\(step) failed (\(Errno(rawValue: code).name))") }
             return "ProcessHardening(" + parts.joined(separator: ", ") + ")"
         }
     }

@@ -1,3 +1,4 @@
+import VaultSystem
 import RetentionVocabulary
 internal import CVaultSystem
 
@@ -29,7 +30,7 @@ struct Region: @unchecked Sendable {
         let start: UnsafeMutableRawPointer
         switch system.reserve(total) {
         case .success(let address): start = address
-        case .failure(let errno): return .failure(.mapFailed(errno: errno.code))
+        case .failure(let errno): return .failure(.mapFailed(errno: errno.rawValue))
         }
         let base = start + page
         func fail(_ error: LockedMemoryError) -> Result<Region, LockedMemoryError> {
@@ -42,18 +43,18 @@ struct Region: @unchecked Sendable {
             let fd: Int32
             switch system.memfdSecret() {
             case .success(let descriptor): fd = descriptor
-            case .failure(let errno): return fail(.secretMemoryUnavailable(errno: errno.code))
+            case .failure(let errno): return fail(.secretMemoryUnavailable(errno: errno.rawValue))
             }
             // The mapping keeps the memory alive; the descriptor is not needed after mmap.
             defer { system.close(fd) }
-            if let errno = system.ftruncate(fd, length) { return fail(.mapFailed(errno: errno.code)) }
+            if let errno = system.ftruncate(fd, length) { return fail(.mapFailed(errno: errno.rawValue)) }
             if let errno = system.mapShared(fd: fd, at: base, length) {
                 // secretmem charges its pages to RLIMIT_MEMLOCK at mmap, and says EAGAIN when
                 // the limit is reached: the mlock failure, with the mlock fix.
-                return fail(errno == .tryAgain ? .lockFailed(errno: errno.code) : .mapFailed(errno: errno.code))
+                return fail(errno == .tryAgain ? .lockFailed(errno: errno.rawValue) : .mapFailed(errno: errno.rawValue))
             }
             if let errno = system.advise(base, length, .dontFork) {
-                return fail(.adviseFailed(advice: .dontFork, errno: errno.code))
+                return fail(.adviseFailed(advice: .dontFork, errno: errno.rawValue))
             }
             // secretmem pages are allocated on first touch; touch them now so a shortage shows
             // up here and not as SIGBUS inside a request.
@@ -63,16 +64,16 @@ struct Region: @unchecked Sendable {
                 offset += page
             }
         case .locked:
-            if let errno = system.protectReadWrite(base, length) { return fail(.protectFailed(errno: errno.code)) }
-            if let errno = system.lock(base, length) { return fail(.lockFailed(errno: errno.code)) }
+            if let errno = system.protectReadWrite(base, length) { return fail(.protectFailed(errno: errno.rawValue)) }
+            if let errno = system.lock(base, length) { return fail(.lockFailed(errno: errno.rawValue)) }
             if let errno = system.advise(base, length, .dontDump) {
-                return fail(.adviseFailed(advice: .dontDump, errno: errno.code))
+                return fail(.adviseFailed(advice: .dontDump, errno: errno.rawValue))
             }
             if let errno = system.advise(base, length, .wipeOnFork) {
-                return fail(.adviseFailed(advice: .wipeOnFork, errno: errno.code))
+                return fail(.adviseFailed(advice: .wipeOnFork, errno: errno.rawValue))
             }
         case .unprotected:
-            if let errno = system.protectReadWrite(base, length) { return fail(.protectFailed(errno: errno.code)) }
+            if let errno = system.protectReadWrite(base, length) { return fail(.protectFailed(errno: errno.rawValue)) }
         }
 
         let slot = cvault_purge_register(base, length, backend == .secretmem ? 1 : 0)

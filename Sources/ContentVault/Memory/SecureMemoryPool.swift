@@ -5,6 +5,7 @@ import Glibc
 import Musl
 #endif
 import Synchronization
+import VaultSystem
 internal import CVaultSodium
 internal import CVaultSystem
 
@@ -278,7 +279,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
                     switch extra {
                     case .success(0): buffer.count = filled; return buffer
                     case .success: throw .inputTooLarge(limit: limit)
-                    case .failure(let errno): throw .readFailed(errno: errno.code)
+                    case .failure(let errno): throw .readFailed(errno: errno.rawValue)
                     }
                 }
                 let larger = try allocate(byteCount: min(limit, buffer.count * 2))
@@ -293,7 +294,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
             case .success(let n):
                 filled += n
             case .failure(let errno):
-                throw .readFailed(errno: errno.code)
+                throw .readFailed(errno: errno.rawValue)
             }
         }
     }

@@ -5,10 +5,12 @@ import Musl
 #endif
 internal import CVaultSystem
 import Synchronization
+import VaultSystem
 
 /// The syscalls the memory layer makes, behind one seam.
 ///
-/// Every call goes through here so tests can force an `errno` on any of them (the pattern of
+/// Every memory call goes through here (file descriptors go through VaultSystem's
+/// `FileSystem`) so tests can force an `errno` on any of them (the pattern of
 /// swift-system's mocking driver) and see a typed error with nothing leaked, without needing a
 /// hostile kernel. Forced failures are per pool, not global, so parallel tests do not interfere.
 struct SystemCalls: Sendable {
@@ -36,42 +38,44 @@ struct SystemCalls: Sendable {
     private var tracker: SyscallHarness? { harness }
 
     func memfdSecret() -> Result<Int32, Errno> {
-        if let code = forced(.memfdSecret) { return .failure(Errno(code)) }
+        if let code = forced(.memfdSecret) { return .failure(Errno(rawValue: code)) }
         let fd = cvault_memfd_secret(UInt32(O_CLOEXEC))
-        return fd >= 0 ? .success(fd) : .failure(Errno(cvault_errno()))
+        return fd >= 0 ? .success(fd) : .failure(Errno(rawValue: cvault_errno()))
     }
 
     func ftruncate(_ fd: Int32, _ length: Int) -> Errno? {
-        if let code = forced(.ftruncate) { return Errno(code) }
-        return retryingOnInterrupt { Glibc.ftruncate(fd, off_t(length)) }
+        if let code = forced(.ftruncate) { return Errno(rawValue: code) }
+        let result = retryingOnInterrupt(.ftruncate, faults: harness?.faults) { Glibc.ftruncate(fd, off_t(length)) }
+        if case .failure(let error) = result { return error }
+        return nil
     }
 
     /// Reserves `length` bytes of inaccessible address space (guards included).
     func reserve(_ length: Int) -> Result<UnsafeMutableRawPointer, Errno> {
-        if let code = forced(.mmap) { return .failure(Errno(code)) }
+        if let code = forced(.mmap) { return .failure(Errno(rawValue: code)) }
         let address = Glibc.mmap(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let address, address != MAP_FAILED else { return .failure(Errno(cvault_errno())) }
+        guard let address, address != MAP_FAILED else { return .failure(Errno(rawValue: cvault_errno())) }
         tracker?.reserved(length)
         return .success(address)
     }
 
     /// Maps `fd` read-write over `[address, address+length)`, replacing the reservation there.
     func mapShared(fd: Int32, at address: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
-        if let code = forced(.mapShared) { return Errno(code) }
+        if let code = forced(.mapShared) { return Errno(rawValue: code) }
         let mapped = Glibc.mmap(address, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0)
-        guard let mapped, mapped != MAP_FAILED else { return Errno(cvault_errno()) }
+        guard let mapped, mapped != MAP_FAILED else { return Errno(rawValue: cvault_errno()) }
         return nil
     }
 
     func protectReadWrite(_ address: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
-        if let code = forced(.mprotect) { return Errno(code) }
-        return Glibc.mprotect(address, length, PROT_READ | PROT_WRITE) == 0 ? nil : Errno(cvault_errno())
+        if let code = forced(.mprotect) { return Errno(rawValue: code) }
+        return Glibc.mprotect(address, length, PROT_READ | PROT_WRITE) == 0 ? nil : Errno(rawValue: cvault_errno())
     }
 
     /// Locks and populates the pages now, so a failure surfaces here rather than as a fault later.
     func lock(_ address: UnsafeMutableRawPointer, _ length: Int) -> Errno? {
-        if let code = forced(.mlock) { return Errno(code) }
-        return Glibc.mlock(address, length) == 0 ? nil : Errno(cvault_errno())
+        if let code = forced(.mlock) { return Errno(rawValue: code) }
+        return Glibc.mlock(address, length) == 0 ? nil : Errno(rawValue: cvault_errno())
     }
 
     /// munlock(2) before an unmap. munmap unlocks too; the explicit call makes the order (wipe,
@@ -87,14 +91,14 @@ struct SystemCalls: Sendable {
     }
 
     func advise(_ address: UnsafeMutableRawPointer, _ length: Int, _ advice: MemoryAdvice) -> Errno? {
-        if let code = forced(.madvise(advice)) { return Errno(code) }
+        if let code = forced(.madvise(advice)) { return Errno(rawValue: code) }
         let value: Int32
         switch advice {
         case .dontDump: value = cvault_madv_dontdump
         case .dontFork: value = cvault_madv_dontfork
         case .wipeOnFork: value = cvault_madv_wipeonfork
         }
-        return Glibc.madvise(address, length, value) == 0 ? nil : Errno(cvault_errno())
+        return Glibc.madvise(address, length, value) == 0 ? nil : Errno(rawValue: cvault_errno())
     }
 
     func unmap(_ address: UnsafeMutableRawPointer, _ length: Int) {
@@ -107,23 +111,11 @@ struct SystemCalls: Sendable {
         _ = Glibc.close(fd)
     }
 
-    /// read(2) into raw memory, retried on EINTR. Returns bytes read (0 at end of input).
+    /// read(2) into raw memory, retried on EINTR (VaultSystem's one loop, which the harness's
+    /// counted faults reach). Returns bytes read (0 at end of input).
     func read(_ fd: Int32, into buffer: UnsafeMutableRawPointer, _ count: Int) -> Result<Int, Errno> {
-        if let code = forced(.read) { return .failure(Errno(code)) }
-        while true {
-            let n = Glibc.read(fd, buffer, count)
-            if n >= 0 { return .success(n) }
-            let code = cvault_errno()
-            if code != EINTR { return .failure(Errno(code)) }
-        }
-    }
-
-    private func retryingOnInterrupt(_ body: () -> Int32) -> Errno? {
-        while true {
-            if body() == 0 { return nil }
-            let code = cvault_errno()
-            if code != EINTR { return Errno(code) }
-        }
+        if let code = forced(.read) { return .failure(Errno(rawValue: code)) }
+        return retryingOnInterrupt(.read, faults: harness?.faults) { Glibc.read(fd, buffer, count) }
     }
 }
 
@@ -143,6 +135,8 @@ final class SyscallHarness: Sendable {
     private let state = Mutex(State())
     /// Limits to report instead of the kernel's; `nil` for the kernel's.
     let limits: MemoryLimits?
+    /// Counted failures (an EINTR N times, then the real call) for the calls that retry.
+    let faults = FaultInjection()
 
     init(failing failures: [SystemCalls.Call: Int32] = [:], limits: MemoryLimits? = nil) {
         self.limits = limits
@@ -171,15 +165,6 @@ final class SyscallHarness: Sendable {
     var retired: (regions: Int, bytes: Int, nonZero: Int) {
         state.withLock { ($0.retiredRegions, $0.retiredBytes, $0.retiredNonZero) }
     }
-}
-
-/// An errno value from a failed syscall.
-struct Errno: Error, Hashable, Sendable {
-    let code: Int32
-    init(_ code: Int32) { self.code = code }
-
-    /// `EAGAIN`: secretmem's mmap reached `RLIMIT_MEMLOCK`.
-    static let tryAgain = Errno(EAGAIN)
 }
 
 /// The system page size, read once.

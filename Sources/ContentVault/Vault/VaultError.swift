@@ -1,3 +1,4 @@
+import VaultSystem
 public import RetentionVocabulary
 
 /// Why a vault or scope operation failed.
@@ -68,8 +69,8 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         case .transferSlotReleased: return "transfer slot already released"
         case .invalidTimeToLive: return "time-to-live must be positive"
         case .tooManyExternalHolders(let limit): return "a scope may register at most \(limit) external holders"
-        case .signalHandlerInstallFailed(let code): return "installing the purge signal handlers failed (\(errnoName(code)))"
-        case .randomnessUnavailable(let code): return "the kernel refused random bytes for a key (\(errnoName(code)))"
+        case .signalHandlerInstallFailed(let code): return "installing the purge signal handlers failed (\(Errno(rawValue: code).name))"
+        case .randomnessUnavailable(let code): return "the kernel refused random bytes for a key (\(Errno(rawValue: code).name))"
         }
     }
 }
