@@ -6,11 +6,13 @@ import Musl
 #endif
 internal import CVaultSystem
 
-/// Opt-in process-wide hardening for a server that holds request content.
+/// Process-wide hardening for a server that holds request content; `Vault()` applies it by
+/// default (`Vault.Configuration.hardensProcess`).
 ///
 /// Locked regions are already excluded from core dumps; this closes the rest of the process
-/// (the heap, stacks, libsodium's own buffers) to dumps and to `ptrace` attach by same-user
-/// processes.
+/// (the heap, stacks, every thread's saved registers, libsodium's own buffers) to dumps and to
+/// `ptrace` attach by same-user processes. Root (`CAP_SYS_PTRACE`) can still read the process,
+/// and a core collector outside it (a `gcore` run by root) still sees registers.
 public enum ProcessHardening {
     /// What ``apply()`` did.
     public struct Report: Hashable, Sendable, CustomStringConvertible {

@@ -57,6 +57,11 @@ public final class Vault: Sendable {
         /// purge every region and terminate; ``MemoryCorruptionPolicy/quarantineAndReport`` keeps
         /// serving and reports it in receipts, statistics and ``VaultError/memoryCorrupted(_:)``.
         public var corruptionPolicy: MemoryCorruptionPolicy
+        /// Whether `Vault()` applies ``ProcessHardening/apply()`` (the process becomes
+        /// non-dumpable and its soft `RLIMIT_CORE` 0), the safe default: locked regions are
+        /// excluded from core dumps already, but a core also holds the heap, the stacks and every
+        /// thread's registers. `false` only where dumps are handled outside (a debugging session).
+        public var hardensProcess: Bool
 
         /// Settings with production defaults: automatic backend and AEAD, pool default budget,
         /// 5-minute TTL, 64 MiB of transfer slots, a reaper every second.
@@ -69,7 +74,8 @@ public final class Vault: Sendable {
             reaperInterval: Duration? = .seconds(1),
             regionByteCount: Int = 256 * 1024,
             warmReserveByteCount: Int? = nil,
-            corruptionPolicy: MemoryCorruptionPolicy = .terminate
+            corruptionPolicy: MemoryCorruptionPolicy = .terminate,
+            hardensProcess: Bool = true
         ) {
             self.backend = backend
             self.byteBudget = byteBudget
@@ -80,11 +86,14 @@ public final class Vault: Sendable {
             self.regionByteCount = regionByteCount
             self.warmReserveByteCount = warmReserveByteCount
             self.corruptionPolicy = corruptionPolicy
+            self.hardensProcess = hardensProcess
         }
     }
 
     /// The settings the vault was created with.
     public let configuration: Configuration
+    /// What `Vault()` did to the process (``Configuration/hardensProcess``); `nil` when opted out.
+    public let processHardening: ProcessHardening.Report?
     /// How the AEAD was chosen (and the measurements, when measured).
     public let aeadSelection: AEADSelection
     /// The pool holding keys, sealed chunks and plaintext scratch. Public so that a host (or a
@@ -119,6 +128,16 @@ public final class Vault: Sendable {
         guard configuration.defaultTimeToLive > .zero else { throw .invalidTimeToLive }
         guard configuration.transferByteBudget >= 0 else { throw .invalidByteCount(configuration.transferByteBudget) }
         self.configuration = configuration
+        if configuration.hardensProcess {
+            let report = ProcessHardening.apply()
+            // Fail closed: a process that stays dumpable would put the heap in every core.
+            if let (step, code) = report.failures.sorted(by: { $0.key < $1.key }).first {
+                throw .processHardeningFailed(step: step, errno: code)
+            }
+            self.processHardening = report
+        } else {
+            self.processHardening = nil
+        }
         do {
             self.pool = try SecureMemoryPool(
                 configuration: .init(

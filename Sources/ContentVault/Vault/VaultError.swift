@@ -47,6 +47,10 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
     case signalHandlerInstallFailed(errno: Int32)
     /// The kernel refused random bytes (`getrandom(2)`) for a key or request id.
     case randomnessUnavailable(errno: Int32)
+    /// `Vault()` could not close the process to core dumps and same-user `ptrace`
+    /// (`ProcessHardening.apply()`; a seccomp policy refusing `prctl`, say). Fail closed: fix the
+    /// policy, or opt out with `Vault.Configuration.hardensProcess` if dumps are handled outside.
+    case processHardeningFailed(step: String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -70,6 +74,8 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidTimeToLive: return "time-to-live must be positive"
         case .tooManyExternalHolders(let limit): return "a scope may register at most \(limit) external holders"
         case .signalHandlerInstallFailed(let code): return "installing the purge signal handlers failed (\(Errno(rawValue: code).name))"
+        case .processHardeningFailed(let step, let code):
+            return "closing the process to core dumps failed: \(step) (\(Errno(rawValue: code).name)); allow it, or set hardensProcess: false"
         case .randomnessUnavailable(let code): return "the kernel refused random bytes for a key (\(Errno(rawValue: code).name))"
         }
     }

@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+import CVaultSystem
+@testable import ContentVault
+
+private let hardeningChildVariable = "ZDR_HARDENING_TEST_CHILD"
+
+/// The child half: creates a vault as the variable says and prints what the process became.
+/// Without the variable it does nothing (the parent test below spawns it).
+@Test("child process: a vault's effect on dumpability (runs only when spawned by the test below)")
+func hardeningChildProcess() throws {
+    guard let mode = ProcessInfo.processInfo.environment[hardeningChildVariable] else { return }
+    var before = rlimit()
+    getrlimit(__rlimit_resource_t(cvault_rlimit_core), &before)
+    let vault = try Vault(configuration: .init(backend: .locked, byteBudget: 4 << 20, aead: .fixed(.xchacha20poly1305),
+                                               reaperInterval: nil, hardensProcess: mode == "default"))
+    var core = rlimit()
+    getrlimit(__rlimit_resource_t(cvault_rlimit_core), &core)
+    let line = "HARDENING dumpable=\(ProcessHardening.isDumpable) core=\(core.rlim_cur) report=\(vault.processHardening != nil)\n"
+    _ = line.withCString { write(1, $0, strlen($0)) }
+}
+
+@Suite("Process hardening: the safe setting is the default")
+struct ProcessHardeningTests {
+    private func child(_ mode: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["--testing-library", "swift-testing", "--filter", "hardeningChildProcess"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[hardeningChildVariable] = mode
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.split(separator: "\n").first { $0.hasPrefix("HARDENING ") }.map(String.init) ?? "no line: \(text.suffix(500))"
+    }
+
+    @Test("Vault() makes the process non-dumpable with a zero core limit, and says so")
+    func defaultHardens() throws {
+        #expect(try child("default") == "HARDENING dumpable=false core=0 report=true")
+    }
+
+    @Test("hardensProcess: false leaves the process as it was")
+    func optOutLeavesTheProcess() throws {
+        let line = try child("opt-out")
+        #expect(line.hasPrefix("HARDENING dumpable=true "))
+        #expect(line.hasSuffix(" report=false"))
+    }
+}
