@@ -16,15 +16,19 @@ final class ScratchBuffer {
     private let mappedLength: Int
     private let isLocked: Bool
 
-    /// Nil when the mapping fails (ENOMEM).
+    /// Nil when the mapping fails (ENOMEM), or when it cannot be kept out of core dumps and
+    /// forked children (fail closed: then it is no place for content). Locking stays best
+    /// effort: a scan's scratch can exceed an unprivileged `RLIMIT_MEMLOCK`.
     init?(capacity: Int) {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let length = max(page, (capacity + page - 1) / page * page)
         guard let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
               mapping != MAP_FAILED
         else { return nil }
-        _ = madvise(mapping, length, cvault_madv_dontdump)
-        _ = madvise(mapping, length, cvault_madv_dontfork)
+        guard madvise(mapping, length, cvault_madv_dontdump) == 0, madvise(mapping, length, cvault_madv_dontfork) == 0 else {
+            munmap(mapping, length)
+            return nil
+        }
         self.isLocked = mlock(mapping, length) == 0
         self.base = mapping
         self.capacity = capacity
