@@ -109,6 +109,12 @@ struct LedgerScan {
 
 /// Walks every frame in `bytes`, calling `visit(index, offset, record)` for each valid one.
 /// Throws `invalidRecord` for the first frame that fails and is not a torn tail.
+///
+/// Only an incomplete last frame is a torn tail (the header cut short, or a valid length whose
+/// frame runs past the end of the file): what a write interrupted before its `fdatasync` leaves.
+/// A complete frame that fails its checksum, or a run of zeros where a frame should start, is
+/// corruption with its index and offset: it may be a record a flush already acknowledged, and a
+/// writer that truncated it on reopen would erase an fsynced record without a trace.
 func scanLedger(
     _ bytes: UnsafeRawBufferPointer,
     visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
@@ -117,14 +123,6 @@ func scanLedger(
     var offset = headerLength
     var index: UInt64 = 0
     let end = bytes.count
-    func allZero(from start: Int) -> Bool {
-        var position = start
-        while position < end {
-            if bytes[position] != 0 { return false }
-            position += 1
-        }
-        return true
-    }
     while offset < end {
         let remaining = end - offset
         // A frame header cut short by the end of the file is an interrupted write.
@@ -134,10 +132,6 @@ func scanLedger(
         let length = readU32(bytes, at: offset)
         let check = readU32(bytes, at: offset + 4)
         guard check == ~length, length > 0, Int(length) <= maximumRecordLength else {
-            // A zero-filled tail (blocks allocated but never written before a crash) is torn.
-            if allZero(from: offset) {
-                return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: remaining, recordCount: index)
-            }
             throw .invalidRecord(index: index, offset: UInt64(offset), fault: .frameHeaderInvalid)
         }
         let frameLength = Int(length) + frameOverhead
@@ -151,10 +145,6 @@ func scanLedger(
             UnsafeRawBufferPointer(rebasing: bytes[recordStart..<recordEnd]),
             seed: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 4)])))
         guard stored == computed else {
-            // The last frame whose checksum never reached the disk (still zero) is torn.
-            if recordEnd + 4 == end && stored == 0 {
-                return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: remaining, recordCount: index)
-            }
             throw .invalidRecord(index: index, offset: UInt64(offset), fault: .checksumMismatch)
         }
         try visit(index, offset, Array(bytes[recordStart..<recordEnd]))

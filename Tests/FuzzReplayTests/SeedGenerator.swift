@@ -25,7 +25,8 @@ func writeLedgerSeeds() throws {
         #expect((try? LedgerVerifier.verify(path: ledger.path, verifierKey: FuzzLedgerKey.verifier)) != nil)
         try save("FuzzLedgerFile", "\(ledger.name)", [0] + file)
         try save("FuzzLedgerFile", "\(ledger.name)-fixup", [1] + file)
-        // A frame cut short, and a zero-filled tail: the two shapes of an interrupted write.
+        // A frame cut short (the torn tail of an interrupted write), and a zero-filled tail
+        // (corruption: zeros where a frame should start).
         try save("FuzzLedgerFile", "\(ledger.name)-torn", [0] + file.dropLast(7))
         try save("FuzzLedgerFile", "\(ledger.name)-zeros", [0] + file + [UInt8](repeating: 0, count: 40))
         for (index, entry) in try LedgerVerifier.entries(path: ledger.path).enumerated() {

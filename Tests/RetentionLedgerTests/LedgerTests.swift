@@ -197,7 +197,13 @@ struct LedgerTests {
         }
     }
 
-    @Test("torn tail is reported by the verifier and truncated by the writer") func tornTailIsReportedByTheVerifierAndTruncatedByTheWriter() throws {
+    /// The tails a crash before `fdatasync` can leave, and the damage it cannot: `torn` cases are
+    /// an incomplete last frame (reported, truncated by the writer on reopen); the others are a
+    /// complete frame that fails, which may be an acknowledged record, so they are corruption
+    /// with index and offset and the writer refuses the file rather than truncate it.
+    @Test("only an incomplete last frame is a torn tail; a complete bad frame or a zeroed one is corruption",
+          arguments: ["half a frame", "five bytes", "header only", "forty zeros", "zero checksum", "flipped checksum"])
+    func tornTailVersusCorruption(shape: String) throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         let path = directory.file("ledger.zdr")
@@ -208,17 +214,30 @@ struct LedgerTests {
         let intact = readFile(path)
         var frame: [UInt8] = []
         appendFrame(sampleRecords(request(2))[4].canonicalBytes, to: &frame)
-        // A frame cut short, a zero-filled tail, and a complete frame whose checksum never landed.
-        var zeroChecksum = frame
-        zeroChecksum.replaceSubrange((frame.count - 4)..., with: [0, 0, 0, 0])
-        for tail in [Array(frame.prefix(frame.count / 2)), Array(frame.prefix(5)), [UInt8](repeating: 0, count: 40), zeroChecksum] {
-            writeFile(path, intact + tail)
+        let tail: [UInt8]
+        var torn = false
+        switch shape {
+        case "half a frame": tail = Array(frame.prefix(frame.count / 2)); torn = true
+        case "five bytes": tail = Array(frame.prefix(5)); torn = true
+        case "header only": tail = Array(frame.prefix(8)); torn = true
+        case "forty zeros": tail = [UInt8](repeating: 0, count: 40)
+        case "zero checksum": tail = Array(frame.dropLast(4)) + [0, 0, 0, 0]
+        default: tail = Array(frame.dropLast(1)) + [frame.last! ^ 0x01]
+        }
+        writeFile(path, intact + tail)
+        if torn {
             let report = try LedgerVerifier.verify(path: path, verifierKey: signer.verifierKey)
             #expect(report.recordCount == 6 && report.tornTailBytes == tail.count)
             let reopened = try openLedger(path, signer: signer)
             #expect(reopened.size == 6)
             try reopened.close()
             #expect(readFile(path) == intact)
+        } else {
+            let fault: RecordFault = shape == "forty zeros" ? .frameHeaderInvalid : .checksumMismatch
+            let expected = LedgerError.invalidRecord(index: 6, offset: UInt64(intact.count), fault: fault)
+            #expect(throws: expected) { _ = try LedgerVerifier.verify(path: path, verifierKey: signer.verifierKey) }
+            #expect(throws: expected) { _ = try openLedger(path, signer: signer) }
+            #expect(readFile(path) == intact + tail)  // nothing truncated
         }
     }
 
