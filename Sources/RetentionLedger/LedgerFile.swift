@@ -120,38 +120,110 @@ func scanLedger(
     visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
 ) throws(LedgerError) -> LedgerScan {
     let (header, headerLength) = try LedgerHeader.parse(bytes)
-    var offset = headerLength
+    var frames = FrameScanner(nextOffset: headerLength)
+    let stop = try frames.scan(bytes, from: 0, visit: visit)
+    return LedgerScan(header: header, headerLength: headerLength, validEnd: stop.validEnd,
+                      tornTailBytes: stop.pending, recordCount: frames.index)
+}
+
+/// The frame walk, over the whole file or over a window of it that slides forward (the
+/// streaming readers), with the torn-tail rule applied only at the end of the file.
+struct FrameScanner {
+    /// File offset of the next frame.
+    var nextOffset: Int
+    /// Index of the next frame.
     var index: UInt64 = 0
-    let end = bytes.count
-    while offset < end {
-        let remaining = end - offset
-        // A frame header cut short by the end of the file is an interrupted write.
-        guard remaining >= 8 else {
-            return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: remaining, recordCount: index)
+
+    /// Scans the frames in `window` (whose first byte is at file offset `windowStart`) from
+    /// `nextOffset`. Returns where the frames stopped (`validEnd`) and how many bytes after it
+    /// form an incomplete frame: at the end of the file that is the torn tail; before it, the
+    /// caller slides the window to `validEnd` and reads more.
+    mutating func scan(
+        _ window: UnsafeRawBufferPointer, from windowStart: Int,
+        visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
+    ) throws(LedgerError) -> (validEnd: Int, pending: Int) {
+        let end = windowStart + window.count
+        while nextOffset < end {
+            let offset = nextOffset
+            let local = offset - windowStart
+            let remaining = end - offset
+            guard remaining >= 8 else { return (offset, remaining) }
+            let length = readU32(window, at: local)
+            let check = readU32(window, at: local + 4)
+            guard check == ~length, length > 0, Int(length) <= maximumRecordLength else {
+                throw .invalidRecord(index: index, offset: UInt64(offset), fault: .frameHeaderInvalid)
+            }
+            let frameLength = Int(length) + frameOverhead
+            guard remaining >= frameLength else { return (offset, remaining) }
+            let recordStart = local + 8
+            let recordEnd = recordStart + Int(length)
+            let stored = readU32(window, at: recordEnd)
+            let computed = CRC32C.checksum(
+                UnsafeRawBufferPointer(rebasing: window[recordStart..<recordEnd]),
+                seed: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: window[local..<(local + 4)])))
+            guard stored == computed else {
+                throw .invalidRecord(index: index, offset: UInt64(offset), fault: .checksumMismatch)
+            }
+            try visit(index, offset, Array(window[recordStart..<recordEnd]))
+            index += 1
+            nextOffset = offset + frameLength
         }
-        let length = readU32(bytes, at: offset)
-        let check = readU32(bytes, at: offset + 4)
-        guard check == ~length, length > 0, Int(length) <= maximumRecordLength else {
-            throw .invalidRecord(index: index, offset: UInt64(offset), fault: .frameHeaderInvalid)
-        }
-        let frameLength = Int(length) + frameOverhead
-        guard remaining >= frameLength else {
-            return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: remaining, recordCount: index)
-        }
-        let recordStart = offset + 8
-        let recordEnd = recordStart + Int(length)
-        let stored = readU32(bytes, at: recordEnd)
-        let computed = CRC32C.checksum(
-            UnsafeRawBufferPointer(rebasing: bytes[recordStart..<recordEnd]),
-            seed: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + 4)])))
-        guard stored == computed else {
-            throw .invalidRecord(index: index, offset: UInt64(offset), fault: .checksumMismatch)
-        }
-        try visit(index, offset, Array(bytes[recordStart..<recordEnd]))
-        index += 1
-        offset += frameLength
+        return (nextOffset, 0)
     }
-    return LedgerScan(header: header, headerLength: headerLength, validEnd: offset, tornTailBytes: 0, recordCount: index)
+}
+
+/// Reads the ledger at `path` front to back through a window of `window` bytes (1 MiB by
+/// default), calling `visit` for each valid frame: memory stays bounded by the window whatever
+/// the file's size (`zdr ledger export` and `show` of a 5M-record ledger). Returns the scan
+/// summary; the rules are ``scanLedger(_:visit:)``'s.
+func scanLedgerFile(
+    path: String, window: Int = 1 << 20, files: FileSystem = .live,
+    visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
+) throws(LedgerError) -> LedgerScan {
+    let fd: Int32
+    do { fd = try files.open(path, O_RDONLY) } catch { throw .io(.open, errno: error.rawValue) }
+    defer { files.close(fd) }
+    // Large enough for the header and for the largest frame, whatever the window asked for.
+    var buffer = [UInt8](repeating: 0, count: max(window, maximumRecordLength + frameOverhead, 4096))
+    var bufferStart = 0  // file offset of buffer[0]
+    var filled = 0
+    var atEnd = false
+    func fill() throws(LedgerError) {
+        while filled < buffer.count && !atEnd {
+            let read = buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(Errno) in
+                    try files.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: bufferStart + filled)
+                }
+            }
+            switch read {
+            case .success(0): atEnd = true
+            case .success(let count): filled += count
+            case .failure(let error): throw .io(.read, errno: error.rawValue)
+            }
+        }
+    }
+    try fill()
+    let (header, headerLength) = try withRawBytes(Array(buffer[0..<filled])) { (raw) throws(LedgerError) in
+        try LedgerHeader.parse(raw)
+    }
+    var frames = FrameScanner(nextOffset: headerLength)
+    while true {
+        let stop = try withRawBytes(buffer) { (raw) throws(LedgerError) in
+            try frames.scan(UnsafeRawBufferPointer(rebasing: raw[0..<filled]), from: bufferStart, visit: visit)
+        }
+        if atEnd {
+            return LedgerScan(header: header, headerLength: headerLength, validEnd: stop.validEnd,
+                              tornTailBytes: stop.pending, recordCount: frames.index)
+        }
+        // Slide: keep the incomplete frame's bytes, read after them.
+        let keep = stop.validEnd - bufferStart
+        buffer.withUnsafeMutableBytes { raw in
+            raw.baseAddress!.copyMemory(from: raw.baseAddress! + keep, byteCount: filled - keep)
+        }
+        filled -= keep
+        bufferStart = stop.validEnd
+        try fill()
+    }
 }
 
 /// A read-only private mapping of a whole file, unmapped on deinit. Used by the writer on open,

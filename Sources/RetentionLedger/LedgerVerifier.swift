@@ -94,24 +94,39 @@ public enum LedgerVerifier {
 
     /// Every record, in order (frames and encodings checked; signatures are not — use `verify`).
     public static func entries(path: String) throws(LedgerError) -> [LedgerEntry] {
-        let bytes = try readLedgerFile(path)
         var entries: [LedgerEntry] = []
-        _ = try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> LedgerScan in
-            try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
-                guard let decoded = try? LedgerRecord.decode(record) else {
-                    throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
-                }
-                entries.append(LedgerEntry(leafIndex: index, offset: UInt64(offset), record: decoded, canonicalBytes: record))
-            }
-        }
+        try forEachEntry(path: path) { (entry) throws(LedgerError) in entries.append(entry) }
         return entries
+    }
+
+    /// Calls `body` with every record, in order, reading the file through a window: memory stays
+    /// bounded whatever the ledger's size (frames and encodings checked; signatures are not).
+    public static func forEachEntry(path: String, _ body: (LedgerEntry) throws(LedgerError) -> Void) throws(LedgerError) {
+        try forEachEntry(path: path, window: 1 << 20, body)
+    }
+
+    static func forEachEntry(path: String, window: Int, _ body: (LedgerEntry) throws(LedgerError) -> Void) throws(LedgerError) {
+        _ = try scanLedgerFile(path: path, window: window) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
+            guard let decoded = try? LedgerRecord.decode(record) else {
+                throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
+            }
+            try body(LedgerEntry(leafIndex: index, offset: UInt64(offset), record: decoded, canonicalBytes: record))
+        }
     }
 
     /// The JSON Lines export: one object per record, in order, each line ending in "\n".
     public static func exportJSONLines(path: String) throws(LedgerError) -> String {
         var out = ""
-        for entry in try entries(path: path) { out += entry.record.jsonLine(leafIndex: entry.leafIndex) + "\n" }
+        try exportJSONLines(path: path) { out += $0 }
         return out
+    }
+
+    /// The JSON Lines export, streamed: `write` receives each line (with its "\n") as the file
+    /// is read, so exporting a ledger of any size holds one record at a time.
+    public static func exportJSONLines(path: String, to write: (String) throws(LedgerError) -> Void) throws(LedgerError) {
+        try forEachEntry(path: path) { (entry) throws(LedgerError) in
+            try write(entry.record.jsonLine(leafIndex: entry.leafIndex) + "\n")
+        }
     }
 
     /// Builds a receipt bundle offline from the file alone, using the latest existing checkpoint

@@ -1,5 +1,9 @@
 import ZeroRetention
 import RetentionLedger
+import VaultSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `zdr ledger export`: JSON Lines for log shippers and SIEMs.
 enum LedgerExportCommand: ZDRCommand {
@@ -20,17 +24,45 @@ enum LedgerExportCommand: ZDRCommand {
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
         let path = arguments.positional(0)!
-        let lines: String
-        do {
-            lines = try LedgerVerifier.exportJSONLines(path: path)
-        } catch {
-            throw LedgerCommands.cliError(error, path: path)
-        }
-        if let out = arguments.value(Self.out) {
-            try LedgerCommands.writeFile(lines, to: out, mode: 0o600)
+        let files = FileSystem.live
+        let out = arguments.value(Self.out)
+        // Streamed: lines are written in 64 KiB batches as the ledger is read, never held whole.
+        let fd: Int32
+        let temporary = out.map { $0 + ".tmp-\(getpid())" }
+        if let temporary {
+            do { fd = try files.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600) } catch {
+                throw .failure("cannot create \(temporary): \(error)")
+            }
         } else {
-            Console.write(lines, to: 1)
+            fd = STDOUT_FILENO
         }
+        var batch = ""
+        /// Writes the batch out; a failure is the ledger error the export reports.
+        func drain() throws(LedgerError) {
+            do { try files.writeAll(fd, Array(batch.utf8)) } catch { throw .io(.write, errno: error.rawValue) }
+            batch.removeAll(keepingCapacity: true)
+        }
+        var failure: CLIError?
+        do throws(LedgerError) {
+            try LedgerVerifier.exportJSONLines(path: path) { (line) throws(LedgerError) in
+                batch += line
+                if batch.utf8.count >= 64 << 10 { try drain() }
+            }
+            try drain()
+            if out != nil {
+                do { try files.fsync(fd) } catch { throw .io(.sync, errno: error.rawValue) }
+            }
+        } catch {
+            failure = LedgerCommands.cliError(error, path: path)
+        }
+        if let out, let temporary {
+            files.close(fd)
+            if failure == nil {
+                do { try files.rename(temporary, to: out) } catch { failure = .failure("cannot write \(out): \(error)") }
+            }
+            if failure != nil { unlink(temporary) }
+        }
+        if let failure { throw failure }
         return .ok
     }
 }
