@@ -25,6 +25,12 @@ public final class Ledger: Sendable {
         var keySavePendingAt: UInt64?
         var failure: LedgerError?
         var closed = false
+        /// fdatasync calls made by flushes (tests count them).
+        var syncCount: UInt64 = 0
+        /// Flushes waiting for the one in progress (tests wait for them to queue).
+        var waitingFlushes = 0
+        /// Test seam, see `interposeSync(_:)`.
+        var syncInterposer: SyncInterposer?
     }
 
     /// The ledger's log origin (also the signing key's name).
@@ -231,26 +237,31 @@ public final class Ledger: Sendable {
 
     /// Writes every appended record and returns after fdatasync. Concurrent callers share syncs.
     public func flush() throws(LedgerError) {
-        try flushLock.withLock { () throws(LedgerError) in try flushHoldingLock() }
+        state.withLock { $0.waitingFlushes += 1 }
+        try flushLock.withLock { () throws(LedgerError) in
+            state.withLock { $0.waitingFlushes -= 1 }
+            try flushHoldingLock()
+        }
     }
 
     /// The body of `flush()`; the caller holds `flushLock`, so one write+sync runs at a time and
     /// the file descriptor cannot be closed underneath it.
     private func flushHoldingLock() throws(LedgerError) {
-        let (batch, offset, target, fd) = try state.withLock {
-            (writer: inout WriterState) throws(LedgerError) -> ([UInt8], Int, UInt64, Int32) in
+        let (batch, offset, target, fd, interposer) = try state.withLock {
+            (writer: inout WriterState) throws(LedgerError) -> ([UInt8], Int, UInt64, Int32, SyncInterposer?) in
             if let failure = writer.failure { throw failure }
             let target = writer.replay.tree.size
-            if writer.closed || target == writer.durableCount { return ([], 0, target, writer.fd) }
+            if writer.closed || target == writer.durableCount { return ([], 0, target, writer.fd, nil) }
             let batch = writer.pending
             writer.pending = writer.spare
             writer.spare = []
-            return (batch, writer.nextFrameOffset - batch.count, target, writer.fd)
+            return (batch, writer.nextFrameOffset - batch.count, target, writer.fd, writer.syncInterposer)
         }
         if !batch.isEmpty {
             do throws(LedgerError) {
                 try writeAll(fd: fd, batch, at: offset)
-                guard fdatasync(fd) == 0 else { throw .io(.sync, errno: errno) }
+                state.withLock { $0.syncCount += 1 }
+                try syncData(fd: fd, interposer: interposer)
             } catch {
                 state.withLock { $0.failure = error }
                 throw error
@@ -285,6 +296,19 @@ public final class Ledger: Sendable {
 
     /// Records known to be on disk.
     public var durableSize: UInt64 { state.withLock { $0.durableCount } }
+
+    /// fdatasync calls made by flushes since the ledger was opened.
+    var syncCount: UInt64 { state.withLock { $0.syncCount } }
+
+    /// Flushes waiting for the write and sync in progress.
+    var waitingFlushCount: Int { state.withLock { $0.waitingFlushes } }
+
+    /// Test seam: `body` runs before each fdatasync a flush makes, outside the writer lock; a
+    /// non-zero result is taken as that call's errno and the real call is skipped. Per ledger, so
+    /// parallel tests do not interfere; `nil` (the default) makes only the real call.
+    func interposeSync(_ body: SyncInterposer?) {
+        state.withLock { $0.syncInterposer = body }
+    }
 
     /// Flushes, stops the background flusher and closes the file. Further appends throw `closed`.
     public func close() throws(LedgerError) {
@@ -366,6 +390,15 @@ public final class Ledger: Sendable {
                 inclusionProof: proof, checkpoint: signed.noteText, keyRotations: writer.replay.keyChain(for: entry))
         }
     }
+}
+
+/// See `Ledger.interposeSync(_:)`.
+typealias SyncInterposer = @Sendable () -> Int32
+
+/// fdatasync through the test seam.
+private func syncData(fd: Int32, interposer: SyncInterposer?) throws(LedgerError) {
+    if let forced = interposer?(), forced != 0 { throw .io(.sync, errno: forced) }
+    guard fdatasync(fd) == 0 else { throw .io(.sync, errno: errno) }
 }
 
 /// Reads and checks one framed record at `location`.
