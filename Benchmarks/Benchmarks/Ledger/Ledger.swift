@@ -520,15 +520,18 @@ let benchmarks: @Sendable () -> Void = {
     // (append + flush(); SQLite: one INSERT in autocommit), as an inference server's finishing
     // requests do. One sample is one round of receipts, all writers started together. Custom
     // metrics per round: receipts made durable per second, the median and 99th-percentile wait
-    // (append until durable) in µs, and for the ledger the receipts per fdatasync (×100).
+    // (append until durable) in µs, and for the ledger the receipts per fdatasync (×100) and the
+    // round's time per fdatasync.
     let receiptsPerSecond = BenchmarkMetric.custom("receipts/s", polarity: .prefersLarger, useScalingFactor: false)
     let waitP50 = BenchmarkMetric.custom("wait p50 (µs)", polarity: .prefersSmaller, useScalingFactor: false)
     let waitP99 = BenchmarkMetric.custom("wait p99 (µs)", polarity: .prefersSmaller, useScalingFactor: false)
     let receiptsPerSync = BenchmarkMetric.custom("receipts per fdatasync ×100", polarity: .prefersLarger, useScalingFactor: false)
+    // The round's time over its syncs: how long one write + fdatasync round took under this load.
+    let roundTime = BenchmarkMetric.custom("µs per fdatasync round", polarity: .prefersSmaller, useScalingFactor: false)
     let concurrent = RunLength.configuration(
         metrics: [.wallClock, receiptsPerSecond, waitP50, waitP99], maxDuration: .seconds(3), maxIterations: 100, warmupIterations: 1)
     let concurrentLedger = RunLength.configuration(
-        metrics: [.wallClock, receiptsPerSecond, waitP50, waitP99, receiptsPerSync],
+        metrics: [.wallClock, receiptsPerSecond, waitP50, waitP99, receiptsPerSync, roundTime],
         maxDuration: .seconds(3), maxIterations: 100, warmupIterations: 1)
     func report(_ round: WriterRound, to benchmark: Benchmark) {
         benchmark.measurement(receiptsPerSecond, Int(UInt64(round.waits.count) * 1_000_000_000 / max(round.elapsedNanoseconds, 1)))
@@ -560,6 +563,7 @@ let benchmarks: @Sendable () -> Void = {
                 report(round, to: benchmark)
                 let syncs = ledger.syncCount - syncsBefore
                 benchmark.measurement(receiptsPerSync, Int((ledger.durableSize - durableBefore) * 100 / max(syncs, 1)))
+                benchmark.measurement(roundTime, Int(round.elapsedNanoseconds / max(syncs, 1) / 1_000))
             }
         }
         do {
@@ -575,6 +579,7 @@ let benchmarks: @Sendable () -> Void = {
                 report(round, to: benchmark)
                 let syncs = ledger.syncCount - syncsBefore
                 benchmark.measurement(receiptsPerSync, Int((ledger.durableSize - durableBefore) * 100 / max(syncs, 1)))
+                benchmark.measurement(roundTime, Int(round.elapsedNanoseconds / max(syncs, 1) / 1_000))
             }
         }
         for shared in [true, false] {
@@ -595,6 +600,73 @@ let benchmarks: @Sendable () -> Void = {
                 benchmark.stopMeasurement()
                 report(round, to: benchmark)
             }
+        }
+    }
+
+    // Paired, at N = 64: a ledger round and a round on SQLite's shared connection (its best
+    // setup) in every sample, in alternating order, so that both meet the same disk regime. The
+    // ratio of their receipts/s is a custom metric (×1000).
+    do {
+        let pairedRatio = BenchmarkMetric.custom("ledger ÷ SQLite shared, receipts/s ×1000", polarity: .prefersLarger, useScalingFactor: false)
+        let ledgerRate = BenchmarkMetric.custom("ledger receipts/s", polarity: .prefersLarger, useScalingFactor: false)
+        let sqliteRate = BenchmarkMetric.custom("SQLite receipts/s", polarity: .prefersLarger, useScalingFactor: false)
+        let directory = Shared<String>()
+        let ledger = Shared<Ledger>()
+        let sqlite = Shared<SQLiteDurableWriters>()
+        let samples = Shared<Int>()
+        let writers = 64
+        Benchmark(
+            "concurrent durable writers paired: ledger ÷ SQLite shared connection, 64 threads",
+            configuration: withHooks(
+                RunLength.configuration(
+                    metrics: [.wallClock, pairedRatio, ledgerRate, sqliteRate, waitP99], maxDuration: .seconds(6), maxIterations: 100,
+                    warmupIterations: 1),
+                setup: {
+                    let path = makeScratchDirectory()
+                    directory.set(path)
+                    ledger.set(try Ledger(
+                        path: path + "/bench.ledger", registry: IdentifierRegistry(), signer: SigningKey.generate(name: "bench.example/ledger")))
+                    sqlite.set(SQLiteDurableWriters(writers: writers, shared: true))
+                },
+                teardown: {
+                    try? ledger.get()?.close()
+                    ledger.set(nil)
+                    sqlite.get()?.close()
+                    sqlite.set(nil)
+                    if let path = directory.get() { removeScratchDirectory(path) }
+                    directory.set(nil)
+                })
+        ) { benchmark in
+            guard let ledger = ledger.get(), let sqlite = sqlite.get() else { fatalError("no writers") }
+            func ledgerRound() -> WriterRound {
+                runWriters(writers, perWriter: 20) { _ in
+                    do {
+                        try ledger.append(receipt(nextRequestID()))
+                        try ledger.flush()
+                    } catch {
+                        fatalError("ledger: \(error)")
+                    }
+                }
+            }
+            func sqliteRound() -> WriterRound {
+                runWriters(writers, perWriter: 2) { index in sqlite.appendDurably(sampleRecordBytes, writer: index) }
+            }
+            let sample = samples.get() ?? 0
+            samples.set(sample + 1)
+            let ledgerFirst = sample % 2 == 0
+            let (ours, theirs): (WriterRound, WriterRound)
+            if ledgerFirst {
+                ours = ledgerRound()
+                theirs = sqliteRound()
+            } else {
+                theirs = sqliteRound()
+                ours = ledgerRound()
+            }
+            func rate(_ round: WriterRound) -> UInt64 { UInt64(round.waits.count) * 1_000_000_000 / max(round.elapsedNanoseconds, 1) }
+            benchmark.measurement(pairedRatio, Int(rate(ours) * 1_000 / max(rate(theirs), 1)))
+            benchmark.measurement(ledgerRate, Int(rate(ours)))
+            benchmark.measurement(sqliteRate, Int(rate(theirs)))
+            benchmark.measurement(waitP99, Int(ours.percentile(99) / 1_000))
         }
     }
 
