@@ -246,6 +246,33 @@ struct GroupCommitTests {
         try reopened.close()
         #expect(try LedgerVerifier.verify(path: path, verifierKey: pinned).keyEpoch == 11)
     }
+
+    @Test("A failed key save fails its flush and is retried by the next one, even with nothing to sync")
+    func failedKeySaveIsRetried() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let path = directory.file("ledger.zdr")
+        // The key's directory does not exist yet, so the first save fails.
+        let keyDirectory = directory.file("keys")
+        let keyPath = keyDirectory + "/signer.key"
+        let signer = try SigningKey.generate(name: "ledger.example")
+        let pinned = signer.verifierKey
+        let configuration = quietConfiguration(keyEvolution: KeyEvolution(checkpointsPerEpoch: 1, keyFilePath: keyPath))
+        let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: configuration)
+        try ledger.append(.discardReceipt(sampleReceipt(request(1))))
+        _ = try ledger.checkpoint()  // rotates to epoch 1: the evolved key is saved once durable
+        #expect(throws: LedgerError.io(.open, errno: ENOENT)) { try ledger.flush() }
+        // Not sticky: the records are durable and the ledger goes on.
+        #expect(ledger.durableSize == ledger.size)
+        let syncs = ledger.syncCount
+        #expect(mkdir(keyDirectory, 0o700) == 0)
+        try ledger.flush()
+        #expect(ledger.syncCount == syncs)
+        try ledger.close()
+        let reopened = try Ledger(path: path, registry: testRegistry, signer: try SigningKey(loadingFrom: keyPath), configuration: configuration)
+        try reopened.close()
+        #expect(try LedgerVerifier.verify(path: path, verifierKey: pinned).keyEpoch == 1)
+    }
 }
 
 // MARK: - Helpers
