@@ -114,6 +114,8 @@ def main():
 
     locked_memory(runs)
     ledger(runs)
+    concurrent_writers(runs)
+    concurrent_paired(runs)
     request_scope(runs)
 
 
@@ -202,6 +204,80 @@ def ledger(runs):
         verdict = "✓" if statistics.median(speedups) >= 1.5 else "✗"
         pipelined_cell = f"**{statistics.median(pipelined_speedups):.2f}×**" if pipelined_speedups else "–"
         print(f"| median | | | | **{statistics.median(speedups):.2f}×** {verdict} | | | {pipelined_cell} |")
+
+
+def custom(run, prefix, metric):
+    """A custom metric's median sample, with package-benchmark's (K)/(M) scale applied."""
+    for key, entry in run.items():
+        if not key.startswith(prefix):
+            continue
+        for name, value in entry.items():
+            if name == metric or name.startswith(metric + " ("):
+                scale = 1_000_000 if name.endswith("(M)") else 1_000 if name.endswith("(K)") else 1
+                return float(value) * scale
+    return None
+
+
+def concurrent_writers(runs):
+    """Issue 13 §3: concurrent durable writers, per run and N, with the targets at N = 64."""
+    rows = []
+    for index, run in enumerate(runs):
+        naive = find(run, "durable append: naive")
+        # One sync time: a lone writer's median wait (one append + one fdatasync).
+        sync = custom(run, "concurrent durable writers: ledger, 1 threads", "wait p50 (µs)")
+        for n in (1, 8, 64):
+            ledger = f"concurrent durable writers: ledger, {n} threads"
+            tasks = f"concurrent durable writers: ledger, {n} tasks"
+            shared = f"concurrent durable writers: SQLite WAL synchronous=FULL, {n} threads, one shared"
+            per_writer = f"concurrent durable writers: SQLite WAL synchronous=FULL, {n} threads, a connection"
+            ours = custom(run, ledger, "receipts/s")
+            if ours is None:
+                continue
+            sqlite = [v for v in (custom(run, shared, "receipts/s"), custom(run, per_writer, "receipts/s")) if v]
+            p99 = custom(run, ledger, "wait p99 (µs)")
+            rows.append((index + 1, n, naive, ours, custom(run, tasks, "receipts/s"),
+                         custom(run, shared, "receipts/s"), custom(run, per_writer, "receipts/s"),
+                         ours / max(sqlite) if sqlite else None,
+                         custom(run, ledger, "wait p50 (µs)"), p99, p99 / sync if p99 and sync else None,
+                         custom(run, ledger, "receipts per fdatasync ×100"),
+                         custom(run, shared, "wait p99 (µs)"), custom(run, ledger, "µs per fdatasync round"),
+                         custom(run, tasks, "wait p99 (µs)")))
+    if not rows:
+        return
+    print()
+    print("| run | N | naive fsync/s | ledger receipts/s | ledger async receipts/s | SQLite shared | SQLite per writer | "
+          "ledger ÷ best SQLite | ledger p50 µs | ledger p99 µs | async p99 µs | receipts per fdatasync | µs per round | "
+          "p99 ÷ round | p99 ÷ lone sync | SQLite shared p99 µs |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (run, n, naive, ours, tasks, shared, per_writer, ratio, p50, p99, p99_syncs, per_sync, sqlite_p99, round_us, async_p99) in rows:
+        print(f"| {run} | {n} | {fmt(1e9 / naive if naive else None)} | {fmt(ours)} | {fmt(tasks)} | {fmt(shared)} | "
+              f"{fmt(per_writer)} | {f'{ratio:.1f}×' if ratio else '–'} | {fmt(p50)} | {fmt(p99)} | {fmt(async_p99)} | "
+              f"{f'{per_sync / 100:.1f}' if per_sync else '–'} | {fmt(round_us)} | "
+              f"{f'{p99 / round_us:.1f}' if p99 and round_us else '–'} | "
+              f"{f'{p99_syncs:.1f}' if p99_syncs else '–'} | {fmt(sqlite_p99)} |")
+    at64 = [r for r in rows if r[1] == 64 and r[7]]
+    if len(at64) > 1:
+        ratios = [r[7] for r in at64]
+        rounds = [r[9] / r[13] for r in at64 if r[9] and r[13]]
+        lone = [r[10] for r in at64 if r[10]]
+        def verdict(values):
+            if not values:
+                return "–"
+            return f"**{statistics.median(values):.1f}** {'✓' if statistics.median(values) <= 3 else '✗'} (≤ 3)"
+        print(f"| median, N = 64 | | | | | | | **{statistics.median(ratios):.1f}×** "
+              f"{'✓' if statistics.median(ratios) >= 10 else '✗'} (≥ 10×) | | | | | | {verdict(rounds)} | {verdict(lone)} | |")
+
+
+def concurrent_paired(runs):
+    values = [custom(run, "concurrent durable writers paired", "ledger ÷ SQLite shared, receipts/s ×1000") for run in runs]
+    values = [v / 1000 for v in values if v is not None]
+    if not values:
+        return
+    print()
+    print("| measure | median over runs (each run) | target |")
+    print("| --- | ---: | --- |")
+    print(f"| 64 writers: ledger ÷ SQLite shared connection, receipts/s, paired (median sample) | {ratio_cell(values, 1)} | "
+          f"≥ 10× {'✓' if statistics.median(values) >= 10 else '✗'} |")
 
 
 def request_scope(runs):

@@ -38,30 +38,3 @@ final class LedgerLock<State>: @unchecked Sendable {
         return try body(&state)
     }
 }
-
-/// A `pthread_mutex_t` guarding no value: serializes a section (the ledger's write+fdatasync).
-/// `LedgerLock<Void>` would do, but ThreadSanitizer then reports the zero-sized `inout` access to
-/// its state as a race between holders.
-final class SectionLock: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
-    /// Runs `body` while holding the lock. Not reentrant.
-    @inline(__always)
-    func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
-    }
-}

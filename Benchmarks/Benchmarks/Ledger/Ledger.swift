@@ -7,6 +7,12 @@
 //       - naive: write(length ‖ record) + fsync for every record.
 //       - SQLite: WAL mode, synchronous=FULL, 1,000 INSERTs of the record per transaction.
 //     Target: ledger ≥ 1.5× SQLite's records/s.
+//   - `concurrent durable writers` (issue 13 §3): N = 1, 8, 64 threads, each making one receipt
+//     durable at a time: ledger append + flush() (and N tasks with flushAsync()), against SQLite
+//     WAL synchronous=FULL with one INSERT per transaction, on one shared connection behind a
+//     mutex and on a connection per writer. Reported per round: receipts/s, p50 and p99 wait,
+//     and the ledger's receipts per fdatasync. Target at N = 64: ≥ 10× SQLite's best, p99 ≤ 3
+//     sync times (a sync time: the N = 1 ledger's p50, one append + one fdatasync).
 //   - `record part`: encoding one record and hashing it, the two fixed costs inside an append.
 //   - `1M records`: a ledger of 1,000,000 receipts (10,000 in a smoke run), built once per
 //     benchmark process before measuring. Measured: building it (append + periodic flush),
@@ -223,6 +229,193 @@ private final class SQLiteWriter: @unchecked Sendable {
     }
 }
 
+// MARK: - Concurrent durable writers (issue 13 §3)
+
+/// Monotonic clock in nanoseconds.
+private func nowNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+/// A gate that threads wait at until it opens: the writers all start together.
+private final class StartGate: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var isOpen = false
+    let ready = Atomic<Int>(0)
+
+    init() {
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        condition.initialize(to: pthread_cond_t())
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    func wait() {
+        ready.add(1, ordering: .releasing)
+        pthread_mutex_lock(mutex)
+        while !isOpen { pthread_cond_wait(condition, mutex) }
+        pthread_mutex_unlock(mutex)
+    }
+
+    func open() {
+        pthread_mutex_lock(mutex)
+        isOpen = true
+        pthread_cond_broadcast(condition)
+        pthread_mutex_unlock(mutex)
+    }
+}
+
+/// What one round of concurrent writers took: elapsed time and each receipt's wait.
+private struct WriterRound {
+    var elapsedNanoseconds: UInt64
+    /// Sorted.
+    var waits: [UInt64]
+
+    func percentile(_ p: Int) -> UInt64 {
+        waits.isEmpty ? 0 : waits[min(waits.count - 1, waits.count * p / 100)]
+    }
+}
+
+/// Runs `writers` threads of their own (a durable write blocks), each making `perWriter`
+/// receipts durable with `write(writer)`, all started together. Each receipt's wait is the time
+/// `write` took: append until durable.
+private func runWriters(_ writers: Int, perWriter: Int, _ write: @escaping @Sendable (Int) -> Void) -> WriterRound {
+    let gate = StartGate()
+    let waits = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: writers * perWriter)
+    defer { waits.deallocate() }
+    nonisolated(unsafe) let slots = waits
+    var threads: [pthread_t] = []
+    for writer in 0..<writers {
+        threads.append(startThread {
+            gate.wait()
+            for n in 0..<perWriter {
+                let start = nowNanoseconds()
+                write(writer)
+                // Disjoint slots per thread; joined before they are read.
+                slots[writer * perWriter + n] = nowNanoseconds() - start
+            }
+        })
+    }
+    while gate.ready.load(ordering: .acquiring) < writers { usleep(100) }
+    let start = nowNanoseconds()
+    gate.open()
+    for thread in threads { pthread_join(thread, nil) }
+    let elapsed = nowNanoseconds() - start
+    return WriterRound(elapsedNanoseconds: elapsed, waits: Array(waits).sorted())
+}
+
+private final class ThreadBody {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}
+
+private func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let status = pthread_create(&thread, nil, { raw in
+        Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, context)
+    precondition(status == 0, "pthread_create failed: \(status)")
+    return thread
+}
+
+/// The same with `writers` tasks calling `flushAsync()`: each receipt's wait is append until durable.
+private func runAsyncWriters(_ writers: Int, perWriter: Int, ledger: Ledger) async throws -> WriterRound {
+    let start = nowNanoseconds()
+    let waits = try await withThrowingTaskGroup(of: [UInt64].self) { group in
+        for _ in 0..<writers {
+            group.addTask {
+                var waits: [UInt64] = []
+                waits.reserveCapacity(perWriter)
+                for _ in 0..<perWriter {
+                    let begin = nowNanoseconds()
+                    try ledger.append(receipt(nextRequestID()))
+                    try await ledger.flushAsync()
+                    waits.append(nowNanoseconds() - begin)
+                }
+                return waits
+            }
+        }
+        var all: [UInt64] = []
+        for try await part in group { all += part }
+        return all
+    }
+    return WriterRound(elapsedNanoseconds: nowNanoseconds() - start, waits: waits.sorted())
+}
+
+/// SQLite, WAL, synchronous=FULL, every INSERT its own (autocommit) transaction: either one
+/// connection shared by all writers behind a mutex, or a connection per writer (then writers
+/// wait for WAL's write lock in SQLite's busy handler).
+private final class SQLiteDurableWriters: @unchecked Sendable {
+    let directory = makeScratchDirectory()
+    private var connections: [(database: OpaquePointer?, insert: OpaquePointer?)] = []
+    private let shared: Bool
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init(writers: Int, shared: Bool) {
+        self.shared = shared
+        lock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(lock, nil)
+        let path = directory + "/bench.sqlite"
+        for index in 0..<(shared ? 1 : writers) {
+            var database: OpaquePointer?
+            var insert: OpaquePointer?
+            precondition(sqlite3_open(path, &database) == SQLITE_OK, "sqlite3_open failed")
+            Self.execute(database, "PRAGMA busy_timeout=60000")
+            if index == 0 {
+                Self.execute(database, "PRAGMA journal_mode=WAL")
+                Self.execute(database, "CREATE TABLE records(id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+            }
+            Self.execute(database, "PRAGMA synchronous=FULL")
+            precondition(sqlite3_prepare_v2(database, "INSERT INTO records(body) VALUES (?1)", -1, &insert, nil) == SQLITE_OK)
+            connections.append((database, insert))
+        }
+    }
+
+    private static func execute(_ database: OpaquePointer?, _ sql: String) {
+        var message: UnsafeMutablePointer<CChar>?
+        let status = sqlite3_exec(database, sql, nil, nil, &message)
+        if status != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? "status \(status)"
+            sqlite3_free(message)
+            fatalError("sqlite: \(sql): \(text)")
+        }
+    }
+
+    /// One receipt, durable when the INSERT's implicit COMMIT returns.
+    func appendDurably(_ bytes: [UInt8], writer: Int) {
+        if shared { pthread_mutex_lock(lock) }
+        defer { if shared { pthread_mutex_unlock(lock) } }
+        let insert = connections[shared ? 0 : writer].insert
+        bytes.withUnsafeBytes { raw in
+            sqlite3_bind_blob(insert, 1, raw.baseAddress, Int32(raw.count), nil)
+            let status = sqlite3_step(insert)
+            precondition(status == SQLITE_DONE, "insert failed: \(status)")
+            sqlite3_reset(insert)
+        }
+    }
+
+    func close() {
+        for connection in connections {
+            sqlite3_finalize(connection.insert)
+            sqlite3_close(connection.database)
+        }
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+        removeScratchDirectory(directory)
+    }
+}
+
 // MARK: - Benchmarks
 
 /// A value set by a benchmark's setup hook and read by its body (hooks and body are separate
@@ -321,6 +514,160 @@ let benchmarks: @Sendable () -> Void = {
         ) { benchmark in
             guard let writer = writer.get() else { fatalError("no writer") }
             writer.appendDurably(sampleRecordBytes, count: benchmark.scaledIterations.count)
+        }
+    }
+
+    // Concurrent durable writers (issue 13 §3): N threads each make one receipt durable at a time
+    // (append + flush(); SQLite: one INSERT in autocommit), as an inference server's finishing
+    // requests do. One sample is one round of receipts, all writers started together. Custom
+    // metrics per round: receipts made durable per second, the median and 99th-percentile wait
+    // (append until durable) in µs, and for the ledger the receipts per fdatasync (×100) and the
+    // round's time per fdatasync.
+    let receiptsPerSecond = BenchmarkMetric.custom("receipts/s", polarity: .prefersLarger, useScalingFactor: false)
+    let waitP50 = BenchmarkMetric.custom("wait p50 (µs)", polarity: .prefersSmaller, useScalingFactor: false)
+    let waitP99 = BenchmarkMetric.custom("wait p99 (µs)", polarity: .prefersSmaller, useScalingFactor: false)
+    let receiptsPerSync = BenchmarkMetric.custom("receipts per fdatasync ×100", polarity: .prefersLarger, useScalingFactor: false)
+    // The round's time over its syncs: how long one write + fdatasync round took under this load.
+    let roundTime = BenchmarkMetric.custom("µs per fdatasync round", polarity: .prefersSmaller, useScalingFactor: false)
+    let concurrent = RunLength.configuration(
+        metrics: [.wallClock, receiptsPerSecond, waitP50, waitP99], maxDuration: .seconds(3), maxIterations: 100, warmupIterations: 1)
+    let concurrentLedger = RunLength.configuration(
+        metrics: [.wallClock, receiptsPerSecond, waitP50, waitP99, receiptsPerSync, roundTime],
+        maxDuration: .seconds(3), maxIterations: 100, warmupIterations: 1)
+    func report(_ round: WriterRound, to benchmark: Benchmark) {
+        benchmark.measurement(receiptsPerSecond, Int(UInt64(round.waits.count) * 1_000_000_000 / max(round.elapsedNanoseconds, 1)))
+        benchmark.measurement(waitP50, Int(round.percentile(50) / 1_000))
+        benchmark.measurement(waitP99, Int(round.percentile(99) / 1_000))
+    }
+    for writers in [1, 8, 64] {
+        // Enough receipts per round that a round takes tens to hundreds of ms in either disk regime.
+        let ledgerPerWriter = max(20, 400 / writers)
+        let sqlitePerWriter = max(2, 128 / writers)
+        do {
+            // A server's configuration: background flusher every 5 ms, checkpoint every 1,000.
+            let (configuration, ledger) = scratchLedger(concurrentLedger) { path in
+                try Ledger(path: path, registry: IdentifierRegistry(), signer: SigningKey.generate(name: "bench.example/ledger"))
+            }
+            Benchmark("concurrent durable writers: ledger, \(writers) threads, append + flush()", configuration: configuration) { benchmark in
+                guard let ledger = ledger.get() else { fatalError("no ledger") }
+                let syncsBefore = ledger.syncCount, durableBefore = ledger.durableSize
+                benchmark.startMeasurement()
+                let round = runWriters(writers, perWriter: ledgerPerWriter) { _ in
+                    do {
+                        try ledger.append(receipt(nextRequestID()))
+                        try ledger.flush()
+                    } catch {
+                        fatalError("ledger: \(error)")
+                    }
+                }
+                benchmark.stopMeasurement()
+                report(round, to: benchmark)
+                let syncs = ledger.syncCount - syncsBefore
+                benchmark.measurement(receiptsPerSync, Int((ledger.durableSize - durableBefore) * 100 / max(syncs, 1)))
+                benchmark.measurement(roundTime, Int(round.elapsedNanoseconds / max(syncs, 1) / 1_000))
+            }
+        }
+        do {
+            let (configuration, ledger) = scratchLedger(concurrentLedger) { path in
+                try Ledger(path: path, registry: IdentifierRegistry(), signer: SigningKey.generate(name: "bench.example/ledger"))
+            }
+            Benchmark("concurrent durable writers: ledger, \(writers) tasks, append + flushAsync()", configuration: configuration) { benchmark in
+                guard let ledger = ledger.get() else { fatalError("no ledger") }
+                let syncsBefore = ledger.syncCount, durableBefore = ledger.durableSize
+                benchmark.startMeasurement()
+                let round = try await runAsyncWriters(writers, perWriter: ledgerPerWriter, ledger: ledger)
+                benchmark.stopMeasurement()
+                report(round, to: benchmark)
+                let syncs = ledger.syncCount - syncsBefore
+                benchmark.measurement(receiptsPerSync, Int((ledger.durableSize - durableBefore) * 100 / max(syncs, 1)))
+                benchmark.measurement(roundTime, Int(round.elapsedNanoseconds / max(syncs, 1) / 1_000))
+            }
+        }
+        for shared in [true, false] {
+            let writer = Shared<SQLiteDurableWriters>()
+            let label = shared ? "one shared connection (mutex)" : "a connection per writer"
+            Benchmark(
+                "concurrent durable writers: SQLite WAL synchronous=FULL, \(writers) threads, \(label)",
+                configuration: withHooks(
+                    concurrent,
+                    setup: { writer.set(SQLiteDurableWriters(writers: writers, shared: shared)) },
+                    teardown: { writer.get()?.close(); writer.set(nil) })
+            ) { benchmark in
+                guard let sqlite = writer.get() else { fatalError("no writer") }
+                benchmark.startMeasurement()
+                let round = runWriters(writers, perWriter: sqlitePerWriter) { index in
+                    sqlite.appendDurably(sampleRecordBytes, writer: index)
+                }
+                benchmark.stopMeasurement()
+                report(round, to: benchmark)
+            }
+        }
+    }
+
+    // Paired, at N = 64: a ledger round and a round on SQLite's shared connection (its best
+    // setup) in every sample, in alternating order, so that both meet the same disk regime. The
+    // ratio of their receipts/s is a custom metric (×1000).
+    do {
+        let pairedRatio = BenchmarkMetric.custom("ledger ÷ SQLite shared, receipts/s ×1000", polarity: .prefersLarger, useScalingFactor: false)
+        let ledgerRate = BenchmarkMetric.custom("ledger receipts/s", polarity: .prefersLarger, useScalingFactor: false)
+        let sqliteRate = BenchmarkMetric.custom("SQLite receipts/s", polarity: .prefersLarger, useScalingFactor: false)
+        let directory = Shared<String>()
+        let ledger = Shared<Ledger>()
+        let sqlite = Shared<SQLiteDurableWriters>()
+        let samples = Shared<Int>()
+        let writers = 64
+        Benchmark(
+            "concurrent durable writers paired: ledger ÷ SQLite shared connection, 64 threads",
+            configuration: withHooks(
+                RunLength.configuration(
+                    metrics: [.wallClock, pairedRatio, ledgerRate, sqliteRate, waitP99], maxDuration: .seconds(6), maxIterations: 100,
+                    warmupIterations: 1),
+                setup: {
+                    let path = makeScratchDirectory()
+                    directory.set(path)
+                    ledger.set(try Ledger(
+                        path: path + "/bench.ledger", registry: IdentifierRegistry(), signer: SigningKey.generate(name: "bench.example/ledger")))
+                    sqlite.set(SQLiteDurableWriters(writers: writers, shared: true))
+                },
+                teardown: {
+                    try? ledger.get()?.close()
+                    ledger.set(nil)
+                    sqlite.get()?.close()
+                    sqlite.set(nil)
+                    if let path = directory.get() { removeScratchDirectory(path) }
+                    directory.set(nil)
+                })
+        ) { benchmark in
+            guard let ledger = ledger.get(), let sqlite = sqlite.get() else { fatalError("no writers") }
+            func ledgerRound() -> WriterRound {
+                runWriters(writers, perWriter: 20) { _ in
+                    do {
+                        try ledger.append(receipt(nextRequestID()))
+                        try ledger.flush()
+                    } catch {
+                        fatalError("ledger: \(error)")
+                    }
+                }
+            }
+            func sqliteRound() -> WriterRound {
+                runWriters(writers, perWriter: 2) { index in sqlite.appendDurably(sampleRecordBytes, writer: index) }
+            }
+            let sample = samples.get() ?? 0
+            samples.set(sample + 1)
+            let ledgerFirst = sample % 2 == 0
+            let (ours, theirs): (WriterRound, WriterRound)
+            if ledgerFirst {
+                ours = ledgerRound()
+                theirs = sqliteRound()
+            } else {
+                theirs = sqliteRound()
+                ours = ledgerRound()
+            }
+            func rate(_ round: WriterRound) -> UInt64 { UInt64(round.waits.count) * 1_000_000_000 / max(round.elapsedNanoseconds, 1) }
+            benchmark.measurement(pairedRatio, Int(rate(ours) * 1_000 / max(rate(theirs), 1)))
+            benchmark.measurement(ledgerRate, Int(rate(ours)))
+            benchmark.measurement(sqliteRate, Int(rate(theirs)))
+            benchmark.measurement(waitP99, Int(ours.percentile(99) / 1_000))
         }
     }
 
