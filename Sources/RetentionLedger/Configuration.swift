@@ -1,4 +1,5 @@
 public import RetentionVocabulary
+package import VaultSystem
 // How a ledger writes: group-commit window, checkpoint cadence, coarsening, forward security.
 
 /// Receives every record after it is appended, in append order (checkpoints and key rotations
@@ -45,6 +46,16 @@ public struct LedgerConfiguration: Sendable {
     public var sinks: [any LedgerSink]
     /// The clock that stamps records; replaceable for deterministic tests.
     public var clock: @Sendable () -> Timestamp
+    /// Sign a checkpoint at the end of every flushed batch, so that every record a `flush()`
+    /// acknowledges is covered by a signature when it returns: a record deleted, swapped,
+    /// duplicated or forged after the last signed checkpoint is otherwise caught only by its
+    /// CRC. One Ed25519 signature per fdatasync, cheap next to the sync. These checkpoints do not
+    /// count towards key evolution. Off by default for now: with frequent flushes the periodic
+    /// cadence (`checkpointEveryRecords`, `checkpointIntervalNanoseconds`, which count from the
+    /// last checkpoint of any kind) would no longer fire, and with it key evolution.
+    public var signsEveryFlush: Bool = false
+    /// The file calls (tests: forced failures through a `FaultInjection`).
+    package var fileSystem: FileSystem = .live
 
     public init(
         flushIntervalNanoseconds: UInt64? = 5_000_000,

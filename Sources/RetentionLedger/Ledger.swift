@@ -8,6 +8,7 @@ public import RetentionVocabulary
 import Dispatch
 import Glibc
 import Synchronization
+import VaultSystem
 
 /// An append-only, checkpointed, tamper-evident metadata ledger.
 public final class Ledger: Sendable {
@@ -57,17 +58,18 @@ public final class Ledger: Sendable {
         self.registry = registry
         self.signer = signer
         self.configuration = configuration
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .io(.open, errno: errno) }
+        let files = configuration.fileSystem
+        let fd: Int32
+        do { fd = try files.open(path, O_RDWR | O_CREAT, mode: 0o600) } catch { throw .io(.open, errno: error.rawValue) }
         do throws(LedgerError) {
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { throw .io(.open, errno: errno) }
+            do { try files.lockExclusively(fd) } catch { throw .io(.open, errno: error.rawValue) }
             let header = LedgerHeader(origin: signer.name, flags: configuration.bucketSizes ? .bucketedSizes : [])
             let headerBytes = header.encoded
             var mapped = try MappedFile(fd: fd)
             if mapped.bytes.count < headerBytes.count && headerBytes.starts(with: mapped.bytes) {
                 // New file, or a creation interrupted before the header was complete.
-                try writeAll(fd: fd, headerBytes, at: 0)
-                guard fsync(fd) == 0 else { throw .io(.sync, errno: errno) }
+                try writeAll(fd: fd, headerBytes, at: 0, files: files)
+                do { try files.fsync(fd) } catch { throw .io(.sync, errno: error.rawValue) }
                 syncParentDirectory(of: path)
                 mapped = try MappedFile(fd: fd)
             }
@@ -77,8 +79,8 @@ public final class Ledger: Sendable {
                 throw scan.header.origin != header.origin ? .signingKeyMismatch : .invalidField("configuration.bucketSizes")
             }
             if scan.tornTailBytes > 0 {
-                guard ftruncate(fd, off_t(scan.validEnd)) == 0 else { throw .io(.truncate, errno: errno) }
-                guard fsync(fd) == 0 else { throw .io(.sync, errno: errno) }
+                do { try files.truncate(fd, to: scan.validEnd) } catch { throw .io(.truncate, errno: error.rawValue) }
+                do { try files.fsync(fd) } catch { throw .io(.sync, errno: error.rawValue) }
             }
             var writer = WriterState(fd: fd, replay: replay, nextFrameOffset: scan.validEnd, durableCount: replay.tree.size)
             try Self.adoptSigner(signer, into: &writer, keyEvolution: configuration.keyEvolution)
@@ -86,7 +88,7 @@ public final class Ledger: Sendable {
             writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == replay.epoch }.count)
             state = LedgerLock(writer)
         } catch {
-            Glibc.close(fd)
+            files.close(fd)
             throw error
         }
         startFlusher()
@@ -129,7 +131,7 @@ public final class Ledger: Sendable {
     deinit {
         timer.withLock { $0?.cancel() }
         state.withLock { writer in
-            if !writer.descriptorClosed { Glibc.close(writer.fd) }
+            if !writer.descriptorClosed { configuration.fileSystem.close(writer.fd) }
         }
     }
 
@@ -215,7 +217,9 @@ public final class Ledger: Sendable {
         }
     }
 
-    private func checkpointLocked(_ writer: inout WriterState) throws(LedgerError) -> SignedCheckpoint {
+    /// Appends a checkpoint of every record so far. A `periodic` one (count, time, an explicit
+    /// call) counts towards key evolution; the one that seals a flushed batch does not.
+    private func checkpointLocked(_ writer: inout WriterState, periodic: Bool = true) throws(LedgerError) -> SignedCheckpoint {
         let size = writer.replay.tree.size
         let root = writer.replay.tree.root(size: size).bytes
         let signature = signer.sign(checkpointBody(origin: origin, treeSize: size, rootHash: root))
@@ -226,6 +230,7 @@ public final class Ledger: Sendable {
         try appendInternalLocked(record, to: &writer)
         let signed = SignedCheckpoint(
             origin: origin, treeSize: size, rootHash: root, keyName: signer.name, keyID: signer.keyID, signature: signature)
+        guard periodic else { return signed }
         writer.checkpointsInEpoch += 1
         if let evolution = configuration.keyEvolution, writer.checkpointsInEpoch >= evolution.checkpointsPerEpoch {
             let rotation = try signer.evolve(treeSize: writer.replay.tree.size)
@@ -351,22 +356,30 @@ public final class Ledger: Sendable {
     /// covered and releases the waiters that are. Returns the leader's own result; the waiters
     /// it releases get the same one.
     private func runRound() -> Result<Void, LedgerError> {
-        let (batch, offset, batchEnd, fd, interposer) = state.withLock {
-            (writer: inout WriterState) -> ([UInt8], Int, UInt64, Int32, SyncInterposer?) in
+        let files = configuration.fileSystem
+        let (batch, offset, batchEnd, fd, interposer, signFailure) = state.withLock {
+            (writer: inout WriterState) -> ([UInt8], Int, UInt64, Int32, SyncInterposer?, LedgerError?) in
+            // Every record this round makes durable is signed by the time it returns: the batch
+            // ends with a checkpoint of all of them.
+            var signFailure: LedgerError?
+            if configuration.signsEveryFlush, writer.failure == nil, writer.replay.recordsSinceCheckpoint > 0 {
+                do throws(LedgerError) { _ = try self.checkpointLocked(&writer, periodic: false) } catch { signFailure = error }
+            }
             let batch = writer.pending
             writer.pending = writer.spare
             writer.spare = []
-            return (batch, writer.nextFrameOffset - batch.count, writer.replay.tree.size, writer.fd, writer.syncInterposer)
+            return (batch, writer.nextFrameOffset - batch.count, writer.replay.tree.size, writer.fd, writer.syncInterposer,
+                    signFailure)
         }
-        var result: Result<Void, LedgerError> = .success(())
+        var result: Result<Void, LedgerError> = signFailure.map { .failure($0) } ?? .success(())
         var synced = false
         // A round with an empty batch only saves a key: there is nothing to write or sync.
-        if !batch.isEmpty {
+        if !batch.isEmpty, signFailure == nil {
             do throws(LedgerError) {
-                try writeAll(fd: fd, batch, at: offset)
+                try writeAll(fd: fd, batch, at: offset, files: files)
                 // Counted as made even if it fails.
                 synced = true
-                try syncData(fd: fd, interposer: interposer)
+                try syncData(fd: fd, interposer: interposer, files: files)
             } catch {
                 result = .failure(error)
             }
@@ -464,7 +477,7 @@ public final class Ledger: Sendable {
                 return parker
             }
             if !writer.descriptorClosed {
-                Glibc.close(writer.fd)
+                configuration.fileSystem.close(writer.fd)
                 writer.descriptorClosed = true
             }
             return nil
@@ -536,7 +549,7 @@ public final class Ledger: Sendable {
                   let signed = writer.replay.signedCheckpoint(entry) else { throw .requestNotFound }
             let proof = writer.replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes)
             return ReceiptBundle(
-                record: try readRecord(fd: writer.fd, at: location), leafIndex: location.leafIndex, treeSize: entry.treeSize,
+                record: try readRecord(fd: writer.fd, at: location, files: configuration.fileSystem), leafIndex: location.leafIndex, treeSize: entry.treeSize,
                 inclusionProof: proof, checkpoint: signed.noteText, keyRotations: writer.replay.keyChain(for: entry))
         }
     }
@@ -546,20 +559,26 @@ public final class Ledger: Sendable {
 typealias SyncInterposer = @Sendable () -> Int32
 
 /// fdatasync through the test seam.
-private func syncData(fd: Int32, interposer: SyncInterposer?) throws(LedgerError) {
+private func syncData(fd: Int32, interposer: SyncInterposer?, files: FileSystem) throws(LedgerError) {
     if let forced = interposer?(), forced != 0 { throw .io(.sync, errno: forced) }
-    guard fdatasync(fd) == 0 else { throw .io(.sync, errno: errno) }
+    do { try files.fdatasync(fd) } catch { throw .io(.sync, errno: error.rawValue) }
 }
 
 /// Reads and checks one framed record at `location`.
-func readRecord(fd: Int32, at location: RecordLocation) throws(LedgerError) -> [UInt8] {
+func readRecord(fd: Int32, at location: RecordLocation, files: FileSystem = .live) throws(LedgerError) -> [UInt8] {
     var frame = [UInt8](repeating: 0, count: location.length)
     var filled = 0
     while filled < frame.count {
-        let count = frame.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(location.offset + filled)) }
-        if count < 0 && errno == EINTR { continue }
-        guard count > 0 else { throw .io(.read, errno: count < 0 ? errno : EIO) }
-        filled += count
+        let count = frame.withUnsafeMutableBytes { raw in
+            Result { () throws(Errno) in
+                try files.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: location.offset + filled)
+            }
+        }
+        switch count {
+        case .success(0): throw .io(.read, errno: EIO)
+        case .success(let read): filled += read
+        case .failure(let error): throw .io(.read, errno: error.rawValue)
+        }
     }
     let record = Array(frame[8..<(frame.count - 4)])
     var check: [UInt8] = []
