@@ -80,7 +80,7 @@ let package = Package(
             name: "ContentVaultTests",
             dependencies: ["ContentVault", "RetentionVocabulary", "VaultSystem", "CVaultSystem", "CVaultSodium"]),
         .testTarget(name: "RetentionPolicyTests", dependencies: ["RetentionPolicy", "RetentionVocabulary"]),
-        .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger", "RetentionVocabulary"]),
+        .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger", "RetentionVocabulary", "VaultSystem"]),
         .testTarget(name: "ZeroRetentionTests", dependencies: ["ZeroRetention", "RetentionLedger"]),
         .testTarget(name: "zdrTests", dependencies: ["zdr", "RetentionLedger", "RetentionVocabulary"]),
         // Replays every input under Fuzz/FailCases through the code its fuzz target exercises.
