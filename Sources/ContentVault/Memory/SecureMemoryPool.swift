@@ -51,7 +51,8 @@ public final class SecureMemoryPool: @unchecked Sendable {
         /// mappings; smaller ones waste less budget on idle classes.
         public var regionByteCount: Int
         /// Size classes (slot capacities) to map one region for at start, so the first
-        /// requests do not pay for a mapping.
+        /// requests do not pay for a mapping (regions for the buffers ``allocate(byteCount:)``
+        /// returns; a scope's keys and scratch have regions of their own).
         public var prewarmedSlotCapacities: [Int]
         /// Most bytes of regions with no live buffer kept mapped, so a steady load does not map
         /// and unmap a region per request. A region that empties beyond it is wiped, verified,
@@ -101,9 +102,11 @@ public final class SecureMemoryPool: @unchecked Sendable {
     let system: SystemCalls
     private let canaryLow: UInt64
     private let canaryHigh: UInt64
-    /// `classCount` size classes, 64 B to 1 MiB; see ``SizeClass`` for why not an `Array`.
+    /// `classCount` size classes, 64 B to 1 MiB, once per ``MemoryPurpose`` (purpose-major):
+    /// no region holds slots of two purposes. See ``SizeClass`` for why not an `Array`.
     private let classes: UnsafeMutablePointer<SizeClass>
     private static let classCount = largestClassShift - smallestClassShift + 1
+    private static let tableCount = classCount * MemoryPurpose.allCases.count
     private let dedicated: LockedState<DedicatedState>
     private let mappedBytes = Atomic<Int>(0)
     /// Bytes of regions holding a place in the warm reserve. A region takes its place the first
@@ -141,10 +144,10 @@ public final class SecureMemoryPool: @unchecked Sendable {
         self.canaryLow = canary.0 | 1
         self.canaryHigh = canary.1
 
-        self.classes = .allocate(capacity: Self.classCount)
-        for index in 0..<Self.classCount {
+        self.classes = .allocate(capacity: Self.tableCount)
+        for index in 0..<Self.tableCount {
             (classes + index).initialize(
-                to: SizeClass(capacity: 1 << (index + Self.smallestClassShift), regionTarget: regionTarget))
+                to: SizeClass(capacity: 1 << (index % Self.classCount + Self.smallestClassShift), regionTarget: regionTarget))
         }
         self.dedicated = LockedState(DedicatedState())
 
@@ -163,14 +166,14 @@ public final class SecureMemoryPool: @unchecked Sendable {
         // No buffer is alive here (each holds a strong reference to the pool), and every slot
         // was wiped when it was released; the canaries are wiped with the regions.
         var ignored = PoolStatistics(backend: backend, byteBudget: byteBudget, mappedBytes: 0)
-        for index in 0..<Self.classCount {
+        for index in 0..<Self.tableCount {
             for region in (classes + index).collect(into: &ignored) {
                 if !region.retire(backend: backend, system: system) { region.unmap(system: system) }
             }
             classes[index].mutex.destroy()
             classes[index].holds.deallocate()
         }
-        classes.deinitialize(count: Self.classCount)
+        classes.deinitialize(count: Self.tableCount)
         classes.deallocate()
     }
 
@@ -195,15 +198,24 @@ public final class SecureMemoryPool: @unchecked Sendable {
     ///   full (backpressure), ``LockedMemoryError/invalidByteCount(_:)`` for `byteCount < 1`, or
     ///   the mapping error when a new region cannot be locked.
     public func allocate(byteCount: Int) throws(LockedMemoryError) -> LockedBuffer {
+        try allocate(byteCount: byteCount, purpose: .content)
+    }
+
+    /// A zero-filled buffer in a region that holds only buffers of `purpose`, so a linear read
+    /// past a buffer of one purpose meets a guard page before any buffer of another.
+    @inline(__always)
+    func allocate(byteCount: Int, purpose: MemoryPurpose) throws(LockedMemoryError) -> LockedBuffer {
         guard byteCount > 0 else { throw .invalidByteCount(byteCount) }
+        // A dedicated region is one buffer between guard pages: already apart from every other.
         if byteCount > Self.largestPackedByteCount { return try allocateDedicated(byteCount: byteCount) }
         let index = Self.classIndex(for: byteCount)
+        let table = purpose.rawValue &* Self.classCount &+ index
         // Used through the array without a local binding: binding the class to a local costs
         // a retain/release pair, a measurable share of a 64-byte allocation.
-        let (base, slot) = try (classes + index).take(in: self)
+        let (base, slot) = try (classes + table).take(in: self)
         return LockedBuffer(
             pool: self, base: base, count: byteCount, capacity: 1 << (index + Self.smallestClassShift),
-            sizeClass: Int32(index), slot: slot)
+            sizeClass: Int32(table), slot: slot)
     }
 
     /// Copies `source` into a new locked buffer, then wipes `source` with `sodium_memzero`,
@@ -225,8 +237,13 @@ public final class SecureMemoryPool: @unchecked Sendable {
     ///     (what was read is wiped).
     /// - Returns: the bytes read, or `nil` when the input was empty.
     public func read(fromFileDescriptor fileDescriptor: Int32, limit: Int) throws(LockedMemoryError) -> LockedBuffer? {
+        try read(fromFileDescriptor: fileDescriptor, limit: limit, purpose: .content)
+    }
+
+    /// ``read(fromFileDescriptor:limit:)`` into buffers of `purpose`.
+    func read(fromFileDescriptor fileDescriptor: Int32, limit: Int, purpose: MemoryPurpose) throws(LockedMemoryError) -> LockedBuffer? {
         guard limit > 0 else { throw .invalidByteCount(limit) }
-        var buffer = try allocate(byteCount: min(limit, 4096))
+        var buffer = try allocate(byteCount: min(limit, 4096), purpose: purpose)
         var filled = 0
         // Reads go up to the buffer's length, never into the rest of its slot: the length is at
         // most `limit`, and the slot past it must stay zero (a release treats bytes there as a
@@ -244,7 +261,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
                     case .failure(let errno): throw .readFailed(errno: errno.code)
                     }
                 }
-                let larger = try allocate(byteCount: min(limit, buffer.count * 2))
+                let larger = try allocate(byteCount: min(limit, buffer.count * 2), purpose: purpose)
                 larger.base.copyMemory(from: buffer.base, byteCount: filled)
                 buffer = larger  // the old buffer's deinit wipes it
             }
@@ -418,7 +435,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
     @discardableResult
     func reclaimIdleRegions() -> Int {
         var reclaimed = 0
-        for index in 0..<Self.classCount {
+        for index in 0..<Self.tableCount {
             for region in (classes + index).detachIdleRegions(pool: self) {
                 retire(region)
                 reclaimed += 1
@@ -473,7 +490,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
     public var statistics: PoolStatistics {
         var stats = PoolStatistics(
             backend: backend, byteBudget: byteBudget, mappedBytes: mappedBytes.load(ordering: .relaxed))
-        for index in 0..<Self.classCount {
+        for index in 0..<Self.tableCount {
             _ = (classes + index).collect(into: &stats)
         }
         dedicated.withLock { state in
@@ -494,7 +511,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
     package var regionAddresses: [(start: UInt, length: Int)] {
         var result: [(UInt, Int)] = []
         var ignored = PoolStatistics(backend: backend, byteBudget: byteBudget, mappedBytes: 0)
-        for index in 0..<Self.classCount {
+        for index in 0..<Self.tableCount {
             for region in (classes + index).collect(into: &ignored) {
                 result.append((UInt(bitPattern: region.base), region.length))
             }

@@ -32,7 +32,7 @@ extension RequestScope {
         let index = UInt64(slot.chunks.count)
         var chunk: LockedBuffer
         // Ciphertext only (the tag is kept beside it); at least one byte, as the pool hands out.
-        chunk = try allocateLocked(pool, byteCount: max(bytes.count, 1))
+        chunk = try allocateLocked(pool, byteCount: max(bytes.count, 1), purpose: .content)
         var tag: AEAD.Tag = (0, 0)
         let sealed = AEAD.seal(
             algorithm, bytes, into: &chunk, tag: &tag,
@@ -83,7 +83,7 @@ extension RequestScope {
                 throw .authenticationFailed(slot: dataClass, chunk: slot.chunks.count)
             }
             var scratch: LockedBuffer
-            scratch = try allocateLocked(pool, byteCount: max(listed, 1))
+            scratch = try allocateLocked(pool, byteCount: max(listed, 1), purpose: .scratch)
             try scratch.withUnsafeMutableBytes { (output) throws(VaultError) in
                 var offset = 0
                 for index in slot.chunks.indices {
@@ -115,7 +115,7 @@ extension RequestScope {
             }
             let count = slot.chunks[index].plaintextCount
             var scratch: LockedBuffer
-            scratch = try allocateLocked(pool, byteCount: max(count, 1))
+            scratch = try allocateLocked(pool, byteCount: max(count, 1), purpose: .scratch)
             try scratch.withUnsafeMutableBytes { (output) throws(VaultError) in
                 try open(slot, dataClass: dataClass, index: index, into: output)
             }
@@ -124,11 +124,12 @@ extension RequestScope {
     }
 }
 
-/// `pool.allocate` with the error wrapped for the vault.
+/// `pool.allocate` with the error wrapped for the vault. `purpose` keeps keys, sealed chunks
+/// and plaintext scratch in separate regions (see ``MemoryPurpose``).
 @inline(__always)
-func allocateLocked(_ pool: SecureMemoryPool, byteCount: Int) throws(VaultError) -> LockedBuffer {
+func allocateLocked(_ pool: SecureMemoryPool, byteCount: Int, purpose: MemoryPurpose) throws(VaultError) -> LockedBuffer {
     do throws(LockedMemoryError) {
-        return try pool.allocate(byteCount: byteCount)
+        return try pool.allocate(byteCount: byteCount, purpose: purpose)
     } catch {
         throw .memory(error)
     }

@@ -133,7 +133,7 @@ public final class RequestScope: Sendable {
     ) throws(VaultError) -> Int {
         try checkOpen()
         let scratch: LockedBuffer?
-        do { scratch = try pool.read(fromFileDescriptor: fileDescriptor, limit: limit) } catch { throw .memory(error) }
+        do { scratch = try pool.read(fromFileDescriptor: fileDescriptor, limit: limit, purpose: .scratch) } catch { throw .memory(error) }
         guard let scratch else { return 0 }
         let count = scratch.count
         var sealError: VaultError?
@@ -164,7 +164,7 @@ public final class RequestScope: Sendable {
             throw VaultError.chunkTooLarge(byteCount: byteCount, limit: perKeyByteLimit)
         }
         var scratch: LockedBuffer
-        scratch = try allocateLocked(pool, byteCount: byteCount)
+        scratch = try allocateLocked(pool, byteCount: byteCount, purpose: .scratch)
         // `body` may be C writing through a raw pointer: the explicit release afterwards is where
         // a write past the scratch is found.
         return try withScratch(scratch) { scratch in

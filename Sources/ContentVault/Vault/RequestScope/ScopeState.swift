@@ -51,7 +51,7 @@ struct ScopeState: Sendable {
             next = slot.generation + 1
         }
         var key: LockedBuffer
-        key = try allocateLocked(pool, byteCount: AEADAlgorithm.keyByteCount)
+        key = try allocateLocked(pool, byteCount: AEADAlgorithm.keyByteCount, purpose: .key)
         try key.withUnsafeMutableBytes { (output) throws(VaultError) in try KeyGenerator.fill(output) }
         if slot.chunks.isEmpty {
             // A fresh stream (first use or after a slot wipe). Nonces need to be unique per key,
