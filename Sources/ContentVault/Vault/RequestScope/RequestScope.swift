@@ -11,7 +11,9 @@ public import RetentionVocabulary
 /// Open a scope with ``Vault/openScope(timeToLive:)`` or, better, ``Vault/withRequestScope(timeToLive:isolation:_:)``.
 /// Each `DataClass` is a slot: a stream of chunks, each sealed (AEAD) into locked memory as it
 /// is appended. Plaintext exists only inside the closures of the access methods, in a locked
-/// scratch buffer that is wiped when the closure returns or throws.
+/// scratch buffer that is wiped when the closure returns or throws. What a closure throws may
+/// quote the content, so by default it reaches the caller as an ``AccessClosureError`` naming
+/// only its type (``ThrownErrorHandling/passThrough`` is the opt-in for the original).
 ///
 /// ```swift
 /// let (answer, receipt) = try await vault.withRequestScope { scope in
@@ -147,15 +149,18 @@ public final class RequestScope: Sendable {
         return count
     }
 
-    /// The raw-buffer form of ``write(to:byteCount:final:_:)``, for C encoders: `body` fills up
-    /// to `byteCount` bytes of locked scratch and returns how many it wrote; those are sealed.
-    /// The scratch is wiped on return and on throw. The pointer must not escape `body`.
+    /// The raw-buffer form of ``write(to:byteCount:final:thrownErrors:_:)``, for C encoders:
+    /// `body` fills up to `byteCount` bytes of locked scratch and returns how many it wrote;
+    /// those are sealed. The scratch is wiped on return and on throw. The pointer must not
+    /// escape `body`.
     ///
     /// - Returns: the bytes sealed.
-    /// - Throws: ``VaultError``, or what `body` throws.
+    /// - Throws: ``VaultError``, or what `body` throws as `thrownErrors` says (by default an
+    ///   ``AccessClosureError`` naming only its type).
     @discardableResult
     public func writeUnsafe(
         to dataClass: DataClass, byteCount: Int, final: Bool = false,
+        thrownErrors: ThrownErrorHandling = .redacted,
         _ body: (UnsafeMutableRawBufferPointer) throws -> Int
     ) throws -> Int {
         try checkOpen()
@@ -168,7 +173,7 @@ public final class RequestScope: Sendable {
         // `body` may be C writing through a raw pointer: the explicit release afterwards is where
         // a write past the scratch is found.
         return try withScratch(scratch) { scratch in
-            let written = try scratch.withUnsafeMutableBytes { try body($0) }
+            let written = try scratch.withUnsafeMutableBytes { bytes in try thrownErrors.apply { try body(bytes) } }
             guard written >= 0, written <= byteCount else {
                 throw VaultError.writtenCountOutOfRange(written: written, capacity: byteCount)
             }
@@ -184,13 +189,15 @@ public final class RequestScope: Sendable {
     /// chunk. The scratch is wiped on return and on throw; nothing is sealed when `body` throws.
     ///
     /// - Returns: the bytes sealed.
-    /// - Throws: ``VaultError``, or what `body` throws.
+    /// - Throws: ``VaultError``, or what `body` throws as `thrownErrors` says (by default an
+    ///   ``AccessClosureError`` naming only its type).
     @discardableResult
     public func write(
         to dataClass: DataClass, byteCount: Int, final: Bool = false,
+        thrownErrors: ThrownErrorHandling = .redacted,
         _ body: (inout MutableRawSpan) throws -> Int
     ) throws -> Int {
-        try writeUnsafe(to: dataClass, byteCount: byteCount, final: final) { (bytes: UnsafeMutableRawBufferPointer) throws -> Int in
+        try writeUnsafe(to: dataClass, byteCount: byteCount, final: final, thrownErrors: thrownErrors) { (bytes: UnsafeMutableRawBufferPointer) throws -> Int in
             var span = MutableRawSpan(_unsafeBytes: bytes)
             return try body(&span)
         }
@@ -203,29 +210,39 @@ public final class RequestScope: Sendable {
     /// empty span.
     ///
     /// - Throws: ``VaultError/authenticationFailed(slot:chunk:)`` when any chunk was tampered
-    ///   with (`body` is then not called), another ``VaultError``, or what `body` throws.
+    ///   with (`body` is then not called), another ``VaultError``, or what `body` throws as
+    ///   `thrownErrors` says (by default an ``AccessClosureError`` naming only its type).
     public func withPlaintext<Result>(
-        of dataClass: DataClass, _ body: (RawSpan) throws -> Result
+        of dataClass: DataClass, thrownErrors: ThrownErrorHandling = .redacted, _ body: (RawSpan) throws -> Result
     ) throws -> Result {
-        try withUnsafePlaintext(of: dataClass) { bytes in
+        try withUnsafePlaintext(of: dataClass, thrownErrors: thrownErrors) { bytes in
             try body(RawSpan(_unsafeBytes: bytes))
         }
     }
 
-    /// The raw-buffer form of ``withPlaintext(of:_:)``; the pointer must not escape `body`.
+    /// The raw-buffer form of ``withPlaintext(of:thrownErrors:_:)``; the pointer must not
+    /// escape `body`.
     public func withUnsafePlaintext<Result>(
-        of dataClass: DataClass, _ body: (UnsafeRawBufferPointer) throws -> Result
+        of dataClass: DataClass, thrownErrors: ThrownErrorHandling = .redacted,
+        _ body: (UnsafeRawBufferPointer) throws -> Result
     ) throws -> Result {
         let scratch = try decryptSlot(dataClass)
-        guard let scratch else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        guard let scratch else {
+            return try thrownErrors.apply { try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        }
         // Released (wiped, verified, checked for overruns) when `body` returns or throws.
-        return try withScratch(scratch) { scratch in try scratch.withUnsafeBytes { try body($0) } }
+        return try withScratch(scratch) { scratch in
+            try scratch.withUnsafeBytes { bytes in try thrownErrors.apply { try body(bytes) } }
+        }
     }
 
     /// Calls `body` once per chunk, in order, with the chunk's index and plaintext. Each chunk
-    /// is decrypted into locked scratch that is wiped before the next one (and on throw).
+    /// is decrypted into locked scratch that is wiped before the next one (and on throw). What
+    /// `body` throws reaches the caller as `thrownErrors` says (by default an
+    /// ``AccessClosureError`` naming only its type).
     public func forEachChunk(
-        of dataClass: DataClass, _ body: (Int, RawSpan) throws -> Void
+        of dataClass: DataClass, thrownErrors: ThrownErrorHandling = .redacted,
+        _ body: (Int, RawSpan) throws -> Void
     ) throws {
         var index = 0
         while true {
@@ -234,7 +251,8 @@ public final class RequestScope: Sendable {
             let plaintextCount = chunk.plaintextCount
             try withScratch(chunk.scratch) { scratch in
                 try scratch.withUnsafeBytes { bytes in
-                    try body(index, RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: bytes[..<plaintextCount])))
+                    let chunk = RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: bytes[..<plaintextCount]))
+                    try thrownErrors.apply { try body(index, chunk) }
                 }
             }
             index += 1
@@ -244,7 +262,7 @@ public final class RequestScope: Sendable {
     /// Decrypts the slot into `transferSlot` (for a DMA straight from pinned memory).
     /// Returns the bytes written at the start of the transfer slot.
     public func copyPlaintext(of dataClass: DataClass, into transferSlot: TransferSlot) throws -> Int {
-        try withUnsafePlaintext(of: dataClass) { plaintext in
+        try withUnsafePlaintext(of: dataClass, thrownErrors: .passThrough) { plaintext in
             try transferSlot.withUnsafeMutableBytes { destination in
                 guard plaintext.count <= destination.count else {
                     throw VaultError.writtenCountOutOfRange(written: plaintext.count, capacity: destination.count)
