@@ -96,7 +96,7 @@ struct ScopeTests {
         #expect(try scope.plaintext(of: .completion) == content(600))
 
         scratchAddress = nil
-        #expect(throws: PlannedFailure.self) {
+        #expect(throws: AccessClosureError(errorType: String(reflecting: PlannedFailure.self))) {
             try scope.writeUnsafe(to: .audioOutput, byteCount: 2048) { out in
                 scratchAddress = out.baseAddress
                 out.copyBytes(from: content(2048))
@@ -134,7 +134,7 @@ struct ScopeTests {
         #expect(isAllZero(try #require(seen.0), seen.1))
 
         seen = (nil, 0)
-        #expect(throws: PlannedFailure.self) {
+        #expect(throws: AccessClosureError(errorType: String(reflecting: PlannedFailure.self))) {
             try scope.withPlaintext(of: .systemPrompt) { span in
                 seen = (address(of: span), span.byteCount)
                 throw PlannedFailure()
@@ -143,7 +143,7 @@ struct ScopeTests {
         #expect(isAllZero(try #require(seen.0), seen.1))
 
         var chunkAddresses: [(UnsafeMutableRawPointer, Int)] = []
-        #expect(throws: PlannedFailure.self) {
+        #expect(throws: AccessClosureError(errorType: String(reflecting: PlannedFailure.self))) {
             try scope.forEachChunk(of: .systemPrompt) { index, span in
                 chunkAddresses.append((address(of: span)!, span.byteCount))
                 if index == 1 { throw PlannedFailure() }
