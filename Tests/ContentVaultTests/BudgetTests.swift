@@ -318,24 +318,12 @@ struct LockLimitKernelTests {
                       && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "needs setpriv and prlimit"),
           arguments: ["default", "16777216"])
     func realLimitRefusedAtStart(budget: String) throws {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        child.arguments = [
-            "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock", "--",
-            "/usr/bin/prlimit", "--memlock=65536:65536", "--",
-            testBinary, "--testing-library", "swift-testing", "--filter", "lockLimitChildProcess",
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        environment[lockLimitChildVariable] = budget
-        child.environment = environment
-        let output = Pipe()
-        child.standardOutput = output
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        child.waitUntilExit()
-        let lines = text.split(separator: "\n").filter { $0.hasPrefix("ZDR-CHILD ") }.map { $0.dropFirst("ZDR-CHILD ".count) }
+        let run = try runTestChild(
+            filter: "lockLimitChildProcess", variable: lockLimitChildVariable, value: budget,
+            wrapper: ["/usr/bin/setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock", "--",
+                      "/usr/bin/prlimit", "--memlock=65536:65536", "--"])
+        let text = run.output
+        let lines = run.lines(prefixed: "ZDR-CHILD ")
         try #require(lines.contains { $0.hasPrefix("limits ") }, "child did not run: \(text.suffix(2000))")
         #expect(lines.contains { $0.contains("RLIMIT_MEMLOCK soft 65536 B") && $0.contains("CAP_IPC_LOCK no") }, "\(lines)")
         let refusal = lines.first { $0.hasPrefix("init-refused ") }

@@ -81,42 +81,16 @@ struct CorruptionTerminationTests {
     @Test("by default an overrun found on any release path purges every region, then terminates the process",
           arguments: ["explicit", "deinit", "slack", "discard", "purge"])
     func overrunTerminates(path: String) throws {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        child.arguments = ["--testing-library", "swift-testing", "--filter", "corruptionChildProcess"]
-        var environment = ProcessInfo.processInfo.environment
-        environment[corruptionChildVariable] = path
-        child.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        child.standardOutput = output
-        child.standardError = errors
-        try child.run()
-        // Drain stderr on its own thread so neither pipe can fill and block the child.
-        let errorText = LockedText()
-        let reader = Thread { errorText.set(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) }
-        reader.start()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        child.waitUntilExit()
-        while !errorText.isSet { usleep(1000) }
-        let lines = text.split(separator: "\n").filter { $0.hasPrefix(childPrefix) }.map { $0.dropFirst(childPrefix.count) }
+        let run = try runTestChild(filter: "corruptionChildProcess", variable: corruptionChildVariable, value: path)
+        let text = run.output
+        let lines = run.lines(prefixed: childPrefix)
         try #require(lines.contains("armed \(path)"), "child did not run: \(text.suffix(2000))")
         #expect(!lines.contains { $0.hasPrefix("survived") }, "the child survived the overrun: \(lines)")
         // 42: the SIGABRT handler found the live witness buffer wiped (purge, then abort).
-        #expect(child.terminationReason == .exit && child.terminationStatus == 42,
-                "child ended \(child.terminationReason) \(child.terminationStatus); \(lines)")
-        #expect(errorText.value.contains("memory corruption"), "stderr: \(errorText.value.suffix(1000))")
-        #expect(!errorText.value.contains("CANARY"))
+        #expect(run.reason == .exit && run.status == 42, "child ended \(run.reason) \(run.status); \(lines)")
+        #expect(run.errors.contains("memory corruption"), "stderr: \(run.errors.suffix(1000))")
+        #expect(!run.errors.contains("CANARY"))
     }
-}
-
-/// A string one thread sets and another waits for.
-final class LockedText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text: String?
-    func set(_ value: String) { lock.lock(); text = value; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return text != nil }
-    var value: String { lock.lock(); defer { lock.unlock() }; return text ?? "" }
 }
 
 @Suite("Memory corruption: quarantine-and-report keeps serving and says so in statistics, receipts and errors")

@@ -92,22 +92,11 @@ struct KeyIsolationTests {
     @Test("from plaintext scratch and from a sealed chunk, forward and backward",
           arguments: ["scratch-forward", "scratch-backward", "chunk-forward", "chunk-backward"])
     func linearWalkFaultsBeforeAnyKey(mode: String) throws {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        child.arguments = ["--testing-library", "swift-testing", "--filter", "keyWalkChildProcess"]
-        var environment = ProcessInfo.processInfo.environment
-        environment[walkChildVariable] = mode
-        child.environment = environment
-        let output = Pipe()
-        child.standardOutput = output
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        child.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        let lines = text.split(separator: "\n").filter { $0.hasPrefix(childPrefix) }.map { $0.dropFirst(childPrefix.count) }
+        let run = try runTestChild(filter: "keyWalkChildProcess", variable: walkChildVariable, value: mode)
+        let text = run.output
+        let lines = run.lines(prefixed: childPrefix)
         try #require(lines.contains("armed \(mode)"), "child did not run: \(text.suffix(2000))")
-        #expect(child.terminationReason == .exit && child.terminationStatus == faultedStatus,
+        #expect(run.reason == .exit && run.status == faultedStatus,
                 "the walk did not fault: \(lines)")
     }
 }

@@ -26,19 +26,8 @@ func hardeningChildProcess() throws {
 @Suite("Process hardening: the safe setting is the default")
 struct ProcessHardeningTests {
     private func child(_ mode: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["--testing-library", "swift-testing", "--filter", "hardeningChildProcess"]
-        var environment = ProcessInfo.processInfo.environment
-        environment[hardeningChildVariable] = mode
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return text.split(separator: "\n").first { $0.hasPrefix("HARDENING ") }.map(String.init) ?? "no line: \(text.suffix(500))"
+        let run = try runTestChild(filter: "hardeningChildProcess", variable: hardeningChildVariable, value: mode)
+        return run.lines(prefixed: "HARDENING ").first.map { "HARDENING " + $0 } ?? "no line: \(run.output.suffix(500))"
     }
 
     @Test("Vault() makes the process non-dumpable with a zero core limit, and says so")
