@@ -80,19 +80,19 @@ struct GroupCommitTests {
         try ledger.append(.discardReceipt(sampleReceipt(request(0))))
         let problems = Problems()
         // The leader's sync (of record 0) is held open by the gate.
-        async let leader: Void = onThread {
+        let leader = StartedThread {
             do { try ledger.flush() } catch { problems.note("leader: \(error)") }
         }
         #expect(await eventually { gate.arrivals == 1 })
         // A follower whose target is record 0, already in the leader's batch.
-        async let follower: Void = onThread {
+        let follower = StartedThread {
             do { try ledger.flush() } catch { problems.note("follower: \(error)") }
         }
         #expect(await eventually { ledger.waitingFlushCount == 1 })
         // Appended after the follower noted its target: nobody has asked for it to be durable.
         try ledger.append(.discardReceipt(sampleReceipt(request(1))))
         gate.open()
-        _ = await (leader, follower)
+        _ = (await leader.value, await follower.value)
         #expect(problems.all.isEmpty)
         #expect(ledger.syncCount == 1)
         #expect(ledger.durableSize == 1)
@@ -110,16 +110,16 @@ struct GroupCommitTests {
         ledger.interposeSync(gate.interposer)
         try ledger.append(.discardReceipt(sampleReceipt(request(0))))
         let problems = Problems()
-        async let leader: Void = onThread {
+        let leader = StartedThread {
             do { try ledger.flush() } catch { problems.note("leader: \(error)") }
         }
         #expect(await eventually { gate.arrivals == 1 })
         let tasks = 64
         // Releases the gate once every task waits (or after the deadline, so a flush that blocks
         // the pool fails the test instead of hanging it). On a thread: the pool may be full.
-        async let allQueued: Bool = onThread {
+        let allQueued = StartedThread {
             defer { gate.open() }
-            return waitUntil(seconds: 20) { ledger.waitingFlushCount == tasks }
+            return waitUntil(seconds: 120) { ledger.waitingFlushCount == tasks }
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 1...tasks {
@@ -131,8 +131,8 @@ struct GroupCommitTests {
             }
             try await group.waitForAll()
         }
-        #expect(await allQueued, "only \(ledger.waitingFlushCount) of \(tasks) async flushes were waiting at once")
-        await leader
+        #expect(await allQueued.value, "only \(ledger.waitingFlushCount) of \(tasks) async flushes were waiting at once")
+        await leader.value
         #expect(problems.all.isEmpty)
         // The leader's sync of record 0, then one for all 64.
         #expect(ledger.syncCount == 2)
@@ -153,12 +153,12 @@ struct GroupCommitTests {
         ledger.interposeSync(gate.interposer)
         try ledger.append(.discardReceipt(sampleReceipt(request(0))))
         let results = Results()
-        async let leader: Void = onThread { results.record { () throws(LedgerError) in try ledger.flush() } }
+        let leader = StartedThread { results.record { () throws(LedgerError) in try ledger.flush() } }
         #expect(await eventually { gate.arrivals == 1 })
         let followers = 8
-        async let waiting: Bool = onThread {
+        let waiting = StartedThread {
             defer { gate.open() }
-            return waitUntil(seconds: 20) { ledger.waitingFlushCount == followers }
+            return waitUntil(seconds: 120) { ledger.waitingFlushCount == followers }
         }
         await onThreads(followers) { n in
             results.record { () throws(LedgerError) in
@@ -166,8 +166,8 @@ struct GroupCommitTests {
                 try ledger.flush()
             }
         }
-        #expect(await waiting)
-        await leader
+        #expect(await waiting.value)
+        await leader.value
         let expected = LedgerError.io(.sync, errno: EIO)
         #expect(results.all == Array(repeating: expected, count: followers + 1))
         #expect(gate.arrivals == 1)
@@ -187,12 +187,12 @@ struct GroupCommitTests {
         ledger.interposeSync(gate.interposer)
         try ledger.append(.discardReceipt(sampleReceipt(request(0))))
         let results = Results()
-        async let leader: Void = onThread { results.record { () throws(LedgerError) in try ledger.flush() } }
+        let leader = StartedThread { results.record { () throws(LedgerError) in try ledger.flush() } }
         #expect(await eventually { gate.arrivals == 1 })
         let tasks = 16
-        async let waiting: Bool = onThread {
+        let waiting = StartedThread {
             defer { gate.open() }
-            return waitUntil(seconds: 20) { ledger.waitingFlushCount == tasks }
+            return waitUntil(seconds: 120) { ledger.waitingFlushCount == tasks }
         }
         await withTaskGroup(of: Void.self) { group in
             for n in 1...tasks {
@@ -207,8 +207,8 @@ struct GroupCommitTests {
                 }
             }
         }
-        #expect(await waiting)
-        await leader
+        #expect(await waiting.value)
+        await leader.value
         #expect(results.all == Array(repeating: LedgerError.io(.sync, errno: EIO), count: tasks + 1))
         #expect(gate.arrivals == 1)
     }
@@ -338,9 +338,8 @@ private func onThread<Result: Sendable>(_ body: @escaping @Sendable () -> Result
 
 /// Runs `body(0..<count)` on `count` threads at once and waits for all of them.
 private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) async {
-    await withTaskGroup(of: Void.self) { group in
-        for n in 0..<count { group.addTask { await onThread { body(n) } } }
-    }
+    let threads = (0..<count).map { n in StartedThread { body(n) } }
+    for thread in threads { await thread.value }
 }
 
 /// Polls `condition` (every millisecond, up to `seconds`) on the calling thread.
@@ -352,7 +351,38 @@ private func waitUntil(seconds: Int, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// Whether `condition` becomes true within 20 s, polled off the cooperative pool.
+/// Whether `condition` becomes true within 120 s, polled off the cooperative pool. (Generous:
+/// it returns as soon as the condition holds, and under ThreadSanitizer, with other suites'
+/// blocking tests filling the pool, a round can take tens of seconds to start.)
 private func eventually(_ condition: @escaping @Sendable () -> Bool) async -> Bool {
-    await onThread { waitUntil(seconds: 20, condition) }
+    await onThread { waitUntil(seconds: 120, condition) }
+}
+
+/// A thread started at once, whose result can be awaited. Not an `async let` child task: that
+/// starts only when the cooperative pool has a thread free, and other suites' blocking tests can
+/// keep it full for many seconds (seen: 14 s in a full debug run, over 20 s under TSan).
+private final class StartedThread<Value: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var result: Value?
+
+    init(_ body: @escaping @Sendable () -> Value) {
+        Thread { [self] in
+            let value = body()
+            condition.lock()
+            result = value
+            condition.broadcast()
+            condition.unlock()
+        }.start()
+    }
+
+    var value: Value {
+        get async {
+            await onThread { [self] in
+                condition.lock()
+                defer { condition.unlock() }
+                while result == nil { condition.wait() }
+                return result!
+            }
+        }
+    }
 }

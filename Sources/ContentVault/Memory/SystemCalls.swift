@@ -132,7 +132,9 @@ final class SyscallHarness: Sendable {
         var retiredNonZero = 0
         var retiredBytes = 0
     }
-    private let state = Mutex(State())
+    // A pthread mutex (LockedState), not Synchronization.Mutex: ThreadSanitizer does not see the
+    // latter's futex, and reported concurrent churn tests as races on this state.
+    private let state = LockedState(State())
     /// Limits to report instead of the kernel's; `nil` for the kernel's.
     let limits: MemoryLimits?
     /// Counted failures (an EINTR N times, then the real call) for the calls that retry.
