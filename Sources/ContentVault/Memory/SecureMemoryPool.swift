@@ -134,7 +134,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
         let regionTarget = max(configuration.regionByteCount, systemPageSize)
         if case .unprotected = configuration.backend {} else {
             try Self.checkLockable(
-                budget: budget, smallestRegion: SizeClass(capacity: 1 << Self.smallestClassShift, regionTarget: regionTarget).regionLength,
+                budget: budget, smallestRegion: SizeClass.regionLength(capacity: 1 << Self.smallestClassShift, regionTarget: regionTarget),
                 limits: system.memoryLimits())
         }
         self.selection = try Self.selectBackend(configuration.backend, system: system)

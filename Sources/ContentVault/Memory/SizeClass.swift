@@ -40,16 +40,28 @@ struct SizeClass {
         var warm = false
     }
 
+    /// Slots in one region of a class of `capacity`-byte slots.
+    static func slotsPerRegion(capacity: Int, regionTarget: Int) -> Int {
+        max(1, (regionTarget - SecureMemoryPool.canaryLength) / (capacity + SecureMemoryPool.canaryLength))
+    }
+
+    /// The length of one region of a class of `capacity`-byte slots, without making the class
+    /// (whose lock and hold counters only the pool's `deinit` frees).
+    static func regionLength(capacity: Int, regionTarget: Int) -> Int {
+        let slots = slotsPerRegion(capacity: capacity, regionTarget: regionTarget)
+        return roundUp(SecureMemoryPool.canaryLength + slots * (capacity + SecureMemoryPool.canaryLength),
+                       toMultipleOf: systemPageSize)
+    }
+
     /// Most regions the id encoding leaves room for (31 bits of id).
     var maximumRegions: Int { 1 << (31 - Int(slotShift)) }
 
     init(capacity: Int, regionTarget: Int) {
         self.capacity = capacity
         self.stride = capacity + SecureMemoryPool.canaryLength
-        self.slotsPerRegion = max(1, (regionTarget - SecureMemoryPool.canaryLength) / stride)
+        self.slotsPerRegion = Self.slotsPerRegion(capacity: capacity, regionTarget: regionTarget)
         self.slotShift = Int32(Int.bitWidth - (slotsPerRegion - 1).leadingZeroBitCount)
-        self.regionLength = roundUp(
-            SecureMemoryPool.canaryLength + slotsPerRegion * stride, toMultipleOf: systemPageSize)
+        self.regionLength = Self.regionLength(capacity: capacity, regionTarget: regionTarget)
         self.holdsCapacity = 8
         self.holds = .allocate(capacity: holdsCapacity)
         holds.initialize(repeating: 0, count: holdsCapacity)
