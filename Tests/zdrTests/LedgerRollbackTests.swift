@@ -60,7 +60,21 @@ struct LedgerRollbackTests {
         #expect(rolledBack.status == 1)
         #expect(rolledBack.out.contains("NOT CONSISTENT"))
         #expect(rolledBack.out.contains("checkpoint seen last time") && rolledBack.out.contains("newest checkpoint now"))
+        #expect(rolledBack.out.contains("    test.example/zdr\n    16\n"))  // the kept checkpoint itself is shown
         #expect(try String(contentsOfFile: state, encoding: .utf8) == grown.checkpoint)  // state unchanged
+    }
+
+    @Test("monitor never echoes a state file that is not a checkpoint of this log")
+    func monitorDoesNotEchoForeignState() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let state = fixture.path("monitor.state")
+        try "Patient John Doe, diagnosis: CANARY-state-7f3a\n\n— test.example/zdr AAAA\n".write(toFile: state, atomically: true, encoding: .utf8)
+        for arguments in [["--json"], []] {
+            let run = try ZDR.run(["ledger", "monitor", fixture.ledgerPath, "--key", fixture.verifierKey, "--state", state] + arguments)
+            #expect(run.status == 1)
+            #expect(!run.out.contains("CANARY") && !run.err.contains("CANARY"))
+        }
     }
 
     @Test("monitor: a fork under the same key (other records, same origin) is caught")

@@ -78,6 +78,30 @@ enum LedgerMonitorCommand: ZDRCommand {
         return .ok
     }
 
+    /// The log's origin: the verifier key's name (`name+keyid+base64`).
+    private static func origin(of keyText: String) -> String {
+        String(keyText.split(separator: "+", maxSplits: 1).first ?? "")
+    }
+
+    /// `note` when it has exactly the shape of a checkpoint of `origin` (origin, decimal size,
+    /// 44-character base64 root, a blank line, signature lines of that key): only then is it
+    /// printed. A `--state` pointed at some other file must not have its contents echoed.
+    static func checkpointNote(_ note: String, origin: String) -> String? {
+        let parts = note.components(separatedBy: "\n\n")
+        guard parts.count == 2, note.hasSuffix("\n") else { return nil }
+        let body = parts[0].split(separator: "\n", omittingEmptySubsequences: false)
+        let base64 = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+        guard body.count == 3, body[0] == origin, !body[1].isEmpty, body[1].allSatisfy(\.isASCII), UInt64(body[1]) != nil,
+              body[2].count == 44, body[2].allSatisfy({ base64.contains($0) })
+        else { return nil }
+        let signatures = parts[1].split(separator: "\n")
+        guard !signatures.isEmpty, signatures.allSatisfy({ line in
+            let fields = line.split(separator: " ")
+            return fields.count == 3 && fields[0] == "\u{2014}" && fields[1] == origin && fields[2].allSatisfy { base64.contains($0) }
+        }) else { return nil }
+        return note
+    }
+
     private static func readNote(_ path: String) throws(CLIError) -> String {
         guard case .success(let bytes) = ProcFS.readBytes(path, limit: 64 << 10) else {
             throw .failure("cannot read monitor state \(path)")
@@ -94,7 +118,8 @@ enum LedgerMonitorCommand: ZDRCommand {
         if json {
             console.out(JSON.object([
                 ("ledger", .string(path)), ("consistent", .bool(false)), ("error", LedgerCommands.errorJSON(problem)),
-                ("trustedCheckpoint", .optional(previous)), ("ledgerCheckpoint", .optional(newest?.noteText)),
+                ("trustedCheckpoint", .optional(previous.flatMap { checkpointNote($0, origin: origin(of: keyText)) })),
+                ("ledgerCheckpoint", .optional(newest?.noteText)),
                 ("ledgerRecords", current.map { .uint($0) } ?? .null),
             ]).rendered())
             return
@@ -103,7 +128,12 @@ enum LedgerMonitorCommand: ZDRCommand {
         console.out("  \(problem)")
         if let previous {
             console.out("  checkpoint seen last time (kept in the state file, unchanged):")
-            for line in previous.split(separator: "\n") { console.out("    \(line)") }
+            if let note = checkpointNote(previous, origin: origin(of: keyText)) {
+                for line in note.split(separator: "\n") { console.out("    \(line)") }
+            } else {
+                // Whatever else the file holds is not echoed: it could be anything.
+                console.out("    (the state file does not hold a checkpoint of this log; not shown)")
+            }
         }
         if let newest {
             console.out("  the ledger's newest checkpoint now:")
