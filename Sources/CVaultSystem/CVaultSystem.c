@@ -15,6 +15,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <elf.h>
+#include <sys/ptrace.h>
+#include <sys/ucontext.h>
+#include <sys/uio.h>
+#endif
 
 // MARK: - Constants
 
@@ -227,9 +234,86 @@ static const int cvault_termination_signals[] = { SIGTERM, SIGINT };
 static struct sigaction cvault_previous[CVAULT_MAX_SIGNAL];
 static _Atomic(int) cvault_installed[CVAULT_MAX_SIGNAL];
 
+// MARK: - Saved vector registers
+
+#if defined(__x86_64__)
+// The signal frame holds the interrupted thread's FP/vector registers (x86_64 Linux: an XSAVE
+// image at uc_mcontext.fpregs, standard format). They are restored on sigreturn and written to
+// the core when the default action dumps, so a crash in the middle of an AEAD or a memcpy would
+// put up to 32 × 64 bytes of plaintext into the core, where neither MADV_DONTDUMP nor the purge
+// reaches. The purge handler zeroes them for the fatal signals only (a handled SIGTERM may
+// resume the interrupted code, which still needs its registers).
+enum {
+    cvault_fxsave_registers_offset = 32,   // st0-7/mm0-7 (8 × 16 B), then xmm0-15 (16 × 16 B)
+    cvault_fxsave_registers_length = 128 + 256,
+    cvault_fxsave_sw_reserved_offset = 464, // struct _fpx_sw_bytes, filled by the kernel
+    cvault_xsave_header_offset = 512,       // XSTATE_BV: which components the image holds
+    cvault_xsave_legacy_length = 576,       // FXSAVE area + XSAVE header
+};
+#define CVAULT_FP_XSTATE_MAGIC1 0x46505853u
+
+// Components that hold data registers: AVX upper halves (2), AVX-512 opmasks (5), ZMM upper
+// halves (6), ZMM16-31 (7), AMX tile configuration and data (17, 18). Not PKRU (9), which
+// holds access rights, not data. Offsets and sizes come from CPUID leaf 0xD, read once at
+// install time so the handler runs no CPUID.
+static const unsigned cvault_vector_components[] = { 2, 5, 6, 7, 17, 18 };
+#define CVAULT_VECTOR_COMPONENTS (sizeof(cvault_vector_components) / sizeof(unsigned))
+static uint32_t cvault_component_offset[CVAULT_VECTOR_COMPONENTS];
+static uint32_t cvault_component_size[CVAULT_VECTOR_COMPONENTS];
+
+static void cvault_read_xsave_layout(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 26))) { return; }  // no XSAVE
+    for (size_t i = 0; i < CVAULT_VECTOR_COMPONENTS; i++) {
+        __cpuid_count(0xD, cvault_vector_components[i], eax, ebx, ecx, edx);
+        cvault_component_size[i] = eax;
+        cvault_component_offset[i] = ebx;
+    }
+}
+
+static void cvault_clear_saved_vector_registers(void *context) {
+    ucontext_t *uc = context;
+    if (uc == NULL || uc->uc_mcontext.fpregs == NULL) { return; }
+    unsigned char *image = (unsigned char *)uc->uc_mcontext.fpregs;
+    cvault_wipe_volatile(image + cvault_fxsave_registers_offset, cvault_fxsave_registers_length);
+    uint32_t magic, xstate_size;
+    uint64_t features;
+    memcpy(&magic, image + cvault_fxsave_sw_reserved_offset, 4);
+    if (magic != CVAULT_FP_XSTATE_MAGIC1) { return; }  // an FXSAVE-only frame: nothing more
+    memcpy(&features, image + cvault_fxsave_sw_reserved_offset + 8, 8);
+    memcpy(&xstate_size, image + cvault_fxsave_sw_reserved_offset + 16, 4);
+    uint64_t present;
+    memcpy(&present, image + cvault_xsave_header_offset, 8);
+    for (size_t i = 0; i < CVAULT_VECTOR_COMPONENTS; i++) {
+        uint64_t bit = 1ull << cvault_vector_components[i];
+        uint32_t offset = cvault_component_offset[i], size = cvault_component_size[i];
+        if (!(features & bit) || size == 0 || offset < cvault_xsave_legacy_length
+            || offset > xstate_size || size > xstate_size - offset) { continue; }
+        cvault_wipe_volatile(image + offset, size);
+        // A clear XSTATE_BV bit makes sigreturn load the component's initial (zero) state.
+        present &= ~bit;
+    }
+    memcpy(image + cvault_xsave_header_offset, &present, 8);
+}
+#else
+// Other architectures keep the FP/SIMD state in a different frame layout; not cleared yet
+// (Docs/ThreatModel.md, "Registers").
+static void cvault_read_xsave_layout(void) {}
+static void cvault_clear_saved_vector_registers(void *context) { (void)context; }
+#endif
+
+static int cvault_is_fatal_signal(int sig) {
+    for (size_t i = 0; i < sizeof(cvault_fatal_signals) / sizeof(int); i++) {
+        if (cvault_fatal_signals[i] == sig) { return 1; }
+    }
+    return 0;
+}
+
 static void cvault_purge_handler(int sig, siginfo_t *info, void *context) {
     int saved_errno = errno;
     cvault_purge_all();
+    // Before chaining: a crash reporter needs the general registers, not the vector state.
+    if (cvault_is_fatal_signal(sig)) { cvault_clear_saved_vector_registers(context); }
     struct sigaction *prev = (sig > 0 && sig < CVAULT_MAX_SIGNAL) ? &cvault_previous[sig] : NULL;
     if (prev != NULL && (prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction != NULL) {
         errno = saved_errno;
@@ -275,6 +359,8 @@ static int cvault_install(const int *signals, size_t count) {
 }
 
 int cvault_install_fatal_purge_handlers(void) {
+    static pthread_once_t layout_once = PTHREAD_ONCE_INIT;
+    pthread_once(&layout_once, cvault_read_xsave_layout);
     return cvault_install(cvault_fatal_signals, sizeof(cvault_fatal_signals) / sizeof(int));
 }
 
@@ -388,4 +474,86 @@ int cvault_fork_signal_probe(const void *ptr, size_t len, int sig) {
         _exit(6);
     }
     return cvault_wait_child(child);
+}
+
+// MARK: - Vector register probe
+
+#if defined(__x86_64__)
+static int cvault_xstate_holds(pid_t child, const unsigned char *canary) {
+    static unsigned char image[16384];  // XSAVE image with AMX tiles fits (< 12 KiB)
+    struct iovec vector = { image, sizeof(image) };
+    if (ptrace(PTRACE_GETREGSET, child, (void *)NT_X86_XSTATE, &vector) != 0) { return -1; }
+    return memmem(image, vector.iov_len, canary, 16) != NULL;
+}
+
+static int cvault_wait_stop(pid_t child, int expected) {
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) { return 0; }
+    }
+    return WIFSTOPPED(status) && WSTOPSIG(status) == expected;
+}
+#endif
+
+int cvault_fork_vector_register_probe(const void *canary) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx")) { return 8; }
+    pid_t child = fork();
+    if (child < 0) { return -1; }
+    if (child == 0) {
+        if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) { _exit(4); }
+        raise(SIGSTOP);
+        // Ours on top of the default action, as in a process with no other handler.
+        struct sigaction default_action;
+        memset(&default_action, 0, sizeof(default_action));
+        default_action.sa_handler = SIG_DFL;
+        sigemptyset(&default_action.sa_mask);
+        if (sigaction(SIGSEGV, &default_action, NULL) != 0) { _exit(4); }
+        for (int i = 0; i < CVAULT_MAX_SIGNAL; i++) { atomic_store(&cvault_installed[i], 0); }
+        if (cvault_install_fatal_purge_handlers() != 0) { _exit(5); }
+        sigset_t unblock;
+        sigemptyset(&unblock);
+        sigaddset(&unblock, SIGSEGV);
+        pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+        // Both halves of every ymm register hold the canary when the store to address 0 faults.
+        __asm__ volatile(
+            "vbroadcastf128 (%0), %%ymm0\n\t"  "vmovaps %%ymm0, %%ymm1\n\t"
+            "vmovaps %%ymm0, %%ymm2\n\t"  "vmovaps %%ymm0, %%ymm3\n\t"
+            "vmovaps %%ymm0, %%ymm4\n\t"  "vmovaps %%ymm0, %%ymm5\n\t"
+            "vmovaps %%ymm0, %%ymm6\n\t"  "vmovaps %%ymm0, %%ymm7\n\t"
+            "vmovaps %%ymm0, %%ymm8\n\t"  "vmovaps %%ymm0, %%ymm9\n\t"
+            "vmovaps %%ymm0, %%ymm10\n\t" "vmovaps %%ymm0, %%ymm11\n\t"
+            "vmovaps %%ymm0, %%ymm12\n\t" "vmovaps %%ymm0, %%ymm13\n\t"
+            "vmovaps %%ymm0, %%ymm14\n\t" "vmovaps %%ymm0, %%ymm15\n\t"
+            "xorl %%eax, %%eax\n\t"
+            "movb $1, (%%rax)\n\t"
+            : : "r"(canary)
+            : "rax", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+              "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+        _exit(6);
+    }
+    int result = -1;
+    // 1. The initial stop; 2. the fault, before any handler: the canary must be in the
+    // registers, or the probe proves nothing; 3. after the purge handler re-raised and
+    // returned, the default action is next: what a core would hold.
+    if (cvault_wait_stop(child, SIGSTOP) && ptrace(PTRACE_CONT, child, NULL, NULL) == 0
+        && cvault_wait_stop(child, SIGSEGV)) {
+        int before = cvault_xstate_holds(child, canary);
+        if (before != 1) {
+            result = before < 0 ? -1 : 3;
+        } else if (ptrace(PTRACE_CONT, child, NULL, (void *)(intptr_t)SIGSEGV) == 0
+                   && cvault_wait_stop(child, SIGSEGV)) {
+            int after = cvault_xstate_holds(child, canary);
+            result = after < 0 ? -1 : (after ? 2 : 0);
+        }
+    }
+    kill(child, SIGKILL);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    return result;
+#else
+    (void)canary;
+    return 8;
+#endif
 }

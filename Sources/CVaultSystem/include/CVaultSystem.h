@@ -90,6 +90,14 @@ int cvault_fork_purge_probe(const void *ptr, size_t len);
 /// Returns the child's exit code (0 or 2), 3 when the child died by the signal itself, or -1.
 int cvault_fork_signal_probe(const void *ptr, size_t len, int sig);
 
+/// Forks a traced child that loads the 16-byte `canary` into both halves of ymm0-15, installs
+/// the purge handlers over the default action and faults. Reads the child's saved XSAVE state
+/// at the fault (where the canary must be) and again when the default action is about to run,
+/// after the purge handler: what a core dump would hold. Returns 0 when the canary was gone,
+/// 2 when it was still there, 3 when it was not seen even at the fault (the probe proves
+/// nothing), 8 when unsupported (not x86_64 with AVX), -1 when ptrace or fork failed.
+int cvault_fork_vector_register_probe(const void *canary);
+
 // MARK: - Key generator (KeyGenerator.c)
 /// Fills `output` with `len` random bytes from a fast-key-erasure ChaCha20 generator whose state
 /// is locked, excluded from core dumps and wiped on fork (a forked child reseeds), seeded and
