@@ -167,32 +167,44 @@ let benchmarks: @Sendable () -> Void = {
     // of lifecycles and of raw AEAD ×2 (the order flips every round) and records the ratio of
     // their summed times; the suite's separate benchmarks above run seconds apart, and on this
     // shared host the raw AEAD alone moves by 20 % between them.
+    // Guarded mode (every buffer of a page or more in a region of its own, ending at a guard
+    // page) is paired the same way, to report what it costs.
+    let guardedVault: Vault
+    do {
+        guardedVault = try Vault(configuration: .init(byteBudget: 256 << 20, reaperInterval: nil, guardsPageSizedBuffers: true))
+    } catch {
+        benchmarkNote("RequestScope: no guarded vault (\(error)); no paired benchmarks registered")
+        return
+    }
     let pairedRatio = BenchmarkMetric.custom("lifecycle ÷ raw AEAD ×2, ×1000", polarity: .prefersSmaller, useScalingFactor: false)
+    let guardedPairedRatio = BenchmarkMetric.custom("guarded lifecycle ÷ raw AEAD ×2, ×1000", polarity: .prefersSmaller, useScalingFactor: false)
     for (label, byteCount, block) in [("4 KiB", 4 << 10, 50), ("64 KiB", 64 << 10, 5)] {
-        let input = Input(byteCount: byteCount)
-        let raw = RawAEAD(algorithm: algorithm, maximumLength: byteCount)
-        let config = RunLength.configuration(metrics: [.wallClock, pairedRatio], maxIterations: 300)
-        Benchmark("\(label) paired: lifecycle ÷ raw AEAD ×2, alternating blocks of \(block) (\(algorithm))", configuration: config) { benchmark in
-            var lifecycleTime: Int64 = 0
-            var rawTime: Int64 = 0
-            func timeLifecycles() throws {
-                let start = nanoseconds(CLOCK_MONOTONIC)
-                for _ in 0..<block { try runLifecycle(vault: vault, input: input) }
-                lifecycleTime += nanoseconds(CLOCK_MONOTONIC) - start
-            }
-            func timeRaw() {
-                let start = nanoseconds(CLOCK_MONOTONIC)
-                for iteration in 0..<block {
-                    raw.seal(length: byteCount, counter: UInt64(iteration))
-                    raw.open(length: byteCount)
-                    blackHole(raw.opened)
+        for (mode, vault, pairedRatio) in [("", vault, pairedRatio), ("guarded ", guardedVault, guardedPairedRatio)] {
+            let input = Input(byteCount: byteCount)
+            let raw = RawAEAD(algorithm: algorithm, maximumLength: byteCount)
+            let config = RunLength.configuration(metrics: [.wallClock, pairedRatio], maxIterations: 300)
+            Benchmark("\(label) paired: \(mode)lifecycle ÷ raw AEAD ×2, alternating blocks of \(block) (\(algorithm))", configuration: config) { benchmark in
+                var lifecycleTime: Int64 = 0
+                var rawTime: Int64 = 0
+                func timeLifecycles() throws {
+                    let start = nanoseconds(CLOCK_MONOTONIC)
+                    for _ in 0..<block { try runLifecycle(vault: vault, input: input) }
+                    lifecycleTime += nanoseconds(CLOCK_MONOTONIC) - start
                 }
-                rawTime += nanoseconds(CLOCK_MONOTONIC) - start
+                func timeRaw() {
+                    let start = nanoseconds(CLOCK_MONOTONIC)
+                    for iteration in 0..<block {
+                        raw.seal(length: byteCount, counter: UInt64(iteration))
+                        raw.open(length: byteCount)
+                        blackHole(raw.opened)
+                    }
+                    rawTime += nanoseconds(CLOCK_MONOTONIC) - start
+                }
+                for round in 0..<10 {
+                    if round.isMultiple(of: 2) { try timeLifecycles(); timeRaw() } else { timeRaw(); try timeLifecycles() }
+                }
+                benchmark.measurement(pairedRatio, Int(lifecycleTime * 1000 / max(rawTime, 1)))
             }
-            for round in 0..<10 {
-                if round.isMultiple(of: 2) { try timeLifecycles(); timeRaw() } else { timeRaw(); try timeLifecycles() }
-            }
-            benchmark.measurement(pairedRatio, Int(lifecycleTime * 1000 / max(rawTime, 1)))
         }
     }
 

@@ -63,6 +63,13 @@ public final class SecureMemoryPool: @unchecked Sendable {
         public var warmReserveByteCount: Int?
         /// What a release that finds memory corruption does. Default ``MemoryCorruptionPolicy/terminate``.
         public var corruptionPolicy: MemoryCorruptionPolicy
+        /// Guarded mode, for high-assurance hosts: every buffer of a page or more gets a region of
+        /// its own and ends exactly at the guard page after it (as `sodium_malloc`'s do), so a
+        /// write or read one byte past it faults at once instead of being found at release. Each
+        /// such buffer then costs a mapping (`mmap`, lock, `munmap`); Docs/Performance.md has the
+        /// figures. Such a buffer's address is not 16-byte aligned unless its length is a
+        /// multiple of 16. Default `false`.
+        public var guardsPageSizedBuffers: Bool
 
         public init(
             backend: BackendPreference = .automatic,
@@ -70,8 +77,10 @@ public final class SecureMemoryPool: @unchecked Sendable {
             regionByteCount: Int = 256 * 1024,
             prewarmedSlotCapacities: [Int] = [],
             warmReserveByteCount: Int? = nil,
-            corruptionPolicy: MemoryCorruptionPolicy = .terminate
+            corruptionPolicy: MemoryCorruptionPolicy = .terminate,
+            guardsPageSizedBuffers: Bool = false
         ) {
+            self.guardsPageSizedBuffers = guardsPageSizedBuffers
             self.backend = backend
             self.byteBudget = byteBudget
             self.regionByteCount = regionByteCount
@@ -88,6 +97,10 @@ public final class SecureMemoryPool: @unchecked Sendable {
     static let largestClassShift = 20
     /// The largest request served from a packed slot; larger ones get a dedicated region.
     public static let largestPackedByteCount = 1 << largestClassShift
+    /// The size class a buffer in a region of its own reports; the guarded kind ends at the
+    /// trailing guard page and has no canary after it.
+    static let dedicatedClass: Int32 = -1
+    static let guardedClass: Int32 = -2
 
     /// How the backend was chosen.
     public let selection: BackendSelection
@@ -99,6 +112,8 @@ public final class SecureMemoryPool: @unchecked Sendable {
     public let warmReserveByteCount: Int
     /// What a release that finds memory corruption does.
     public let corruptionPolicy: MemoryCorruptionPolicy
+    /// Whether buffers of a page or more end at a guard page (``Configuration/guardsPageSizedBuffers``).
+    public let guardsPageSizedBuffers: Bool
 
     let system: SystemCalls
     private let canaryLow: UInt64
@@ -131,6 +146,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
         guard reserve >= 0 else { throw .invalidByteCount(reserve) }
         self.warmReserveByteCount = reserve
         self.corruptionPolicy = configuration.corruptionPolicy
+        self.guardsPageSizedBuffers = configuration.guardsPageSizedBuffers
         let regionTarget = max(configuration.regionByteCount, systemPageSize)
         if case .unprotected = configuration.backend {} else {
             try Self.checkLockable(
@@ -174,6 +190,9 @@ public final class SecureMemoryPool: @unchecked Sendable {
             classes[index].mutex.destroy()
             classes[index].holds.deallocate()
         }
+        for region in dedicated.withLock({ $0.idleGuardedRegions }) {
+            if !region.retire(backend: backend, system: system) { region.unmap(system: system) }
+        }
         classes.deinitialize(count: Self.tableCount)
         classes.deallocate()
     }
@@ -208,7 +227,9 @@ public final class SecureMemoryPool: @unchecked Sendable {
     func allocate(byteCount: Int, purpose: MemoryPurpose) throws(LockedMemoryError) -> LockedBuffer {
         guard byteCount > 0 else { throw .invalidByteCount(byteCount) }
         // A dedicated region is one buffer between guard pages: already apart from every other.
-        if byteCount > Self.largestPackedByteCount { return try allocateDedicated(byteCount: byteCount) }
+        if byteCount > Self.largestPackedByteCount || (guardsPageSizedBuffers && byteCount >= systemPageSize) {
+            return try allocateDedicated(byteCount: byteCount)
+        }
         let index = Self.classIndex(for: byteCount)
         let table = purpose.rawValue &* Self.classCount &+ index
         // Used through the array without a local binding: binding the class to a local costs
@@ -280,21 +301,47 @@ public final class SecureMemoryPool: @unchecked Sendable {
     }
 
     private func allocateDedicated(byteCount: Int) throws(LockedMemoryError) -> LockedBuffer {
-        let length = Self.canaryLength + roundUp(byteCount, toMultipleOf: Self.canaryLength) + Self.canaryLength
+        let endsAtGuard = guardsPageSizedBuffers && byteCount >= systemPageSize
+        let length = endsAtGuard
+            ? Self.canaryLength + byteCount
+            : Self.canaryLength + roundUp(byteCount, toMultipleOf: Self.canaryLength) + Self.canaryLength
         let region: Region
-        do {
-            region = try mapBudgeted(minimumLength: length)
-        } catch {
-            guard case .budgetExhausted = error else { throw error }
-            reclaimIdleRegions()
-            region = try mapBudgeted(minimumLength: length)
+        if endsAtGuard, let idle = takeIdleGuardedRegion(length: roundUp(length, toMultipleOf: systemPageSize)) {
+            region = idle
+        } else {
+            do {
+                region = try mapBudgeted(minimumLength: length)
+            } catch {
+                guard case .budgetExhausted = error else { throw error }
+                reclaimIdleRegions()
+                region = try mapBudgeted(minimumLength: length)
+            }
         }
-        let base = region.base + Self.canaryLength
-        let capacity = roundUp(byteCount, toMultipleOf: Self.canaryLength)
-        writeCanary(at: region.base)
-        writeCanary(at: base + capacity)
+        let base: UnsafeMutableRawPointer
+        let capacity: Int
+        if endsAtGuard {
+            // The last byte is the last before the guard page; the canary goes in front only.
+            capacity = byteCount
+            base = region.base + region.length - byteCount
+            writeCanary(at: base - Self.canaryLength)
+        } else {
+            capacity = roundUp(byteCount, toMultipleOf: Self.canaryLength)
+            base = region.base + Self.canaryLength
+            writeCanary(at: region.base)
+            writeCanary(at: base + capacity)
+        }
         dedicated.withLock { $0.regions[UInt(bitPattern: base)] = region }
-        return LockedBuffer(pool: self, base: base, count: byteCount, capacity: capacity, sizeClass: -1, slot: 0)
+        return LockedBuffer(pool: self, base: base, count: byteCount, capacity: capacity,
+                            sizeClass: endsAtGuard ? Self.guardedClass : Self.dedicatedClass, slot: 0)
+    }
+
+    private func takeIdleGuardedRegion(length: Int) -> Region? {
+        let region: Region? = dedicated.withLock { state in
+            guard let index = state.idleGuardedRegions.firstIndex(where: { $0.length == length }) else { return nil }
+            return state.idleGuardedRegions.remove(at: index)
+        }
+        if let region { releaseWarmPlace(region.length) }
+        return region
     }
 
     /// Maps a region after reserving its bytes against the budget; gives them back on failure.
@@ -326,7 +373,8 @@ public final class SecureMemoryPool: @unchecked Sendable {
     /// default corruption does not return); the slot is then quarantined instead of recycled.
     func release(base: UnsafeMutableRawPointer, used: Int, capacity: Int, sizeClass: Int32, slot: Int32) -> LockedMemoryError? {
         var problem: LockedMemoryError?
-        let canaryDamaged = !canariesIntact(around: base, capacity: capacity)
+        let trailingCanary = sizeClass != Self.guardedClass
+        let canaryDamaged = !canariesIntact(around: base, capacity: capacity, trailing: trailingCanary)
         if canaryDamaged { problem = .canaryOverrun(slotCapacity: capacity) }
         var zero: Int32 = 0
         // After an overrun the whole slot is suspect: wipe all of it.
@@ -349,11 +397,15 @@ public final class SecureMemoryPool: @unchecked Sendable {
             }
             if let region {
                 if verified {
-                    // The slot is proven zero; only the two canaries around it are left.
-                    sodium_memzero(region.base, Self.canaryLength)
-                    sodium_memzero(base + capacity, Self.canaryLength)
-                    region.unlockAndUnmap(backend: backend, system: system)
-                    mappedBytes.subtract(region.length, ordering: .relaxed)
+                    // The slot is proven zero; only the canaries around it are left.
+                    sodium_memzero(base - Self.canaryLength, Self.canaryLength)
+                    if trailingCanary { sodium_memzero(base + capacity, Self.canaryLength) }
+                    if !trailingCanary && claimWarmPlace(region.length) {
+                        dedicated.withLock { $0.idleGuardedRegions.append(region) }
+                    } else {
+                        region.unlockAndUnmap(backend: backend, system: system)
+                        mappedBytes.subtract(region.length, ordering: .relaxed)
+                    }
                 } else {
                     // Not provably zero: stays mapped (and counted) for the life of the pool.
                     dedicated.withLock { $0.quarantinedRegions.append(region) }
@@ -436,6 +488,11 @@ public final class SecureMemoryPool: @unchecked Sendable {
     @discardableResult
     func reclaimIdleRegions() -> Int {
         var reclaimed = 0
+        for region in dedicated.withLock({ state in defer { state.idleGuardedRegions = [] }; return state.idleGuardedRegions }) {
+            releaseWarmPlace(region.length)
+            retire(region)
+            reclaimed += 1
+        }
         for index in 0..<Self.tableCount {
             for region in (classes + index).detachIdleRegions(pool: self) {
                 retire(region)
@@ -457,15 +514,16 @@ public final class SecureMemoryPool: @unchecked Sendable {
             && (address + 8).loadUnaligned(as: UInt64.self) == canaryHigh
     }
 
-    private func canariesIntact(around base: UnsafeMutableRawPointer, capacity: Int) -> Bool {
+    /// `trailing` is false for a guarded buffer, whose end is the guard page.
+    private func canariesIntact(around base: UnsafeMutableRawPointer, capacity: Int, trailing: Bool) -> Bool {
         let before = base - Self.canaryLength
         let after = base + capacity
-        if canaryIntact(at: before) && canaryIntact(at: after) { return true }
+        if canaryIntact(at: before) && (!trailing || canaryIntact(at: after)) { return true }
         // A purge zeroes whole regions, canaries included. Zeroed canaries after a purge are the
         // purge's doing, not an overrun: restore them.
-        if cvault_purge_generation() > 0 && isZeroCanary(before) && isZeroCanary(after) {
+        if cvault_purge_generation() > 0 && isZeroCanary(before) && (!trailing || isZeroCanary(after)) {
             writeCanary(at: before)
-            writeCanary(at: after)
+            if trailing { writeCanary(at: after) }
             return true
         }
         return false
@@ -495,7 +553,8 @@ public final class SecureMemoryPool: @unchecked Sendable {
             _ = (classes + index).collect(into: &stats)
         }
         dedicated.withLock { state in
-            stats.regions += state.regions.count + state.quarantinedRegions.count
+            stats.regions += state.regions.count + state.quarantinedRegions.count + state.idleGuardedRegions.count
+            stats.idleBytes += state.idleGuardedRegions.reduce(0) { $0 + $1.length }
             stats.liveBuffers += state.regions.count
             stats.wipes += state.wipes
             stats.bytesWiped += state.bytesWiped
@@ -520,6 +579,7 @@ public final class SecureMemoryPool: @unchecked Sendable {
         dedicated.withLock { state in
             for region in state.regions.values { result.append((UInt(bitPattern: region.base), region.length)) }
             for region in state.quarantinedRegions { result.append((UInt(bitPattern: region.base), region.length)) }
+            for region in state.idleGuardedRegions { result.append((UInt(bitPattern: region.base), region.length)) }
         }
         return result
     }
@@ -553,6 +613,10 @@ struct DedicatedState {
     /// Regions kept mapped for the life of the pool: a quarantined dedicated buffer's, or a
     /// packed region that did not read back as zero when it was retired.
     var quarantinedRegions: [Region] = []
+    /// Guarded buffers' regions with no buffer, proven zero, each holding a place in the warm
+    /// reserve: reused for the next guarded buffer of the same page count, so a steady load does
+    /// not map, lock and unmap one per buffer.
+    var idleGuardedRegions: [Region] = []
     var wipes: UInt64 = 0
     var bytesWiped: UInt64 = 0
     var bytesVerifiedZero: UInt64 = 0

@@ -57,6 +57,11 @@ public final class Vault: Sendable {
         /// purge every region and terminate; ``MemoryCorruptionPolicy/quarantineAndReport`` keeps
         /// serving and reports it in receipts, statistics and ``VaultError/memoryCorrupted(_:)``.
         public var corruptionPolicy: MemoryCorruptionPolicy
+        /// Guarded mode for high-assurance hosts: every sealed chunk, scratch buffer and
+        /// transfer of a page or more ends at a guard page, so a one-byte overrun faults at once
+        /// (``SecureMemoryPool/Configuration/guardsPageSizedBuffers``). Costs a mapping per such
+        /// buffer; Docs/Performance.md has the figures. Default `false`.
+        public var guardsPageSizedBuffers: Bool
         /// Whether `Vault()` applies ``ProcessHardening/apply()`` (the process becomes
         /// non-dumpable and its soft `RLIMIT_CORE` 0), the safe default: locked regions are
         /// excluded from core dumps already, but a core also holds the heap, the stacks and every
@@ -75,8 +80,10 @@ public final class Vault: Sendable {
             regionByteCount: Int = 256 * 1024,
             warmReserveByteCount: Int? = nil,
             corruptionPolicy: MemoryCorruptionPolicy = .terminate,
-            hardensProcess: Bool = true
+            hardensProcess: Bool = true,
+            guardsPageSizedBuffers: Bool = false
         ) {
+            self.guardsPageSizedBuffers = guardsPageSizedBuffers
             self.backend = backend
             self.byteBudget = byteBudget
             self.defaultTimeToLive = defaultTimeToLive
@@ -144,7 +151,8 @@ public final class Vault: Sendable {
                     backend: configuration.backend, byteBudget: configuration.byteBudget,
                     regionByteCount: configuration.regionByteCount,
                     warmReserveByteCount: configuration.warmReserveByteCount,
-                    corruptionPolicy: configuration.corruptionPolicy),
+                    corruptionPolicy: configuration.corruptionPolicy,
+                    guardsPageSizedBuffers: configuration.guardsPageSizedBuffers),
                 system: system)
         } catch {
             throw .memory(error)
