@@ -14,7 +14,9 @@ public struct LockedBuffer: ~Copyable {
     /// Held as `Unmanaged` (retained in `init`, released in `deinit`) so that every stored
     /// property is trivial and ``release()`` can end the buffer with `discard self`.
     private let poolReference: Unmanaged<SecureMemoryPool>
-    let base: UnsafeMutableRawPointer
+    /// The slot's address. Private: only this file touches it (the pool gets it back inside
+    /// `release()` and `deinit`), so no other code can keep a pointer past the buffer's life.
+    private let base: UnsafeMutableRawPointer
     /// Bytes in use. Never more than `capacity`.
     public internal(set) var count: Int
     /// Bytes in the slot. Release wipes the `count` bytes the owner could reach and verifies
@@ -94,6 +96,11 @@ public struct LockedBuffer: ~Copyable {
         var span = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(start: base, count: count))
         return try body(&span)
     }
+
+    /// Test-only: the slot's address, so memory tests can read the bytes back after the buffer
+    /// is gone (the wipe) or corrupt its canaries. Production code reaches the bytes only
+    /// through the `with…` methods.
+    var baseAddressForTesting: UnsafeMutableRawPointer { base }
 
     /// Shortens the buffer to `newCount` bytes, wiping the bytes cut off at once.
     public mutating func truncate(to newCount: Int) {

@@ -262,11 +262,16 @@ public final class SecureMemoryPool: @unchecked Sendable {
                     case .failure(let errno): throw .readFailed(errno: errno.rawValue)
                     }
                 }
-                let larger = try allocate(byteCount: min(limit, buffer.count * 2), purpose: purpose)
-                larger.base.copyMemory(from: buffer.base, byteCount: filled)
+                var larger = try allocate(byteCount: min(limit, buffer.count * 2), purpose: purpose)
+                buffer.withUnsafeBytes { old in
+                    larger.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: old.baseAddress!, byteCount: filled) }
+                }
                 buffer = larger  // the old buffer's deinit wipes it
             }
-            switch system.read(fileDescriptor, into: buffer.base + filled, buffer.count - filled) {
+            let result = buffer.withUnsafeMutableBytes { bytes in
+                system.read(fileDescriptor, into: bytes.baseAddress! + filled, bytes.count - filled)
+            }
+            switch result {
             case .success(0):
                 guard filled > 0 else { return nil }
                 buffer.count = filled
