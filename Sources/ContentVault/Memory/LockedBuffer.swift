@@ -1,4 +1,5 @@
 public import RetentionVocabulary
+import VaultSystem
 /// Bytes in locked, guarded, dump-excluded, fork-protected memory, wiped when released.
 ///
 /// `LockedBuffer` is noncopyable: there is exactly one owner, and the bytes are wiped (and the
@@ -95,6 +96,20 @@ public struct LockedBuffer: ~Copyable {
     ) throws(Failure) -> Result {
         var span = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(start: base, count: count))
         return try body(&span)
+    }
+
+    /// Copies the first `byteCount` bytes of `source` to the start of this buffer (the pool's
+    /// `read(fromFileDescriptor:limit:)` moving into a larger slot). Both lengths must allow it.
+    mutating func copyPrefix(_ byteCount: Int, of source: borrowing LockedBuffer) {
+        precondition(byteCount >= 0 && byteCount <= count && byteCount <= source.count)
+        base.copyMemory(from: source.base, byteCount: byteCount)
+    }
+
+    /// One `read(2)` from `fileDescriptor` into the bytes from `offset` to ``count`` (never the
+    /// slack past it, which a release checks is still zero), retried on `EINTR`.
+    mutating func read(from fileDescriptor: Int32, at offset: Int, system: SystemCalls) -> Result<Int, Errno> {
+        precondition(offset >= 0 && offset <= count)
+        return system.read(fileDescriptor, into: base + offset, count - offset)
     }
 
     /// Test-only: the slot's address, so memory tests can read the bytes back after the buffer

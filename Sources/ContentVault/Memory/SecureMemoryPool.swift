@@ -263,15 +263,10 @@ public final class SecureMemoryPool: @unchecked Sendable {
                     }
                 }
                 var larger = try allocate(byteCount: min(limit, buffer.count * 2), purpose: purpose)
-                buffer.withUnsafeBytes { old in
-                    larger.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: old.baseAddress!, byteCount: filled) }
-                }
+                larger.copyPrefix(filled, of: buffer)
                 buffer = larger  // the old buffer's deinit wipes it
             }
-            let result = buffer.withUnsafeMutableBytes { bytes in
-                system.read(fileDescriptor, into: bytes.baseAddress! + filled, bytes.count - filled)
-            }
-            switch result {
+            switch buffer.read(from: fileDescriptor, at: filled, system: system) {
             case .success(0):
                 guard filled > 0 else { return nil }
                 buffer.count = filled
