@@ -26,7 +26,7 @@ struct BackendSelectionTests {
         #expect(pool.selection == BackendSelection(backend: .locked, secretmemRefusal: errno))
         var buffer = try pool.allocate(byteCount: 100)
         buffer.withUnsafeMutableBytes(fillPattern)
-        let address = buffer.base
+        let address = buffer.baseAddressForTesting
         try buffer.release()
         #expect(isAllZero(address, 100))
         #expect(tracker.outstandingBytes > 0)  // the pool's region, mapped until the pool goes

@@ -35,7 +35,7 @@ func corruptionChildProcess() throws {
     let vault = try makeVault()
     var witness = try vault.pool.allocate(byteCount: 4096)
     witness.withUnsafeMutableBytes(fillPattern)
-    witnessAddress = witness.base
+    witnessAddress = witness.baseAddressForTesting
     witnessLength = witness.count
     signal(SIGABRT) { _ in
         let purged = witnessAddress.map { cvault_is_zero($0, witnessLength) == 1 } ?? false
@@ -45,16 +45,16 @@ func corruptionChildProcess() throws {
     switch path {
     case "explicit":
         let buffer = try vault.pool.allocate(byteCount: 64)
-        corrupt(buffer.base, at: buffer.capacity)
+        corrupt(buffer.baseAddressForTesting, at: buffer.capacity)
         say("release threw \(releaseError(buffer).map(String.init(describing:)) ?? "nothing")")
     case "deinit":
         do {
             let buffer = try vault.pool.allocate(byteCount: 100)
-            corrupt(buffer.base, at: -1)
+            corrupt(buffer.baseAddressForTesting, at: -1)
         }
     case "slack":
         let buffer = try vault.pool.allocate(byteCount: 100)  // a 128-byte slot
-        corrupt(buffer.base, at: 110)
+        corrupt(buffer.baseAddressForTesting, at: 110)
         say("release threw \(releaseError(buffer).map(String.init(describing:)) ?? "nothing")")
     case "discard":
         let scope = try vault.openScope()
@@ -102,7 +102,7 @@ struct CorruptionReportTests {
         let pool = try makePool(.locked, corruption: .quarantineAndReport)
         var buffer = try pool.allocate(byteCount: 100)  // a 128-byte slot
         buffer.withUnsafeMutableBytes(fillPattern)
-        let address = buffer.base
+        let address = buffer.baseAddressForTesting
         let expected: LockedMemoryError
         switch path {
         case .explicitOverrun, .deinitOverrun:
@@ -130,7 +130,7 @@ struct CorruptionReportTests {
         // Quarantined: never handed out again.
         for _ in 0..<64 {
             let next = try pool.allocate(byteCount: 100)
-            #expect(next.base != address)
+            #expect(next.baseAddressForTesting != address)
         }
     }
 
@@ -230,16 +230,16 @@ struct CorruptionNeighbourTests {
         let pool = try makePool(.locked, corruption: .quarantineAndReport)
         let first = try pool.allocate(byteCount: 64)
         let second = try pool.allocate(byteCount: 64)
-        let firstBase = first.base
-        let secondBase = second.base
+        let firstBase = first.baseAddressForTesting
+        let secondBase = second.baseAddressForTesting
         #expect(secondBase == firstBase + 64 + 16)  // adjacent, one canary between
         try second.release()
         // Past the first buffer: through the canary and 8 bytes into the (free) second slot.
         for offset in 64..<(64 + 16 + 8) { corrupt(firstBase, at: offset) }
         #expect(releaseError(first) == .canaryOverrun(slotCapacity: 64))
         let next = try pool.allocate(byteCount: 64)
-        #expect(next.base == secondBase)
-        #expect(isAllZero(next.base, 64), "the overrun's bytes reached the slot's next owner")
+        #expect(next.baseAddressForTesting == secondBase)
+        #expect(isAllZero(next.baseAddressForTesting, 64), "the overrun's bytes reached the slot's next owner")
         try next.release()  // its canary was given back: not blamed for the earlier overrun
         #expect(pool.statistics.corruptionEvents == 1)
     }
@@ -249,7 +249,7 @@ struct CorruptionNeighbourTests {
         let pool = try makePool(.locked, corruption: .quarantineAndReport)
         let first = try pool.allocate(byteCount: 64)
         let second = try pool.allocate(byteCount: 64)
-        corrupt(first.base, at: 64)
+        corrupt(first.baseAddressForTesting, at: 64)
         #expect(releaseError(first) == .canaryOverrun(slotCapacity: 64))
         #expect(releaseError(second) == .canaryOverrun(slotCapacity: 64))
         #expect(pool.statistics.corruptionEvents == 2)

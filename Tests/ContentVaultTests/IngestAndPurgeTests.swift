@@ -109,7 +109,7 @@ struct IngestAndPurgeTests {
         #expect(sum == (1...32).reduce(0, +))
         buffer.truncate(to: 8)
         #expect(buffer.count == 8)
-        #expect(isAllZero(buffer.base + 8, 24))
+        #expect(isAllZero(buffer.baseAddressForTesting + 8, 24))
     }
 
     @Test("purgeAll wipes every registered region, live buffers included (in a forked child)")
@@ -118,9 +118,9 @@ struct IngestAndPurgeTests {
         let pool = try makePool(.unprotected)
         var buffer = try pool.allocate(byteCount: 4096)
         buffer.withUnsafeMutableBytes(fillPattern)
-        #expect(cvault_fork_purge_probe(buffer.base, buffer.count) == 0)
+        #expect(cvault_fork_purge_probe(buffer.baseAddressForTesting, buffer.count) == 0)
         // The control: without a purge the child does see the content.
-        #expect(cvault_fork_probe(buffer.base, buffer.count) == 2)
+        #expect(cvault_fork_probe(buffer.baseAddressForTesting, buffer.count) == 2)
     }
 
     @Test("fatal and termination signals purge first, then chain to the handler installed before",
@@ -130,7 +130,7 @@ struct IngestAndPurgeTests {
         var buffer = try pool.allocate(byteCount: 4096)
         buffer.withUnsafeMutableBytes(fillPattern)
         // 0: the prior handler ran and saw zeroes; 2 would mean it saw content.
-        let result = cvault_fork_signal_probe(buffer.base, buffer.count, signal)
+        let result = cvault_fork_signal_probe(buffer.baseAddressForTesting, buffer.count, signal)
         if runningUnderThreadSanitizer && result == 6 && (signal == SIGTERM || signal == SIGINT) {
             // TSan defers asynchronous signals in the forked child past the probe's wait.
             withKnownIssue("ThreadSanitizer defers asynchronous signal handlers") { Issue.record("raise returned") }

@@ -13,7 +13,7 @@ struct LockedMemoryTests {
         let pool = try makePool(backend, budget: 16 << 20)
         var buffer = try pool.allocate(byteCount: size)
         buffer.withUnsafeMutableBytes(fillPattern)
-        let address = buffer.base
+        let address = buffer.baseAddressForTesting
         let capacity = buffer.capacity
         let intact = buffer.withUnsafeBytes(matchesPattern)
         #expect(intact)
@@ -39,8 +39,8 @@ struct LockedMemoryTests {
         do {
             var buffer = try pool.allocate(byteCount: 4096)
             buffer.withUnsafeMutableBytes(fillPattern)
-            address = buffer.base
-            #expect(!isAllZero(buffer.base, 4096))
+            address = buffer.baseAddressForTesting
+            #expect(!isAllZero(buffer.baseAddressForTesting, 4096))
         }
         #expect(isAllZero(try #require(address), 4096))
         #expect(pool.statistics.wipes == 1)
@@ -52,7 +52,7 @@ struct LockedMemoryTests {
         let pool = try makePool(.locked)
         var buffer = try pool.allocate(byteCount: 128)
         buffer.withUnsafeMutableBytes(fillPattern)
-        let first = buffer.base
+        let first = buffer.baseAddressForTesting
         buffer = try pool.allocate(byteCount: 128)
         #expect(isAllZero(first, 128))
         #expect(buffer.count == 128)
@@ -63,10 +63,10 @@ struct LockedMemoryTests {
         let pool = try makePool(.locked)
         var first = try pool.allocate(byteCount: 1000)
         first.withUnsafeMutableBytes(fillPattern)
-        let address = first.base
+        let address = first.baseAddressForTesting
         try first.release()
         let second = try pool.allocate(byteCount: 1000)
-        #expect(second.base == address)
+        #expect(second.baseAddressForTesting == address)
         let fresh = second.withUnsafeBytes { $0.allSatisfy { $0 == 0 } }
         #expect(fresh)
     }
@@ -75,7 +75,7 @@ struct LockedMemoryTests {
     func canaryOverrun(size: Int) throws {
         let pool = try makePool(.locked, budget: 16 << 20, corruption: .quarantineAndReport)
         let buffer = try pool.allocate(byteCount: size)
-        let address = buffer.base
+        let address = buffer.baseAddressForTesting
         let capacity = buffer.capacity
         // One byte past the slot's capacity: the first byte of the next canary. Flip its bits:
         // writing a fixed value would go unnoticed whenever the random canary holds that value.
@@ -87,7 +87,7 @@ struct LockedMemoryTests {
             #expect(isAllZero(address, size))  // wiped even though quarantined
             for _ in 0..<64 {
                 let next = try pool.allocate(byteCount: size)
-                #expect(next.base != address)
+                #expect(next.baseAddressForTesting != address)
             }
         }
     }
@@ -97,7 +97,7 @@ struct LockedMemoryTests {
         let pool = try makePool(.locked, corruption: .quarantineAndReport)
         var buffer = try pool.allocate(byteCount: 100)  // a 128-byte slot
         buffer.withUnsafeMutableBytes(fillPattern)
-        let address = buffer.base
+        let address = buffer.baseAddressForTesting
         try buffer.release()
         #expect(isAllZero(address, 128))
         #expect(pool.statistics.bytesWiped == 100)
@@ -106,8 +106,8 @@ struct LockedMemoryTests {
         // A write past `count` (inside the slot, so no canary sees it) is wiped, and is memory
         // corruption like any other write past the buffer.
         let dirty = try pool.allocate(byteCount: 100)
-        #expect(dirty.base == address)
-        (dirty.base + 110).storeBytes(of: 0x5A, as: UInt8.self)
+        #expect(dirty.baseAddressForTesting == address)
+        (dirty.baseAddressForTesting + 110).storeBytes(of: 0x5A, as: UInt8.self)
         #expect(releaseError(dirty) == .writePastLength(length: 100, slotCapacity: 128))
         #expect(isAllZero(address, 128))
         #expect(pool.statistics.bytesWiped == 100 + 128)
@@ -119,8 +119,8 @@ struct LockedMemoryTests {
     func canaryUnderrun() throws {
         let pool = try makePool(.locked, corruption: .quarantineAndReport)
         let buffer = try pool.allocate(byteCount: 256)
-        let previous = (buffer.base - 1).load(as: UInt8.self)
-        (buffer.base - 1).storeBytes(of: ~previous, as: UInt8.self)
+        let previous = (buffer.baseAddressForTesting - 1).load(as: UInt8.self)
+        (buffer.baseAddressForTesting - 1).storeBytes(of: ~previous, as: UInt8.self)
         #expect(releaseError(buffer) == .canaryOverrun(slotCapacity: 256))
     }
 
@@ -135,7 +135,7 @@ struct LockedMemoryTests {
         for _ in 0..<1000 {
             do {
                 let buffer = try pool.allocate(byteCount: 4096)
-                buffers.append(buffer.base)
+                buffers.append(buffer.baseAddressForTesting)
                 kept.append(LockedBufferBox(buffer))
             } catch {
                 thrown = error
@@ -198,7 +198,7 @@ struct LockedMemoryTests {
         let pool = try makePool(backend)
         var buffer = try pool.allocate(byteCount: 8192)
         buffer.withUnsafeMutableBytes(fillPattern)
-        let seen = cvault_fork_probe(buffer.base, buffer.count)
+        let seen = cvault_fork_probe(buffer.baseAddressForTesting, buffer.count)
         switch backend {
         case .secretmem: #expect(seen == 1, "expected unmapped in child, probe said \(seen)")
         case .locked: #expect(seen == 0, "expected zero in child, probe said \(seen)")
@@ -213,7 +213,7 @@ struct LockedMemoryTests {
         let pool = try makePool(.unprotected)
         var buffer = try pool.allocate(byteCount: 4096)
         buffer.withUnsafeMutableBytes(fillPattern)
-        #expect(cvault_fork_probe(buffer.base, buffer.count) == 2)
+        #expect(cvault_fork_probe(buffer.baseAddressForTesting, buffer.count) == 2)
     }
 }
 

@@ -424,6 +424,34 @@ struct ScopeTests {
         #expect(scope.receipt?.chunksWiped == 1)
     }
 
+    @Test("a transfer slot's failed mapping (forced through the vault's syscall seam) is a typed error, with nothing leaked",
+          arguments: [
+              (SystemCalls.Call.mmap, ENOMEM, LockedMemoryError.mapFailed(errno: ENOMEM)),
+              (.mlock, EAGAIN, .lockFailed(errno: EAGAIN)),
+              (.madvise(.wipeOnFork), EINVAL, .adviseFailed(advice: .wipeOnFork, errno: EINVAL)),
+          ])
+    func transferSlotMappingFails(call: SystemCalls.Call, code: Int32, expected: LockedMemoryError) throws {
+        let harness = SyscallHarness()
+        let vault = try makeVault(system: SystemCalls(harness: harness))
+        let scope = try vault.openScope()
+        let mappedBefore = harness.outstandingBytes
+        // Armed after the vault and scope exist: only the slot's mapping meets it.
+        harness.fail(call, errno: code)
+        #expect(throws: VaultError.memory(expected)) { try scope.transferSlot(byteCount: 8192) }
+        #expect(harness.outstandingBytes == mappedBefore, "the failed mapping was not unmapped")
+        #expect(vault.statistics.transferBytesInUse == 0, "the failed slot kept its budget")
+
+        // The same seam maps and unmaps the slot once the failure is gone.
+        harness.fail(call, errno: nil)
+        let slot = try scope.transferSlot(byteCount: 8192)
+        #expect(harness.outstandingBytes == mappedBefore + 8192 + 2 * systemPageSize)
+        let receipt = scope.discard(reason: .completed)
+        #expect(receipt.slotsWiped == 1)
+        #expect(throws: VaultError.transferSlotReleased) { try slot.wipe() }
+        #expect(harness.outstandingBytes == mappedBefore)
+        #expect(vault.statistics.transferBytesInUse == 0)
+    }
+
     @Test("descriptions, reflection, receipts and errors carry no content")
     func redaction() throws {
         let canary = Array("ZDR-CANARY-4f1d9c2e".utf8)

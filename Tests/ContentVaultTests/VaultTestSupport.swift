@@ -12,14 +12,14 @@ let availableAEADs: [AEADAlgorithm] = AEADAlgorithm.allCases.filter(\.isAvailabl
 func makeVault(
     _ backend: MemoryBackend = .locked, aead: AEADAlgorithm = .xchacha20poly1305,
     budget: Int = 16 << 20, ttl: Duration = .seconds(300), perKeyByteLimit: Int? = nil,
-    corruption: MemoryCorruptionPolicy = .terminate
+    corruption: MemoryCorruptionPolicy = .terminate, system: SystemCalls = .live
 ) throws -> Vault {
     try Vault(
         configuration: .init(
             backend: preference(for: backend), byteBudget: budget, defaultTimeToLive: ttl,
             aead: .fixed(aead), transferByteBudget: 4 << 20, reaperInterval: nil,
             corruptionPolicy: corruption),
-        perKeyByteLimit: perKeyByteLimit)
+        perKeyByteLimit: perKeyByteLimit, system: system)
 }
 
 /// Test content: the pattern, offset so different chunks differ.

@@ -15,10 +15,8 @@ import Testing
 struct GroupCommitTests {
     @Test("One sync covers many writers, and each flush returns only once its own record is durable")
     func concurrentWritersShareSyncs() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration(checkpointEvery: 100))
         let writers = 16, rounds = 50
         let problems = Problems()
@@ -46,10 +44,9 @@ struct GroupCommitTests {
 
     @Test("A flush with nothing new pending makes no sync, from one thread or many")
     func nothingPendingNoSync() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let ledger = try Ledger(path: directory.file("ledger.zdr"), registry: testRegistry,
-                                signer: try SigningKey.generate(name: "ledger.example"), configuration: quietConfiguration())
+        let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration())
         try ledger.flush()
         #expect(ledger.syncCount == 0)
         try ledger.append(.discardReceipt(sampleReceipt(request(1))))
@@ -71,13 +68,8 @@ struct GroupCommitTests {
 
     @Test("A flush covered by the sync in progress does not sync again for records appended meanwhile")
     func coveredFollowerDoesNotSyncAgain() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, _, _, ledger, gate) = try gatedLedger()
         defer { directory.cleanup() }
-        let ledger = try Ledger(path: directory.file("ledger.zdr"), registry: testRegistry,
-                                signer: try SigningKey.generate(name: "ledger.example"), configuration: quietConfiguration())
-        let gate = SyncGate()
-        ledger.interposeSync(gate.interposer)
-        try ledger.append(.discardReceipt(sampleReceipt(request(0))))
         let problems = Problems()
         // The leader's sync (of record 0) is held open by the gate.
         let leader = StartedThread {
@@ -101,26 +93,15 @@ struct GroupCommitTests {
 
     @Test("64 concurrent async flushes wait without holding cooperative threads, share one sync and are all durable")
     func asyncFlushesFromManyTasks() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer, ledger, gate) = try gatedLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
-        let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration())
-        let gate = SyncGate()
-        ledger.interposeSync(gate.interposer)
-        try ledger.append(.discardReceipt(sampleReceipt(request(0))))
         let problems = Problems()
         let leader = StartedThread {
             do { try ledger.flush() } catch { problems.note("leader: \(error)") }
         }
         #expect(await eventually { gate.arrivals == 1 })
         let tasks = 64
-        // Releases the gate once every task waits (or after the deadline, so a flush that blocks
-        // the pool fails the test instead of hanging it). On a thread: the pool may be full.
-        let allQueued = StartedThread {
-            defer { gate.open() }
-            return waitUntil(seconds: 120) { ledger.waitingFlushCount == tasks }
-        }
+        let allQueued = openGate(gate, once: tasks, waitOn: ledger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 1...tasks {
                 group.addTask {
@@ -145,21 +126,13 @@ struct GroupCommitTests {
 
     @Test("A failed sync fails every waiting flush and every later call (sticky)")
     func failureReachesEveryWaiter() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, _, _, ledger, gate) = try gatedLedger(syncErrno: EIO)
         defer { directory.cleanup() }
-        let ledger = try Ledger(path: directory.file("ledger.zdr"), registry: testRegistry,
-                                signer: try SigningKey.generate(name: "ledger.example"), configuration: quietConfiguration())
-        let gate = SyncGate(errno: EIO)
-        ledger.interposeSync(gate.interposer)
-        try ledger.append(.discardReceipt(sampleReceipt(request(0))))
         let results = Results()
         let leader = StartedThread { results.record { () throws(LedgerError) in try ledger.flush() } }
         #expect(await eventually { gate.arrivals == 1 })
         let followers = 8
-        let waiting = StartedThread {
-            defer { gate.open() }
-            return waitUntil(seconds: 120) { ledger.waitingFlushCount == followers }
-        }
+        let waiting = openGate(gate, once: followers, waitOn: ledger)
         await onThreads(followers) { n in
             results.record { () throws(LedgerError) in
                 try ledger.append(.discardReceipt(sampleReceipt(request(UInt64(n + 1)))))
@@ -179,21 +152,13 @@ struct GroupCommitTests {
 
     @Test("A failed sync fails every waiting async flush")
     func failureReachesAsyncWaiters() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, _, _, ledger, gate) = try gatedLedger(syncErrno: EIO)
         defer { directory.cleanup() }
-        let ledger = try Ledger(path: directory.file("ledger.zdr"), registry: testRegistry,
-                                signer: try SigningKey.generate(name: "ledger.example"), configuration: quietConfiguration())
-        let gate = SyncGate(errno: EIO)
-        ledger.interposeSync(gate.interposer)
-        try ledger.append(.discardReceipt(sampleReceipt(request(0))))
         let results = Results()
         let leader = StartedThread { results.record { () throws(LedgerError) in try ledger.flush() } }
         #expect(await eventually { gate.arrivals == 1 })
         let tasks = 16
-        let waiting = StartedThread {
-            defer { gate.open() }
-            return waitUntil(seconds: 120) { ledger.waitingFlushCount == tasks }
-        }
+        let waiting = openGate(gate, once: tasks, waitOn: ledger)
         await withTaskGroup(of: Void.self) { group in
             for n in 1...tasks {
                 group.addTask {
@@ -215,15 +180,10 @@ struct GroupCommitTests {
 
     @Test("Evolved keys are saved once their rotation is durable while many writers flush")
     func keySavesUnderConcurrentFlushes() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let keyPath = directory.file("signer.key")
-        let signer = try SigningKey.generate(name: "ledger.example")
-        try signer.save(to: keyPath)
-        let pinned = signer.verifierKey
         // A checkpoint every 20 records, a new key epoch at each: many saves under concurrent flushes.
-        let configuration = quietConfiguration(checkpointEvery: 20, keyEvolution: KeyEvolution(checkpointsPerEpoch: 1, keyFilePath: keyPath))
+        let (keyPath, pinned, configuration) = try evolvingKey(signer, in: directory, checkpointsPerEpoch: 1, checkpointEvery: 20)
         let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: configuration)
         let problems = Problems()
         await onThreads(8) { writer in
@@ -249,13 +209,11 @@ struct GroupCommitTests {
 
     @Test("A failed key save fails its flush and is retried by the next one, even with nothing to sync")
     func failedKeySaveIsRetried() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
         // The key's directory does not exist yet, so the first save fails.
         let keyDirectory = directory.file("keys")
         let keyPath = keyDirectory + "/signer.key"
-        let signer = try SigningKey.generate(name: "ledger.example")
         let pinned = signer.verifierKey
         let configuration = quietConfiguration(keyEvolution: KeyEvolution(checkpointsPerEpoch: 1, keyFilePath: keyPath))
         let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: configuration)
@@ -276,6 +234,35 @@ struct GroupCommitTests {
 }
 
 // MARK: - Helpers
+
+/// A ledger in a fresh directory whose every fdatasync waits at the returned gate (and then
+/// returns `syncErrno`, 0 for the real sync), with record 0 appended: the next flush leads a
+/// round and is held in its sync. The caller removes the directory.
+private func gatedLedger(syncErrno: Int32 = 0) throws -> (
+    directory: TemporaryDirectory, path: String, signer: SigningKey, ledger: Ledger, gate: SyncGate
+) {
+    let (directory, path, signer) = try freshLedger()
+    do {
+        let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration())
+        let gate = SyncGate(errno: syncErrno)
+        ledger.interposeSync(gate.interposer)
+        try ledger.append(.discardReceipt(sampleReceipt(request(0))))
+        return (directory, path, signer, ledger, gate)
+    } catch {
+        directory.cleanup()
+        throw error
+    }
+}
+
+/// Opens `gate` once `count` flushes wait on `ledger`, or after 120 s, so that a flush that
+/// blocks fails the test instead of hanging it; the result says whether they all waited. On a
+/// thread of its own: the cooperative pool may be full.
+private func openGate(_ gate: SyncGate, once count: Int, waitOn ledger: Ledger) -> StartedThread<Bool> {
+    StartedThread {
+        defer { gate.open() }
+        return waitUntil(seconds: 120) { ledger.waitingFlushCount == count }
+    }
+}
 
 /// Holds every fdatasync a ledger's flushes make until `open()`, then lets them through; each
 /// returns `errno` (0: the real sync runs).

@@ -8,9 +8,6 @@ private func openLedger(_ path: String, signer: SigningKey, _ configuration: Led
     try Ledger(path: path, registry: testRegistry, signer: signer, configuration: configuration)
 }
 
-
-
-
 enum LedgerVerifierTestHooks {
     static func proof(path: String, index: UInt64, size: UInt64) throws -> [[UInt8]] {
         let (_, replay) = try replayLedger(readFile(path), pinnedKey: nil)
@@ -21,10 +18,8 @@ enum LedgerVerifierTestHooks {
 @Suite("Ledger: append, flush, checkpoint, reopen, tamper evidence")
 struct LedgerTests {
     @Test("append flush reopen keeps every record and continues the tree") func appendFlushReopenKeepsEveryRecordAndContinuesTheTree() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer)
         var indexes: [UInt64] = []
         for record in sampleRecords(request(1)) { indexes.append(try ledger.append(record)) }
@@ -49,10 +44,8 @@ struct LedgerTests {
     }
 
     @Test("checkpoints are written every N records and carry the root") func checkpointsAreWrittenEveryNRecordsAndCarryTheRoot() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer, quietConfiguration(checkpointEvery: 3))
         for n in 0..<9 { try ledger.append(sampleRecords(request(UInt64(n)))[n % 6]) }
         try ledger.close()
@@ -73,10 +66,8 @@ struct LedgerTests {
     }
 
     @Test("receipt bundle verifies offline with only the verifier key") func receiptBundleVerifiesOfflineWithOnlyTheVerifierKey() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer)
         for n in UInt64(0)..<5 {
             for record in sampleRecords(request(n)) { try ledger.append(record) }
@@ -126,10 +117,8 @@ struct LedgerTests {
     @Test("flipping any byte of the header or of one frame is detected with that frame's index",
           arguments: -1..<tamperFixtureFrames)
     func flippingAnyByteIsDetectedWithTheRightRecordIndex(region: Int) throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer)
         for record in sampleRecords(request(1)) { try ledger.append(record) }
         _ = try ledger.checkpoint()
@@ -173,10 +162,8 @@ struct LedgerTests {
     }
 
     @Test("tampering that fixes the checksum is caught by the checkpoint") func tamperingThatFixesTheChecksumIsCaughtByTheCheckpoint() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer)
         for record in sampleRecords(request(1)) { try ledger.append(record) }
         _ = try ledger.checkpoint()
@@ -204,10 +191,8 @@ struct LedgerTests {
     @Test("only an incomplete last frame is a torn tail; a complete bad frame or a zeroed one is corruption",
           arguments: ["half a frame", "five bytes", "header only", "forty zeros", "zero checksum", "flipped checksum"])
     func tornTailVersusCorruption(shape: String) throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer)
         for record in sampleRecords(request(1)) { try ledger.append(record) }
         try ledger.close()
@@ -262,10 +247,8 @@ struct LedgerTests {
     }
 
     @Test("a different signing key cannot reopen the ledger") func aDifferentSigningKeyCannotReopenTheLedger() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer)
         try ledger.append(sampleRecords(request(1))[0])
         _ = try ledger.checkpoint()
@@ -281,14 +264,9 @@ struct LedgerTests {
     }
 
     @Test("a forward-secure ledger verifies from the first key only") func forwardSecureLedgerVerifiesFromTheFirstKeyOnly() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let keyPath = directory.file("signer.key")
-        let signer = try SigningKey.generate(name: "ledger.example")
-        try signer.save(to: keyPath)
-        let pinned = signer.verifierKey
-        let configuration = quietConfiguration(keyEvolution: KeyEvolution(checkpointsPerEpoch: 1, keyFilePath: keyPath))
+        let (keyPath, pinned, configuration) = try evolvingKey(signer, in: directory, checkpointsPerEpoch: 1)
         let ledger = try openLedger(path, signer: signer, configuration)
         for n in UInt64(0)..<3 {
             for record in sampleRecords(request(n)) { try ledger.append(record) }
@@ -325,10 +303,8 @@ struct LedgerTests {
     }
 
     @Test("concurrent appenders and flushers lose nothing") func concurrentAppendersAndFlushersLoseNothing() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer, quietConfiguration(checkpointEvery: 50))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in UInt64(0)..<4 {
@@ -348,11 +324,10 @@ struct LedgerTests {
     }
 
     @Test("background flusher makes records durable without an explicit flush") func backgroundFlusherMakesRecordsDurableWithoutAnExplicitFlush() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let signer = try SigningKey.generate(name: "ledger.example")
         let configuration = LedgerConfiguration(flushIntervalNanoseconds: 1_000_000, checkpointEveryRecords: nil, checkpointIntervalNanoseconds: nil)
-        let ledger = try openLedger(directory.file("ledger.zdr"), signer: signer, configuration)
+        let ledger = try openLedger(path, signer: signer, configuration)
         try ledger.append(sampleRecords(request(1))[0])
         // Not a timing assertion: waits (up to a generous bound) for the flusher to have run at all.
         for _ in 0..<2000 where ledger.durableSize < 1 { try await Task.sleep(nanoseconds: 5_000_000) }
@@ -361,10 +336,8 @@ struct LedgerTests {
     }
 
     @Test("a time-triggered checkpoint is written by the background flusher") func timeTriggeredCheckpointIsWrittenByTheBackgroundFlusher() async throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         // The stepping clock advances 1 µs per reading, so a 1 ns interval is always due.
         let configuration = LedgerConfiguration(
             flushIntervalNanoseconds: 1_000_000, checkpointEveryRecords: nil, checkpointIntervalNanoseconds: 1, clock: steppingClock())
@@ -377,19 +350,16 @@ struct LedgerTests {
     }
 
     @Test("a second writer on the same file is refused") func aSecondWriterOnTheSameFileIsRefused() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let signer = try SigningKey.generate(name: "ledger.example")
         let ledger = try openLedger(path, signer: signer)
         #expect(throws: LedgerError.io(.open, errno: EWOULDBLOCK)) { _ = try openLedger(path, signer: signer) }
         try ledger.close()
     }
 
     @Test("interrupted creation is completed and foreign files are refused") func interruptedCreationIsCompletedAndForeignFilesAreRefused() throws {
-        let directory = TemporaryDirectory()
+        let (directory, _, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let signer = try SigningKey.generate(name: "ledger.example")
         // A crash while writing the header leaves a prefix of it: the writer completes the header.
         let partial = directory.file("partial.zdr")
         writeFile(partial, Array(LedgerHeader(origin: "ledger.example", flags: []).encoded.prefix(11)))
@@ -405,14 +375,9 @@ struct LedgerTests {
     }
 
     @Test("key epoch cadence survives reopening") func keyEpochCadenceSurvivesReopening() throws {
-        let directory = TemporaryDirectory()
+        let (directory, path, signer) = try freshLedger()
         defer { directory.cleanup() }
-        let path = directory.file("ledger.zdr")
-        let keyPath = directory.file("signer.key")
-        let signer = try SigningKey.generate(name: "ledger.example")
-        try signer.save(to: keyPath)
-        let pinned = signer.verifierKey
-        let configuration = quietConfiguration(keyEvolution: KeyEvolution(checkpointsPerEpoch: 2, keyFilePath: keyPath))
+        let (keyPath, pinned, configuration) = try evolvingKey(signer, in: directory, checkpointsPerEpoch: 2)
         var ledger = try openLedger(path, signer: signer, configuration)
         try ledger.append(sampleRecords(request(1))[0])
         _ = try ledger.checkpoint()

@@ -12,9 +12,7 @@ import Testing
     /// Runs `scanner` over `haystack` and merges hits the way the process scanner does.
     static func runs(_ scanner: NeedleScanner, _ haystack: [UInt8], startLimit: Int? = nil) -> [MatchAccumulator.Run] {
         var accumulator = MatchAccumulator(window: scanner.window)
-        haystack.withUnsafeBytes { bytes in
-            scanner.scan(bytes, startLimit: startLimit ?? bytes.count, address: 0x1000) { accumulator.add($0) }
-        }
+        scanner.scan(haystack.span, startLimit: startLimit ?? haystack.count, address: 0x1000) { accumulator.add($0) }
         return accumulator.runs
     }
 
@@ -24,7 +22,7 @@ import Testing
         var haystack = Self.randomBytes(4096)
         haystack.replaceSubrange(offset..<(offset + 64), with: needle)
         let scanner = NeedleScanner(window: 32)!
-        needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
+        _ = scanner.add(needle: needle.span)
         let runs = Self.runs(scanner, haystack)
         #expect(runs == [MatchAccumulator.Run(address: 0x1000 + UInt64(offset), needle: 0, needleOffset: 0, length: 64)])
     }
@@ -38,7 +36,7 @@ import Testing
         haystack[140] = ~needle[50]
         haystack.replaceSubrange(600..<631, with: needle[0..<31])  // shorter than a window
         let scanner = NeedleScanner(window: 32)!
-        needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
+        _ = scanner.add(needle: needle.span)
         #expect(Self.runs(scanner, haystack) == [MatchAccumulator.Run(address: 0x1000 + 100, needle: 0, needleOffset: 10, length: 40)])
     }
 
@@ -48,7 +46,7 @@ import Testing
         haystack.replaceSubrange(0..<96, with: needle)
         haystack[48] ^= 0xFF
         let scanner = NeedleScanner(window: 32)!
-        needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
+        _ = scanner.add(needle: needle.span)
         let runs = Self.runs(scanner, haystack)
         #expect(runs.map(\.length) == [48, 47])
         #expect(runs.map(\.needleOffset) == [0, 49])
@@ -60,14 +58,15 @@ import Testing
         haystack.replaceSubrange(300..<340, with: first)
         haystack.replaceSubrange(10..<50, with: second)
         let scanner = NeedleScanner(window: 32)!
-        first.withUnsafeBytes { _ = scanner.add(needle: $0) }
-        second.withUnsafeBytes { _ = scanner.add(needle: $0) }
+        _ = scanner.add(needle: first.span)
+        _ = scanner.add(needle: second.span)
         #expect(Self.runs(scanner, haystack).map(\.needle) == [1, 0])
     }
 
     @Test("clean buffer has no match") func cleanBufferHasNoMatch() {
         let scanner = NeedleScanner(window: 32)!
-        Self.randomBytes(64).withUnsafeBytes { _ = scanner.add(needle: $0) }
+        let needle = Self.randomBytes(64)
+        _ = scanner.add(needle: needle.span)
         #expect(Self.runs(scanner, Self.randomBytes(1 << 16)).isEmpty)
         #expect(Self.runs(scanner, [UInt8](repeating: 0, count: 4096)).isEmpty)
     }
@@ -77,14 +76,15 @@ import Testing
         var haystack = Self.randomBytes(200)
         haystack.replaceSubrange(100..<132, with: needle)
         let scanner = NeedleScanner(window: 32)!
-        needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
+        _ = scanner.add(needle: needle.span)
         #expect(Self.runs(scanner, haystack, startLimit: 100).isEmpty)
         #expect(Self.runs(scanner, haystack, startLimit: 101).count == 1)
     }
 
     @Test("refuses needle shorter than the window") func refusesNeedleShorterThanTheWindow() {
         let scanner = NeedleScanner(window: 32)!
-        let index = Self.randomBytes(31).withUnsafeBytes { scanner.add(needle: $0) }
+        let short = Self.randomBytes(31)
+        let index = scanner.add(needle: short.span)
         #expect(index == nil)
         #expect(scanner.needleCount == 0)
     }
@@ -93,7 +93,7 @@ import Testing
         // The scanner keeps digests, never the needle: its stored state must not contain it.
         let needle = Self.randomBytes(64)
         let scanner = NeedleScanner(window: 32)!
-        needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
+        _ = scanner.add(needle: needle.span)
         #expect(scanner.windowCount == 33)
         #expect(scanner.needleLengths == [64])
     }
@@ -102,9 +102,9 @@ import Testing
     func scanOfThisProcessFindsAPlantedNeedleAndSkipsExcludedRanges() throws {
         let needle = Self.randomBytes(48)
         let scanner = NeedleScanner(window: 32)!
-        needle.withUnsafeBytes { _ = scanner.add(needle: $0) }
+        _ = scanner.add(needle: needle.span)
         let planted = try #require(ScratchBuffer(capacity: 4096))
-        needle.withUnsafeBytes { planted.base.copyMemory(from: $0.baseAddress!, byteCount: 48) }
+        needle.withUnsafeBytes { source in planted.withUnsafeMutableBytes(0..<48) { $0.copyMemory(from: source) } }
         // `needle` itself is an ordinary array in this test's heap: exclude nothing but the
         // planted page and expect the heap copy; then plant-only checks use the address.
         let memoryScanner = ProcessMemoryScanner(scanner: scanner)

@@ -1,4 +1,5 @@
 public import RetentionVocabulary
+import VaultSystem
 /// Bytes in locked, guarded, dump-excluded, fork-protected memory, wiped when released.
 ///
 /// `LockedBuffer` is noncopyable: there is exactly one owner, and the bytes are wiped (and the
@@ -14,7 +15,9 @@ public struct LockedBuffer: ~Copyable {
     /// Held as `Unmanaged` (retained in `init`, released in `deinit`) so that every stored
     /// property is trivial and ``release()`` can end the buffer with `discard self`.
     private let poolReference: Unmanaged<SecureMemoryPool>
-    let base: UnsafeMutableRawPointer
+    /// The slot's address. Private: only this file touches it (the pool gets it back inside
+    /// `release()` and `deinit`), so no other code can keep a pointer past the buffer's life.
+    private let base: UnsafeMutableRawPointer
     /// Bytes in use. Never more than `capacity`.
     public internal(set) var count: Int
     /// Bytes in the slot. Release wipes the `count` bytes the owner could reach and verifies
@@ -94,6 +97,25 @@ public struct LockedBuffer: ~Copyable {
         var span = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(start: base, count: count))
         return try body(&span)
     }
+
+    /// Copies the first `byteCount` bytes of `source` to the start of this buffer (the pool's
+    /// `read(fromFileDescriptor:limit:)` moving into a larger slot). Both lengths must allow it.
+    mutating func copyPrefix(_ byteCount: Int, of source: borrowing LockedBuffer) {
+        precondition(byteCount >= 0 && byteCount <= count && byteCount <= source.count)
+        base.copyMemory(from: source.base, byteCount: byteCount)
+    }
+
+    /// One `read(2)` from `fileDescriptor` into the bytes from `offset` to ``count`` (never the
+    /// slack past it, which a release checks is still zero), retried on `EINTR`.
+    mutating func read(from fileDescriptor: Int32, at offset: Int, system: SystemCalls) -> Result<Int, Errno> {
+        precondition(offset >= 0 && offset <= count)
+        return system.read(fileDescriptor, into: base + offset, count - offset)
+    }
+
+    /// Test-only: the slot's address, so memory tests can read the bytes back after the buffer
+    /// is gone (the wipe) or corrupt its canaries. Production code reaches the bytes only
+    /// through the `with…` methods.
+    var baseAddressForTesting: UnsafeMutableRawPointer { base }
 
     /// Shortens the buffer to `newCount` bytes, wiping the bytes cut off at once.
     public mutating func truncate(to newCount: Int) {

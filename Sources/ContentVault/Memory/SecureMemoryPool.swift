@@ -283,11 +283,11 @@ public final class SecureMemoryPool: @unchecked Sendable {
                     case .failure(let errno): throw .readFailed(errno: errno.rawValue)
                     }
                 }
-                let larger = try allocate(byteCount: min(limit, buffer.count * 2), purpose: purpose)
-                larger.base.copyMemory(from: buffer.base, byteCount: filled)
+                var larger = try allocate(byteCount: min(limit, buffer.count * 2), purpose: purpose)
+                larger.copyPrefix(filled, of: buffer)
                 buffer = larger  // the old buffer's deinit wipes it
             }
-            switch system.read(fileDescriptor, into: buffer.base + filled, buffer.count - filled) {
+            switch buffer.read(from: fileDescriptor, at: filled, system: system) {
             case .success(0):
                 guard filled > 0 else { return nil }
                 buffer.count = filled

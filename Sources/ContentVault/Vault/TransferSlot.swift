@@ -22,6 +22,9 @@ public final class TransferSlot: Sendable {
     public let byteCount: Int
     private let state: LockedState<TransferState>
     private let budget: TransferBudget
+    /// The owning vault's syscall seam (its pool's), so a test's forced failures reach the
+    /// slot's mapping as they reach the pool's.
+    private let system: SystemCalls
 
     struct TransferState {
         /// Mapped until released and no body is running.
@@ -33,15 +36,16 @@ public final class TransferSlot: Sendable {
         var bytesVerifiedZero: UInt64 = 0
     }
 
-    init(byteCount: Int, budget: TransferBudget) throws(VaultError) {
+    init(byteCount: Int, budget: TransferBudget, system: SystemCalls) throws(VaultError) {
         guard byteCount > 0 else { throw .invalidByteCount(byteCount) }
         let length = roundUp(byteCount, toMultipleOf: systemPageSize)
         try budget.reserve(length)
-        switch Region.map(minimumLength: length, backend: .locked, system: .live) {
+        switch Region.map(minimumLength: length, backend: .locked, system: system) {
         case .success(let region):
             self.byteCount = region.length
             self.state = LockedState(TransferState(region: region))
             self.budget = budget
+            self.system = system
         case .failure(let error):
             budget.giveBack(length)
             throw .memory(error)
@@ -113,7 +117,7 @@ public final class TransferSlot: Sendable {
     }
 
     private func unmap(_ region: Region) {
-        region.unmap(system: .live)
+        region.unmap(system: system)
         budget.giveBack(region.length)
     }
 

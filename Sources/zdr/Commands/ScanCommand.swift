@@ -49,7 +49,7 @@ enum ScanCommand: ZDRCommand {
         let (buffer, length) = try NeedleFile.read(path, keepNewline: keepNewline)
         defer { buffer.wipe() }
         guard let scanner = NeedleScanner(window: NeedleFile.window(forShortest: length), expectedWindows: length),
-              scanner.add(needle: buffer.bytes(count: length)) != nil
+              buffer.withBytes(0..<length, { scanner.add(needle: $0) }) != nil
         else { throw .outOfMemory }
         return scanner
     }

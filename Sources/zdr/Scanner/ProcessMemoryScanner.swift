@@ -182,9 +182,7 @@ struct ProcessMemoryScanner {
         while pageIndex < lastPage {
             let count = Int(min(UInt64(entries.count), lastPage - pageIndex))
             let wanted = count * 8
-            let got = entries.withUnsafeMutableBytes {
-                readFully(pagemap, into: $0.baseAddress!, count: wanted, at: pageIndex * 8)
-            }
+            let got = entries.withUnsafeMutableBytes { readFully(pagemap, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted]), at: pageIndex * 8) }
             guard got == wanted else { return [range] }
             for index in 0..<count {
                 let entry = entries[index]
@@ -218,10 +216,10 @@ struct ProcessMemoryScanner {
             let readEnd = min(chunkEnd + UInt64(window - 1), range.upperBound)
             let wanted = Int(readEnd - position)
             let chunkLength = Int(chunkEnd - position)
-            let got = readFully(memory, into: buffer.base, count: wanted, at: position)
+            let got = buffer.withUnsafeMutableBytes(0..<wanted) { readFully(memory, into: $0, at: position) }
             if got == wanted {
-                scanner.scan(buffer.bytes(count: wanted), startLimit: chunkLength, address: position) {
-                    accumulator.add($0)
+                buffer.withBytes(0..<wanted) { bytes in
+                    scanner.scan(bytes, startLimit: chunkLength, address: position) { accumulator.add($0) }
                 }
                 report.bytesScanned += UInt64(chunkLength)
             } else {
@@ -242,15 +240,18 @@ struct ProcessMemoryScanner {
         var offset = 0
         func flush(_ end: Int) {
             guard let begin = runStart else { return }
-            let bytes = UnsafeRawBufferPointer(start: buffer.base + begin, count: end - begin)
-            scanner.scan(bytes, startLimit: max(0, chunkLength - begin), address: start + UInt64(begin)) {
-                accumulator.add($0)
+            buffer.withBytes(begin..<end) { bytes in
+                scanner.scan(bytes, startLimit: max(0, chunkLength - begin), address: start + UInt64(begin)) {
+                    accumulator.add($0)
+                }
             }
             runStart = nil
         }
         while offset < wanted {
             let length = min(page - Int((start + UInt64(offset)) % UInt64(page)), wanted - offset)
-            let got = readFully(memory, into: buffer.base + offset, count: length, at: start + UInt64(offset))
+            let got = buffer.withUnsafeMutableBytes(offset..<(offset + length)) {
+                readFully(memory, into: $0, at: start + UInt64(offset))
+            }
             let counted = max(0, min(offset + length, chunkLength) - offset)
             if got == length {
                 if runStart == nil { runStart = offset }
@@ -264,12 +265,14 @@ struct ProcessMemoryScanner {
         flush(wanted)
     }
 
-    private func readFully(_ fd: Int32, into pointer: UnsafeMutableRawPointer, count: Int, at address: UInt64) -> Int {
+    /// Fills `buffer` from `fd` at `address`; returns the bytes read (fewer at an unreadable page).
+    private func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at address: UInt64) -> Int {
         var done = 0
-        while done < count {
+        while done < buffer.count {
             // An unreadable page (EIO) ends the run: the caller counts the rest as unreadable.
-            let buffer = UnsafeMutableRawBufferPointer(start: pointer + done, count: count - done)
-            guard let result = try? FileSystem.live.read(fd, into: buffer, at: Int(Int64(bitPattern: address + UInt64(done)))),
+            guard let result = try? FileSystem.live.read(
+                      fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
+                      at: Int(Int64(bitPattern: address + UInt64(done)))),
                   result > 0 else { break }
             done += result
         }
@@ -319,15 +322,15 @@ enum NeedleFile {
         var length = 0
         while length < size {
             let count: Int
-            do { count = try files.read(fd, into: UnsafeMutableRawBufferPointer(start: buffer.base + length, count: size - length)) } catch {
+            do { count = try buffer.withUnsafeMutableBytes(length..<size) { (bytes) throws(Errno) in try files.read(fd, into: bytes) } } catch {
                 throw .needleFile(path, error)
             }
             if count == 0 { break }
             length += count
         }
-        if !keepNewline, length > 0, buffer.base.load(fromByteOffset: length - 1, as: UInt8.self) == 0x0A {
+        if !keepNewline, length > 0, buffer.withBytes(0..<length, { $0[length - 1] }) == 0x0A {
             length -= 1
-            if length > 0, buffer.base.load(fromByteOffset: length - 1, as: UInt8.self) == 0x0D { length -= 1 }
+            if length > 0, buffer.withBytes(0..<length, { $0[length - 1] }) == 0x0D { length -= 1 }
         }
         guard length >= NeedleScanner.minimumWindow else {
             throw .needleTooShort(length: length, minimum: NeedleScanner.minimumWindow)

@@ -35,25 +35,25 @@ final class CanarySource {
         length requested: Int, _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
     ) throws(Failure) -> Result {
         let length = min(max(requested, scanner.window), Self.maximumPieceLength)
-        randombytes_buf(scratch.base, length)
+        scratch.withUnsafeMutableBytes(0..<length) { randombytes_buf($0.baseAddress!, $0.count) }
         defer { scratch.wipe() }
-        register(UnsafeRawBufferPointer(start: scratch.base, count: length))
+        scratch.withBytes(0..<length) { register($0) }
         pieceCount += 1
         pieceBytes += length
-        return try body(UnsafeMutableRawBufferPointer(start: scratch.base, count: length))
+        return try scratch.withUnsafeMutableBytes(0..<length, body)
     }
 
-    private func register(_ piece: UnsafeRawBufferPointer) {
+    private func register(_ piece: Span<UInt8>) {
         let needle = min(Self.needleLength, piece.count)
         var offset = 0
         while offset + needle <= piece.count {
-            if scanner.add(needle: UnsafeRawBufferPointer(rebasing: piece[offset..<(offset + needle)])) == nil {
+            if scanner.add(needle: piece.extracting(offset..<(offset + needle))) == nil {
                 unregisteredNeedles += 1
             }
             offset += Self.needleStride
         }
         if offset - Self.needleStride + needle < piece.count {
-            if scanner.add(needle: UnsafeRawBufferPointer(rebasing: piece[(piece.count - needle)...])) == nil {
+            if scanner.add(needle: piece.extracting(last: needle)) == nil {
                 unregisteredNeedles += 1
             }
         }

@@ -49,7 +49,7 @@ final class LedgerSession {
         } else {
             let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
             var template = Array((base + "/zdr-ledger-XXXXXX").utf8CString)
-            guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            guard mkdtemp(&template) != nil else {
                 throw .failure("cannot create a temporary directory: \(Errno.current)")
             }
             let directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

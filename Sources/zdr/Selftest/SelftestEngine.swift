@@ -48,7 +48,7 @@ final class SelftestEngine {
     private(set) var counters = Counters()
     private(set) var requestIDs: [RequestID] = []
     /// The positive control's deliberate heap copy, kept until ``releasePlantedResidue()``.
-    private var planted: UnsafeMutableRawBufferPointer?
+    private var planted: [UInt8]?
 
     init(backend: BackendPreference, canaries: CanarySource, ledger: LedgerSession) throws(CLIError) {
         do {
@@ -120,11 +120,7 @@ final class SelftestEngine {
         for (index, piece) in pieces.enumerated() {
             let isLast = !pieces[(index + 1)...].contains { $0.dataClass == piece.dataClass }
             try canaries.withPiece(length: piece.length) { (bytes: UnsafeMutableRawBufferPointer) throws in
-                if plantResidue && planted == nil {
-                    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
-                    copy.copyMemory(from: UnsafeRawBufferPointer(bytes))
-                    planted = copy
-                }
+                if plantResidue && planted == nil { planted = Array(bytes) }
                 if piece.isOutput {
                     try scope.writeUnsafe(to: piece.dataClass, byteCount: bytes.count, final: isLast) { out in
                         out.copyMemory(from: UnsafeRawBufferPointer(bytes))
@@ -183,10 +179,11 @@ final class SelftestEngine {
 
     /// Wipes and frees the positive control's heap copy.
     func releasePlantedResidue() {
-        guard let planted else { return }
-        if let base = planted.baseAddress { sodium_memzero(base, planted.count) }
-        planted.deallocate()
-        self.planted = nil
+        guard var copy = planted else { return }
+        planted = nil
+        // `copy` is now the only reference, so `&copy` is the heap storage the scan found.
+        let count = copy.count
+        sodium_memzero(&copy, count)
     }
 
     deinit { releasePlantedResidue() }

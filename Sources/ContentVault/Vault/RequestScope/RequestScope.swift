@@ -290,7 +290,7 @@ public final class RequestScope: Sendable {
     /// verified and unmapped at discard; counted in the receipt.
     public func transferSlot(byteCount: Int) throws(VaultError) -> TransferSlot {
         try checkOpen()
-        let slot = try TransferSlot(byteCount: byteCount, budget: vault.transferBudget)
+        let slot = try TransferSlot(byteCount: byteCount, budget: vault.transferBudget, system: vault.pool.system)
         let accepted = state.withLock { state -> Bool in
             guard !state.isDiscarded else { return false }
             state.transferSlots.append(slot)
