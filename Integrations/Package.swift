@@ -5,12 +5,18 @@ import PackageDescription
 
 let package = Package(
     name: "zero-retention-integrations",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "ZeroRetentionNIO", targets: ["ZeroRetentionNIO"]),
+        .library(name: "ZeroRetentionLogging", targets: ["ZeroRetentionLogging"]),
+        .library(name: "ZeroRetentionMetrics", targets: ["ZeroRetentionMetrics"]),
     ],
     dependencies: [
+        // Named, because a path dependency's identity is otherwise its directory's name, which
+        // differs between clones (CI, worktrees).
+        .package(name: "content-vault", path: "../"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // The allocator's four functions, in C: ByteBufferAllocator takes C function pointers,
@@ -28,6 +34,32 @@ let package = Package(
                 "ZeroRetentionNIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .target(
+            name: "ZeroRetentionLogging",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "ZeroRetentionLoggingTests",
+            dependencies: [
+                "ZeroRetentionLogging",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "ZeroRetentionMetrics",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ContentVault", package: "content-vault"),
+                .product(name: "RetentionLedger", package: "content-vault"),
+            ]),
+        .testTarget(
+            name: "ZeroRetentionMetricsTests",
+            dependencies: [
+                "ZeroRetentionMetrics",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ContentVault", package: "content-vault"),
+                .product(name: "RetentionLedger", package: "content-vault"),
             ]),
     ]
 )

@@ -1,0 +1,1 @@
+// Placeholder: the declared-events-only LogHandler goes here.

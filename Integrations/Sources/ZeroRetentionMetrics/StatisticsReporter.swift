@@ -1,0 +1,1 @@
+// Placeholder: vault, pool and ledger statistics as swift-metrics gauges go here.
