@@ -7,6 +7,7 @@ let package = Package(
     name: "zero-retention-integrations",
     products: [
         .library(name: "ZeroRetentionNIO", targets: ["ZeroRetentionNIO"]),
+        .library(name: "ZeroRetentionHummingbird", targets: ["ZeroRetentionHummingbird"]),
         .library(name: "ZeroRetentionLogging", targets: ["ZeroRetentionLogging"]),
         .library(name: "ZeroRetentionMetrics", targets: ["ZeroRetentionMetrics"]),
     ],
@@ -15,6 +16,8 @@ let package = Package(
         // differs between clones (CI, worktrees).
         .package(name: "content-vault", path: "../"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // No traits: neither swift-configuration nor full Foundation is needed here.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
@@ -34,6 +37,24 @@ let package = Package(
                 "ZeroRetentionNIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
+        .target(
+            name: "ZeroRetentionHummingbird",
+            dependencies: [
+                "ZeroRetentionNIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "ZeroRetentionHummingbirdTests",
+            dependencies: [
+                "ZeroRetentionHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "ZeroRetentionLogging",

@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import Testing
+import ZeroRetentionHummingbird
+
+/// A request context that keeps the connection's channel, so a route can ask for its allocator.
+struct ChannelRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.channel = source.channel
+    }
+}
+
+/// Reads `into.count` bytes at `address` of this process through /proc/self/mem (freed memory
+/// without a fault); the destination is allocated before the memory under test is freed.
+private func readProcessMemory(at address: UInt, into bytes: inout [UInt8]) -> Bool {
+    let descriptor = open("/proc/self/mem", O_RDONLY)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    let count = bytes.count
+    return bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, off_t(Int64(bitPattern: UInt64(address)))) } == count
+}
+
+/// Whether a buffer from `allocator`, filled with 0xA5 and dropped, left its bytes behind.
+private func allocatorLeavesBytes(_ allocator: ByteBufferAllocator) -> Bool {
+    let capacity = 24_000
+    var after = [UInt8](repeating: 0, count: capacity)
+    var address: UInt = 0
+    do {
+        var buffer = allocator.buffer(capacity: capacity)
+        buffer.writeRepeatingByte(0xA5, count: capacity)
+        address = buffer.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress!) }
+    }
+    guard readProcessMemory(at: address, into: &after) else { return false }
+    return after.filter { $0 == 0xA5 }.count > capacity / 2
+}
+
+/// One HTTP/1.1 GET over a plain socket (no client library: its buffers are not under test),
+/// returning the response's body.
+private func get(_ path: String, port: Int) throws -> String {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(socket >= 0)
+    defer { close(socket) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    try #require(connected == 0)
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+    try #require(request.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) } == request.count)
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        response += chunk[..<count]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    return text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+}
+
+/// Runs an application with one route that reports whether its connection's allocator leaves
+/// bytes behind, and returns the route's answer.
+private func probe(server: HTTPServerBuilder) async throws -> String {
+    let router = Router(context: ChannelRequestContext.self)
+    router.get("/allocator") { _, context in
+        allocatorLeavesBytes(context.channel.allocator) ? "leaves bytes" : "wipes"
+    }
+    let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    // Quiet: cancelling the server at the end logs the connection's cancellation as an error.
+    var logger = Logger(label: "wiping-http-server-test")
+    logger.logLevel = .critical
+    let app = Application(
+        router: router, server: server,
+        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
+        logger: logger)
+    return try await withThrowingTaskGroup(of: String?.self) { group in
+        group.addTask {
+            try await app.runService(gracefulShutdownSignals: [])
+            return nil
+        }
+        group.addTask {
+            var ports = portStream.makeAsyncIterator()
+            let port = await ports.next() ?? 0
+            return try get("/allocator", port: port)
+        }
+        var answer = ""
+        while let result = try await group.next() {
+            if let result {
+                answer = result
+                group.cancelAll()
+            }
+        }
+        return answer
+    }
+}
+
+@Suite("Hummingbird: zeroRetentionHTTP1 puts the wiping allocator on every connection")
+struct WipingHTTPServerTests {
+    @Test("a route's connection allocates from the wiping allocator with .zeroRetentionHTTP1(), and from one that leaves bytes with .http1()")
+    func connectionsUseTheWipingAllocator() async throws {
+        #expect(try await probe(server: .zeroRetentionHTTP1()) == "wipes")
+        #expect(try await probe(server: .http1()) == "leaves bytes")
+    }
+}
