@@ -30,11 +30,15 @@ let package = Package(
             dependencies: [
                 "CWipingAllocator",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ContentVault", package: "content-vault"),
+                .product(name: "RetentionVocabulary", package: "content-vault"),
             ]),
         .testTarget(
             name: "ZeroRetentionNIOTests",
             dependencies: [
                 "ZeroRetentionNIO",
+                .product(name: "ContentVault", package: "content-vault"),
+                .product(name: "RetentionVocabulary", package: "content-vault"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
