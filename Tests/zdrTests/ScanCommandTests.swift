@@ -91,4 +91,51 @@ import Testing
         #expect(run.status == 2)
         #expect(run.err.contains("ENOENT"))
     }
+
+    @Test("--needles looks for every line's needle in one pass and says how many were found")
+    func manyNeedlesInOnePass() throws {
+        let held = makeCanary()
+        let others = (0..<200).map { _ in makeCanary() }
+        // CRLF on one line, an empty line, no newline at the end: all accepted.
+        let list = others[0] + "\r\n\n" + held + "\n" + others.dropFirst().joined(separator: "\n")
+        let needles = try temporaryFile(list)
+        defer { try? FileManager.default.removeItem(at: needles) }
+        let holder = try CanaryHolder(holding: held)
+        defer { holder.finish() }
+
+        let run = try ZDR.run(["scan", "--pid", "\(holder.pid)", "--needles", needles.path, "--json"])
+        #expect(run.status == 1)
+        let object = try run.json()
+        #expect((object["needles"] as? [[String: Any]])?.count == 201)
+        #expect(object["needlesFound"] as? Int == 1)
+        let matches = try #require(object["matches"] as? [[String: Any]])
+        #expect(matches.allSatisfy { $0["needle"] as? Int == 1 })
+        let human = try ZDR.run(["scan", "--pid", "\(holder.pid)", "--needles", needles.path])
+        #expect(human.out.contains("201 needles"))
+        #expect(human.out.contains("1 of 201 needles found"))
+        #expect(!run.wrote(held.prefix(16)) && !human.wrote(held.prefix(16)))
+        #expect(!run.wrote(others[5].prefix(16)))
+    }
+
+    @Test("--needles refuses a short line by its number, without echoing it")
+    func needleListNamesTheBadLine() throws {
+        let needles = try temporaryFile(makeCanary() + "\nshort\n" + makeCanary())
+        defer { try? FileManager.default.removeItem(at: needles) }
+        let run = try ZDR.run(["scan", "--pid", "1", "--needles", needles.path])
+        #expect(run.status == 2)
+        #expect(run.err.contains("needle on line 2 is 5 bytes"))
+        #expect(!run.wrote("short"))
+        let empty = try temporaryFile("\n\n")
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let none = try ZDR.run(["scan", "--pid", "1", "--needles", empty.path])
+        #expect(none.status == 2)
+        #expect(none.err.contains("has no needles"))
+    }
+
+    @Test("exactly one of --needle-file and --needles", arguments: [[], ["--needle-file", "/dev/null", "--needles", "/dev/null"]])
+    func exactlyOneNeedleSource(extra: [String]) throws {
+        let run = try ZDR.run(["scan", "--pid", "1"] + extra)
+        #expect(run.status == 64)
+        #expect(run.err.contains("exactly one of --needle-file and --needles"))
+    }
 }

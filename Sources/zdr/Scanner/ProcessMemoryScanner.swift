@@ -14,6 +14,10 @@ enum ScanError: Error, Sendable, Equatable {
     case needleFile(String, Errno)
     case needleTooShort(length: Int, minimum: Int)
     case needleTooLong(length: Int, maximum: Int)
+    /// A line of a `--needles` file: its number (from 1) and what is wrong with it.
+    case needleLine(Int, length: Int, minimum: Int, maximum: Int)
+    case needleListTooLong(length: Int, maximum: Int)
+    case needleListEmpty(String)
 
     var message: String {
         switch self {
@@ -25,6 +29,10 @@ enum ScanError: Error, Sendable, Equatable {
         case .needleFile(let path, let errno): "cannot read needle file \(path): \(errno)"
         case .needleTooShort(let length, let minimum): "needle is \(length) bytes; at least \(minimum) are needed to rule out chance matches"
         case .needleTooLong(let length, let maximum): "needle is \(length) bytes; at most \(maximum) are supported"
+        case .needleLine(let line, let length, let minimum, let maximum):
+            "needle on line \(line) is \(length) bytes; each needle must be \(minimum) to \(maximum) bytes"
+        case .needleListTooLong(let length, let maximum): "needle list is \(length) bytes; at most \(maximum) are supported"
+        case .needleListEmpty(let path): "needle list \(path) has no needles (one per line)"
         }
     }
 }
@@ -62,10 +70,14 @@ struct ScanReport: Sendable {
     /// Every needle's byte total found, summed over matches.
     var bytesMatched: Int { matches.reduce(0) { $0 + $1.length } }
 
+    /// How many different needles at least one match came from.
+    var needlesFound: Int { Set(matches.map(\.needle)).count }
+
     var json: JSON {
         .object([
             ("pid", .int(Int(pid))),
             ("needles", .array(needleLengths.map { .object([("length", .int($0))]) })),
+            ("needlesFound", .int(needlesFound)),
             ("window", .int(window)),
             ("regions", .object([
                 ("scanned", .int(count(.scanned))),
@@ -309,6 +321,68 @@ enum NeedleFile {
     /// must hash it and then drop the buffer (which wipes it). One trailing newline ("\n" or
     /// "\r\n") is dropped unless `keepNewline`, because `echo secret > file` adds one.
     static func read(_ path: String, keepNewline: Bool) throws(ScanError) -> (ScratchBuffer, Int) {
+        let (buffer, length) = try readWhole(path, maximum: maximumLength + 2) { .needleTooLong(length: $0, maximum: maximumLength) }
+        var trimmed = length
+        if !keepNewline, trimmed > 0, buffer.withBytes(0..<trimmed, { $0[trimmed - 1] }) == 0x0A {
+            trimmed -= 1
+            if trimmed > 0, buffer.withBytes(0..<trimmed, { $0[trimmed - 1] }) == 0x0D { trimmed -= 1 }
+        }
+        guard trimmed >= NeedleScanner.minimumWindow else {
+            buffer.wipe()
+            throw .needleTooShort(length: trimmed, minimum: NeedleScanner.minimumWindow)
+        }
+        guard trimmed <= maximumLength else {
+            buffer.wipe()
+            throw .needleTooLong(length: trimmed, maximum: maximumLength)
+        }
+        return (buffer, trimmed)
+    }
+
+    /// Most bytes a `--needles` file may hold (a residue test's thousands of canaries fit).
+    static let maximumListLength = 64 << 20
+
+    /// Reads a `--needles` file: one needle per line ("\n" or "\r\n"; empty lines skipped).
+    /// Returns the scratch buffer holding the file and each needle's byte range in it; the
+    /// caller hashes them and then wipes the buffer.
+    static func readList(_ path: String) throws(ScanError) -> (ScratchBuffer, [Range<Int>]) {
+        let (buffer, length) = try readWhole(path, maximum: maximumListLength) { .needleListTooLong(length: $0, maximum: maximumListLength) }
+        var needles: [Range<Int>] = []
+        var problem: ScanError?
+        buffer.withBytes(0..<length) { bytes in
+            var start = 0
+            var line = 1
+            while start < bytes.count, problem == nil {
+                var end = start
+                while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+                var stop = end
+                if stop > start && bytes[stop - 1] == 0x0D { stop -= 1 }
+                let count = stop - start
+                if count > 0 {
+                    if count < NeedleScanner.minimumWindow || count > maximumLength {
+                        problem = .needleLine(line, length: count, minimum: NeedleScanner.minimumWindow, maximum: maximumLength)
+                    } else {
+                        needles.append(start..<stop)
+                    }
+                }
+                start = end + 1
+                line += 1
+            }
+        }
+        if let problem {
+            buffer.wipe()
+            throw problem
+        }
+        guard !needles.isEmpty else {
+            buffer.wipe()
+            throw .needleListEmpty(path)
+        }
+        return (buffer, needles)
+    }
+
+    /// Reads a whole regular file of at most `maximum` bytes into a scratch buffer.
+    private static func readWhole(
+        _ path: String, maximum: Int, tooLong: (Int) -> ScanError
+    ) throws(ScanError) -> (ScratchBuffer, Int) {
         let files = FileSystem.live
         let fd: Int32
         do { fd = try files.open(path, O_RDONLY) } catch { throw .needleFile(path, error) }
@@ -317,7 +391,7 @@ enum NeedleFile {
         do { info = try files.status(fd) } catch { throw .needleFile(path, error) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw .needleFile(path, .invalidArgument) }
         let size = Int(info.st_size)
-        guard size <= maximumLength + 2 else { throw .needleTooLong(length: size, maximum: maximumLength) }
+        guard size <= maximum else { throw tooLong(size) }
         guard let buffer = ScratchBuffer(capacity: max(size, 1)) else { throw .outOfMemory }
         var length = 0
         while length < size {
@@ -328,14 +402,6 @@ enum NeedleFile {
             if count == 0 { break }
             length += count
         }
-        if !keepNewline, length > 0, buffer.withBytes(0..<length, { $0[length - 1] }) == 0x0A {
-            length -= 1
-            if length > 0, buffer.withBytes(0..<length, { $0[length - 1] }) == 0x0D { length -= 1 }
-        }
-        guard length >= NeedleScanner.minimumWindow else {
-            throw .needleTooShort(length: length, minimum: NeedleScanner.minimumWindow)
-        }
-        guard length <= maximumLength else { throw .needleTooLong(length: length, maximum: maximumLength) }
         return (buffer, length)
     }
 }
