@@ -14,7 +14,7 @@ import VaultSystem
 public final class Ledger: Sendable {
     private struct WriterState: Sendable {
         var fd: Int32
-        var replay: LedgerReplay
+        var replay: LedgerReplay<MerkleTree>
         /// Frames appended but not yet handed to a flush.
         var pending: [UInt8] = []
         /// The previous batch's buffer, emptied, reused by the next flush (no reallocation).

@@ -3,15 +3,19 @@ public import RetentionVocabulary
 // prove`) needs, given only the file and the pinned verifier key. Nothing here writes.
 
 import Glibc
+import VaultSystem
 
 /// What a successful verification found.
 public struct LedgerVerificationReport: Sendable, Hashable {
     /// Records in the file (checkpoints and key rotations included).
     public let recordCount: UInt64
     public let checkpointCount: Int
-    /// Tree size of the last checkpoint (0 if none).
+    /// Records covered by the last signed checkpoint: records [0, this), whose root it signs
+    /// (0 if none). The checkpoint itself is the record at this index.
     public let lastCheckpointTreeSize: UInt64
-    /// Records after the last checkpoint: intact and chained, but not yet signed.
+    /// Records after the last checkpoint record (host records and key rotations): intact and
+    /// chained, but not covered by a signed checkpoint. 0 when every flush is sealed
+    /// (``LedgerConfiguration/signsEveryFlush``); all records when there is no checkpoint.
     public let uncheckpointedRecords: UInt64
     /// The current key epoch (number of key rotations).
     public let keyEpoch: UInt32
@@ -39,19 +43,27 @@ public enum LedgerVerifier {
     }
 
     /// As `verify(path:verifierKey:)` with a parsed key.
+    ///
+    /// The file is streamed through a 1 MiB window and the Merkle tree kept as its frontier
+    /// (at most 64 hashes), so memory does not grow with the ledger.
     public static func verify(path: String, verifierKey: VerifierKey) throws(LedgerError) -> LedgerVerificationReport {
-        let bytes = try readLedgerFile(path)
-        let (scan, replay) = try replayLedger(bytes, pinnedKey: verifierKey)
+        try verify(path: path, verifierKey: verifierKey, files: .live)
+    }
+
+    /// Test seam: `files` sees every read, `window` sets the read size.
+    static func verify(
+        path: String, verifierKey: VerifierKey, files: FileSystem, window: Int = 1 << 20
+    ) throws(LedgerError) -> LedgerVerificationReport {
+        let (scan, replay) = try streamLedger(path: path, pinnedKey: verifierKey, window: window, files: files)
         return report(scan: scan, replay: replay)
     }
 
-    private static func report(scan: LedgerScan, replay: LedgerReplay) -> LedgerVerificationReport {
-        let last = replay.checkpoints.last
-        return LedgerVerificationReport(
-            recordCount: scan.recordCount, checkpointCount: replay.checkpoints.count,
-            lastCheckpointTreeSize: last?.treeSize ?? 0,
-            uncheckpointedRecords: last.map { scan.recordCount - $0.leafIndex - 1 } ?? scan.recordCount,
-            keyEpoch: replay.epoch, tornTailBytes: scan.tornTailBytes, rootHash: replay.tree.root(size: replay.tree.size).bytes)
+    private static func report(scan: LedgerScan, replay: LedgerReplay<MerkleFrontier>) -> LedgerVerificationReport {
+        LedgerVerificationReport(
+            recordCount: scan.recordCount, checkpointCount: replay.checkpointCount,
+            lastCheckpointTreeSize: replay.lastCheckpoint?.treeSize ?? 0,
+            uncheckpointedRecords: replay.recordsAfterLastCheckpoint,
+            keyEpoch: replay.epoch, tornTailBytes: scan.tornTailBytes, rootHash: replay.tree.currentRoot.bytes)
     }
 
     /// As ``verify(path:verifierKey:)-(_,VerifierKey)``, and the ledger must extend `trustedNote`,
@@ -62,8 +74,12 @@ public enum LedgerVerifier {
     /// truncated or rolled back below it, or one that forked, throws
     /// ``LedgerError/notConsistent(trustedSize:currentSize:)``.
     public static func verify(path: String, verifierKey: VerifierKey, extending trustedNote: String) throws(LedgerError) -> LedgerVerificationReport {
-        let bytes = try readLedgerFile(path)
-        let (scan, replay) = try replayLedger(bytes, pinnedKey: verifierKey)
+        // Streamed like `verify`: the checkpoint record of the note's size and root is looked
+        // for on the way (a malformed note is reported after the file, as before).
+        let watched = try? SignedCheckpoint.parseUnverified(note: trustedNote)
+        let (scan, replay) = try streamLedger(path: path, pinnedKey: verifierKey) { replay in
+            if let watched { replay.watchedCheckpoint = (watched.treeSize, watched.rootHash) }
+        }
         let size = replay.tree.size
         let claimed = try SignedCheckpoint.parseUnverified(note: trustedNote)
         // Signed by a key of this ledger's chain: a rolled-back ledger may no longer hold the
@@ -72,24 +88,20 @@ public enum LedgerVerifier {
         guard keys.contains(where: { (try? SignedCheckpoint.open(note: trustedNote, verifierKey: $0)) != nil }),
               claimed.origin == replay.origin, claimed.treeSize <= size
         else { throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size) }
-        let proof = replay.tree.consistencyProof(first: claimed.treeSize, second: size).map(\.bytes)
-        guard MerkleProofs.verifyConsistency(
-            firstSize: claimed.treeSize, secondSize: size, firstRoot: claimed.rootHash,
-            secondRoot: replay.tree.root(size: size).bytes, proof: proof)
-        else { throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size) }
-        // The checkpoint is itself a record (at index `treeSize`): a file cut right before it
-        // is consistent with its root, yet lost the checkpoint and everything after it.
-        guard replay.checkpoints.contains(where: { $0.treeSize == claimed.treeSize && $0.rootHash == claimed.rootHash }) else {
-            throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size)
-        }
+        // The checkpoint record of the note's size and root must still be in the file. Its
+        // root was checked against the file's own first `treeSize` records on the way, so the
+        // ledger extends the note: this is what the RFC 9162 consistency proof from that size
+        // shows, without the whole tree. (A file cut right before that record is consistent
+        // with its root, yet lost the checkpoint and everything after it: refused too.)
+        guard replay.sawWatchedCheckpoint else { throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size) }
         return report(scan: scan, replay: replay)
     }
 
     /// The newest signed checkpoint of the ledger at `path`, after verifying all of it; `nil`
     /// when it has none yet.
     public static func latestCheckpoint(path: String, verifierKey: VerifierKey) throws(LedgerError) -> SignedCheckpoint? {
-        let (_, replay) = try replayLedger(try readLedgerFile(path), pinnedKey: verifierKey)
-        return replay.checkpoints.last.flatMap { replay.signedCheckpoint($0) }
+        let (_, replay) = try streamLedger(path: path, pinnedKey: verifierKey)
+        return replay.lastCheckpoint.flatMap { replay.signedCheckpoint($0) }
     }
 
     /// Every record, in order (frames and encodings checked; signatures are not — use `verify`).
