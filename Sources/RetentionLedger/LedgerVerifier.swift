@@ -142,18 +142,41 @@ public enum LedgerVerifier {
     }
 
     /// Builds a receipt bundle offline from the file alone, using the latest existing checkpoint
-    /// that covers the request's discard receipt. The whole file is verified first.
+    /// that covers the request's latest discard receipt. The whole file is verified first.
+    ///
+    /// Two streaming passes, in memory that does not grow with the file: the first verifies
+    /// (as ``verify(path:verifierKey:)-(_,VerifierKey)``) and finds the receipt and the
+    /// checkpoint; the second hashes the leaves again to build the inclusion proof, which the
+    /// file does not store. The bundle is checked against `verifierKey` before it is returned,
+    /// so a file changed between the passes fails (``LedgerError/bundleInvalid(_:)``) instead of
+    /// yielding a bundle that does not verify.
     public static func receiptBundle(path: String, request: RequestID, verifierKey: String) throws(LedgerError) -> ReceiptBundle {
-        let bytes = try readLedgerFile(path)
-        var (_, replay) = try replayLedger(bytes, pinnedKey: VerifierKey(verifierKey))
-        guard let location = replay.receipts.location(of: request), let entry = replay.checkpoint(covering: location.leafIndex),
+        try receiptBundle(path: path, request: request, verifierKey: VerifierKey(verifierKey), files: .live)
+    }
+
+    /// Test seam: `files` sees every read of both passes.
+    static func receiptBundle(
+        path: String, request: RequestID, verifierKey: VerifierKey, files: FileSystem, window: Int = 1 << 20
+    ) throws(LedgerError) -> ReceiptBundle {
+        let (_, replay) = try streamLedger(path: path, pinnedKey: verifierKey, window: window, files: files) { replay in
+            replay.watchedRequest = request
+        }
+        // The latest checkpoint of all covers the latest receipt if any does; its key is known
+        // since every rotation was verified from the pinned key.
+        guard let receipt = replay.watchedReceipt, let entry = replay.lastCheckpoint, entry.treeSize > receipt.location.leafIndex,
               let signed = replay.signedCheckpoint(entry)
         else { throw .requestNotFound }
-        let record = Array(bytes[(location.offset + 8)..<(location.offset + location.length - 4)])
-        return ReceiptBundle(
-            record: record, leafIndex: location.leafIndex, treeSize: entry.treeSize,
-            inclusionProof: replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes),
-            checkpoint: signed.noteText, keyRotations: replay.keyChain(for: entry))
+        var builder = StreamingInclusionProof(index: receipt.location.leafIndex, size: entry.treeSize)
+        _ = try scanLedgerFile(path: path, window: window, files: files) { (_: UInt64, _: Int, record: [UInt8]) throws(LedgerError) in
+            try withRawBytes(record) { (raw) throws(LedgerError) in builder.append(leafHash: MerkleHashing.leaf(raw)) }
+        }
+        // A file cut between the passes: fewer leaves than the checkpoint covers.
+        guard let proof = builder.proof else { throw .bundleInvalid(.inclusionProofInvalid) }
+        let bundle = ReceiptBundle(
+            record: receipt.bytes, leafIndex: receipt.location.leafIndex, treeSize: entry.treeSize,
+            inclusionProof: proof.map(\.bytes), checkpoint: signed.noteText, keyRotations: replay.keyChain(for: entry))
+        _ = try bundle.verify(verifierKey: verifierKey)
+        return bundle
     }
 
     /// RFC 9162 consistency proof between two tree sizes of the ledger at `path`.

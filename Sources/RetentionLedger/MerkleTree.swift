@@ -126,6 +126,55 @@ struct MerkleFrontier: MerkleAccumulator {
     }
 }
 
+/// RFC 9162 PATH(index, D[0:size]) from leaf hashes streamed in order, in O(log² n) memory:
+/// each proof element is the root of one range of leaves (the ranges and the leaf itself
+/// partition [0, size)), built with a frontier while its leaves pass. For `zdr ledger prove`,
+/// which does not hold the tree.
+struct StreamingInclusionProof {
+    /// The proof's ranges, in proof order (as `MerkleTree.inclusionProof` returns them).
+    private var ranges: [(start: UInt64, count: UInt64)] = []
+    private var frontiers: [MerkleFrontier]
+    let size: UInt64
+    private(set) var leavesSeen: UInt64 = 0
+
+    init(index: UInt64, size: UInt64) {
+        precondition(index < size, "internal: proof request outside tree")
+        self.size = size
+        Self.collect(index: index, start: 0, count: size, into: &ranges)
+        frontiers = Array(repeating: MerkleFrontier(), count: ranges.count)
+    }
+
+    private static func collect(index: UInt64, start: UInt64, count: UInt64, into ranges: inout [(start: UInt64, count: UInt64)]) {
+        guard count > 1 else { return }
+        let split = largestPowerOfTwo(below: count)
+        if index < split {
+            collect(index: index, start: start, count: split, into: &ranges)
+            ranges.append((start + split, count - split))
+        } else {
+            collect(index: index - split, start: start + split, count: count - split, into: &ranges)
+            ranges.append((start, split))
+        }
+    }
+
+    /// Feeds the next leaf (leaves past `size` are ignored).
+    mutating func append(leafHash: Hash32) {
+        let leaf = leavesSeen
+        leavesSeen += 1
+        guard leaf < size else { return }
+        // At most 64 ranges: a linear search is cheaper than keeping them sorted.
+        for k in ranges.indices where leaf >= ranges[k].start && leaf - ranges[k].start < ranges[k].count {
+            frontiers[k].append(leafHash: leafHash)
+            return
+        }
+    }
+
+    /// The proof, once all `size` leaves have been fed; `nil` before.
+    var proof: [Hash32]? {
+        guard leavesSeen >= size else { return nil }
+        return frontiers.map(\.currentRoot)
+    }
+}
+
 /// The largest power of two strictly less than `n` (n ≥ 2).
 @inline(__always)
 func largestPowerOfTwo(below n: UInt64) -> UInt64 {

@@ -46,6 +46,9 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
     /// checkpoint record of that size and root passes.
     var watchedCheckpoint: (treeSize: UInt64, rootHash: [UInt8])?
     var sawWatchedCheckpoint = false
+    /// A request the caller looks for (`prove`): its latest discard receipt's location and bytes.
+    var watchedRequest: RequestID?
+    var watchedReceipt: (location: RecordLocation, bytes: [UInt8])?
     /// Host records since the last checkpoint.
     var recordsSinceCheckpoint: UInt64 = 0
     var lastCheckpointAt: Timestamp?
@@ -114,6 +117,9 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             epochKeys[epoch] = rotation.newPublicKey
             rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: Array(bytes)))
         case .discardReceipt(let receipt):
+            if receipt.requestID == watchedRequest {
+                watchedReceipt = (RecordLocation(leafIndex: index, offset: offset, length: frameLength), Array(bytes))
+            }
             if indexes { receipts.add(receipt.requestID, RecordLocation(leafIndex: index, offset: offset, length: frameLength)) }
             recordsSinceCheckpoint += 1
         case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth:

@@ -5,7 +5,7 @@ import RetentionVocabulary
 
 private let childLedgerVariable = "ZDR_TEST_SCALE_LEDGER"
 private let childKeyVariable = "ZDR_TEST_SCALE_KEY"
-private let growthPrefix = "verify-max-rss-growth-kib "
+private let growthPrefix = "max-rss-growth-kib "
 
 /// Writes a ledger of `count` identical discard receipts (the verifier does not care that they
 /// repeat) and a signed checkpoint of all of them, frame by frame: seconds faster in a debug
@@ -69,24 +69,69 @@ struct ScaleTests {
         #expect(full.receipts.unindexedCount == 3000)
     }
 
+    @Test("the streamed inclusion proof is the full tree's, for every leaf", arguments: [1, 2, 3, 6, 8, 13, 64, 100])
+    func streamedProofMatchesTree(size: Int) {
+        var tree = MerkleTree()
+        let leaves = (0..<size).map { MerkleHashing.leaf(Array("leaf \($0)".utf8)) }
+        for leaf in leaves { tree.append(leafHash: leaf) }
+        for index in 0..<size {
+            var builder = StreamingInclusionProof(index: UInt64(index), size: UInt64(size))
+            #expect(size == 1 || builder.proof == nil)
+            for leaf in leaves { builder.append(leafHash: leaf) }
+            builder.append(leafHash: leaves[0])  // past the size: ignored
+            #expect(builder.proof == tree.inclusionProof(index: UInt64(index), size: UInt64(size)), "leaf \(index) of \(size)")
+        }
+    }
+
+    @Test("the offline receipt bundle is the writer's, for the latest receipt of each request")
+    func offlineBundleMatchesWriter() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let path = directory.file("ledger.zdr")
+        let signer = try SigningKey.generate(name: "ledger.example")
+        let pinned = signer.verifierKey
+        let ledger = try Ledger(
+            path: path, registry: testRegistry, signer: signer,
+            configuration: quietConfiguration(checkpointEvery: 7, keyEvolution: KeyEvolution(checkpointsPerEpoch: 2)))
+        for index in 0..<60 { try ledger.append(.discardReceipt(sampleReceipt(request(UInt64(index % 25))))) }
+        _ = try ledger.checkpoint()
+        try ledger.flush()
+        for id in [0, 1, 9, 24] {
+            let written = try ledger.receiptBundle(forRequest: request(UInt64(id)))
+            let offline = try LedgerVerifier.receiptBundle(path: path, request: request(UInt64(id)), verifierKey: pinned)
+            #expect(offline.leafIndex == written.leafIndex && offline.treeSize == written.treeSize, "request \(id)")
+            #expect(offline.inclusionProof == written.inclusionProof && offline.record == written.record, "request \(id)")
+        }
+        #expect(throws: LedgerError.requestNotFound) {
+            _ = try LedgerVerifier.receiptBundle(path: path, request: request(99), verifierKey: pinned)
+        }
+        try ledger.close()
+    }
+
     /// The child half of the memory test. Without the environment variables it does nothing (and
-    /// passes trivially alone); with them it verifies the ledger and prints how much its peak
-    /// resident set grew meanwhile.
-    @Test("(child process) verifies a ledger and prints its peak RSS growth; does nothing alone")
-    func scaleVerifyChildProcess() throws {
+    /// passes trivially alone); with them it verifies the ledger, then builds the bundle of its
+    /// receipt, and prints how much its peak resident set grew during each (one child for both:
+    /// each spawn briefly shares the parent's descriptors, and with them other tests' locks).
+    @Test("(child process) verifies and proves a ledger and prints its peak RSS growth; does nothing alone")
+    func scaleChildProcess() throws {
         let environment = ProcessInfo.processInfo.environment
         guard let path = environment[childLedgerVariable], let key = environment[childKeyVariable] else { return }
-        var before = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &before)
-        let report = try LedgerVerifier.verify(path: path, verifierKey: key)
-        var after = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &after)
-        let line = Array("\(growthPrefix)\(after.ru_maxrss - before.ru_maxrss) \(report.recordCount)\n".utf8)
+        func peak() -> Int {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return usage.ru_maxrss
+        }
+        let start = peak()
+        let records = try LedgerVerifier.verify(path: path, verifierKey: key).recordCount
+        let verified = peak()
+        let covered = try LedgerVerifier.receiptBundle(path: path, request: request(1), verifierKey: key).treeSize
+        let proved = peak()
+        let line = Array("\(growthPrefix)\(verified - start) \(proved - verified) \(records) \(covered)\n".utf8)
         _ = line.withUnsafeBytes { write(1, $0.baseAddress!, $0.count) }
     }
 
-    @Test("verifying 200,000 records grows the peak resident set by less than 16 MiB (the file is 22 MiB)")
-    func verifyMemoryStaysBounded() throws {
+    @Test("verifying, then proving from, 200,000 records each grow the peak resident set by less than 16 MiB (the file is 22 MiB)")
+    func memoryStaysBounded() throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
         let path = directory.file("ledger.zdr")
@@ -95,7 +140,7 @@ struct ScaleTests {
         writeScaleLedger(path: path, signer: signer, count: count)
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        child.arguments = ["--testing-library", "swift-testing", "--filter", "scaleVerifyChildProcess"]
+        child.arguments = ["--testing-library", "swift-testing", "--filter", "scaleChildProcess"]
         var environment = ProcessInfo.processInfo.environment
         environment[childLedgerVariable] = path
         environment[childKeyVariable] = signer.verifierKey
@@ -108,11 +153,12 @@ struct ScaleTests {
         child.waitUntilExit()
         #expect(child.terminationStatus == 0)
         let line = text.split(separator: "\n").first { $0.hasPrefix(growthPrefix) }
-        let fields = line.map { $0.dropFirst(growthPrefix.count).split(separator: " ") } ?? []
-        let growth = fields.first.flatMap { Int($0) }
-        #expect(fields.count == 2 && fields.last.flatMap { UInt64($0) } == UInt64(count + 1), "child output: \(text.suffix(500))")
+        let fields = (line.map { $0.dropFirst(growthPrefix.count).split(separator: " ") } ?? []).compactMap { Int($0) }
+        #expect(fields.count == 4 && fields[2] == count + 1 && fields[3] == count, "child output: \(text.suffix(500))")
+        guard fields.count == 4 else { return }
         // Holding the file (22 MiB), every node (2 hashes per record, 12 MiB) and the receipt
-        // index (6 MiB) grew it by over 40 MiB; a 1 MiB window and a frontier need about 1 MiB.
-        #expect(growth.map { $0 < 16 << 10 } == true, "peak RSS grew by \(growth.map(String.init) ?? "?") KiB")
+        // index (6 MiB) grew it by over 40 MiB; a 1 MiB window and frontiers need about 1 MiB.
+        #expect(fields[0] < 16 << 10, "verify grew the peak RSS by \(fields[0]) KiB")
+        #expect(fields[1] < 16 << 10, "prove grew the peak RSS by \(fields[1]) KiB")
     }
 }
