@@ -167,8 +167,9 @@ func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws
 
 /// Streams the ledger at `path` through a window of `window` bytes with the checks of
 /// `replayLedger`, holding the tree as its frontier and no per-record state: memory stays
-/// O(log n) whatever the file's size (`verify`, `latestCheckpoint`). `prepare` runs once the
-/// header is read, before the first record (to watch for a checkpoint).
+/// O(log n) whatever the file's size (`verify`, `latestCheckpoint`, the first pass of `prove`).
+/// `prepare` runs once the header is read, before the first record (to watch for a checkpoint
+/// or a request).
 func streamLedger(
     path: String, pinnedKey: VerifierKey?, window: Int = 1 << 20, files: FileSystem = .live,
     prepare: (inout LedgerReplay<MerkleFrontier>) -> Void = { _ in }
