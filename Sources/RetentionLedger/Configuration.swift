@@ -13,7 +13,8 @@ public protocol LedgerSink: Sendable {
 
 /// Forward-secure key evolution settings.
 public struct KeyEvolution: Sendable {
-    /// The key evolves after this many checkpoints (≥ 1).
+    /// The key evolves after this many periodic checkpoints (≥ 1): by count, by time or
+    /// `Ledger.checkpoint()`, not the seals of `LedgerConfiguration.signsEveryFlush`.
     public var checkpointsPerEpoch: UInt32
     /// Where the evolved key is saved (atomically, mode 0600) once its rotation record is durable.
     /// Without it the evolved key lives only in memory and the ledger cannot be reopened for writing.
@@ -25,16 +26,19 @@ public struct KeyEvolution: Sendable {
     }
 }
 
-/// Ledger settings. The defaults suit a server: 5 ms group-commit window, a checkpoint every
-/// 1,000 records or 60 seconds, exact sizes, no key evolution.
+/// Ledger settings. The defaults suit a server: 5 ms group-commit window, every flushed batch
+/// sealed by a signed checkpoint, a periodic checkpoint every 1,000 records or 60 seconds, exact
+/// sizes, no key evolution.
 public struct LedgerConfiguration: Sendable {
     /// Background flusher period in nanoseconds; bounds how long an appended record may wait
     /// for fdatasync when no caller flushes. `nil` disables the flusher (callers flush).
     public var flushIntervalNanoseconds: UInt64?
-    /// Write a signed checkpoint after this many records (`nil` or 0: no count trigger).
+    /// Write a periodic signed checkpoint after this many host records since the last periodic
+    /// one (`nil` or 0: no count trigger). Seal checkpoints (`signsEveryFlush`) do not reset it.
     public var checkpointEveryRecords: UInt64?
-    /// Write a signed checkpoint when records are waiting and this many nanoseconds have passed
-    /// since the last one (`nil`: no time trigger). Checked by the background flusher.
+    /// Write a periodic signed checkpoint when host records were appended since the last periodic
+    /// one and this many nanoseconds have passed since it (`nil`: no time trigger). Checked by the
+    /// background flusher; seal checkpoints do not reset it.
     public var checkpointIntervalNanoseconds: UInt64?
     /// Round sizes and durations up to a power of two before encoding (lengths leak content).
     public var bucketSizes: Bool
@@ -46,14 +50,15 @@ public struct LedgerConfiguration: Sendable {
     public var sinks: [any LedgerSink]
     /// The clock that stamps records; replaceable for deterministic tests.
     public var clock: @Sendable () -> Timestamp
-    /// Sign a checkpoint at the end of every flushed batch, so that every record a `flush()`
-    /// acknowledges is covered by a signature when it returns: a record deleted, swapped,
-    /// duplicated or forged after the last signed checkpoint is otherwise caught only by its
-    /// CRC. One Ed25519 signature per fdatasync, cheap next to the sync. These checkpoints do not
-    /// count towards key evolution. Off by default for now: with frequent flushes the periodic
-    /// cadence (`checkpointEveryRecords`, `checkpointIntervalNanoseconds`, which count from the
-    /// last checkpoint of any kind) would no longer fire, and with it key evolution.
-    public var signsEveryFlush: Bool = false
+    /// Sign a checkpoint at the end of every flushed batch (on by default), so that every record
+    /// a `flush()` acknowledges, or the background flusher makes durable, is covered by a
+    /// signature when it is on disk: a record deleted, swapped, duplicated or forged after the
+    /// last signed checkpoint is otherwise caught only by its CRC. One Ed25519 signature per
+    /// fdatasync, cheap next to the sync. These seal checkpoints leave the periodic cadence alone:
+    /// `checkpointEveryRecords` and `checkpointIntervalNanoseconds` count from the last periodic
+    /// checkpoint, and only periodic ones count towards key evolution. Turn it off only where a
+    /// record may stay unsigned until the next periodic checkpoint.
+    public var signsEveryFlush: Bool
     /// The file calls (tests: forced failures through a `FaultInjection`).
     package var fileSystem: FileSystem = .live
 
@@ -65,6 +70,7 @@ public struct LedgerConfiguration: Sendable {
         timestampResolutionNanoseconds: UInt64 = 1,
         keyEvolution: KeyEvolution? = nil,
         sinks: [any LedgerSink] = [],
+        signsEveryFlush: Bool = true,
         clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
         self.flushIntervalNanoseconds = flushIntervalNanoseconds
@@ -75,6 +81,7 @@ public struct LedgerConfiguration: Sendable {
         self.timestampResolutionNanoseconds = max(1, timestampResolutionNanoseconds)
         self.keyEvolution = keyEvolution
         self.sinks = sinks
+        self.signsEveryFlush = signsEveryFlush
         self.clock = clock
     }
 }

@@ -14,7 +14,7 @@ import VaultSystem
 public final class Ledger: Sendable {
     private struct WriterState: Sendable {
         var fd: Int32
-        var replay: LedgerReplay
+        var replay: LedgerReplay<MerkleTree>
         /// Frames appended but not yet handed to a flush.
         var pending: [UInt8] = []
         /// The previous batch's buffer, emptied, reused by the next flush (no reallocation).
@@ -24,6 +24,11 @@ public final class Ledger: Sendable {
         /// Records (leaves) known to be on disk after fdatasync.
         var durableCount: UInt64
         var checkpointsInEpoch: UInt32 = 0
+        /// Host records since the last periodic checkpoint (the count trigger). Kept apart from
+        /// the replay's count since any checkpoint, which every sealed flush resets.
+        var recordsSincePeriodic: UInt64 = 0
+        /// When the last periodic checkpoint was written (the time trigger).
+        var lastPeriodicAt: Timestamp?
         /// Set when an evolved key must be saved once its rotation record is durable.
         var keySavePendingAt: UInt64?
         var failure: LedgerError?
@@ -85,7 +90,12 @@ public final class Ledger: Sendable {
             var writer = WriterState(fd: fd, replay: replay, nextFrameOffset: scan.validEnd, durableCount: replay.tree.size)
             try Self.adoptSigner(signer, into: &writer, keyEvolution: configuration.keyEvolution)
             // Checkpoints already signed in the current epoch count towards the next rotation.
+            // The file does not tell seals from periodic checkpoints, so all count: after a
+            // reopen the key may evolve sooner than its cadence, never later.
             writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == replay.epoch }.count)
+            // Likewise the periodic cadence resumes from the last checkpoint of either kind.
+            writer.recordsSincePeriodic = replay.recordsSinceCheckpoint
+            writer.lastPeriodicAt = replay.lastCheckpointAt
             state = LedgerLock(writer)
         } catch {
             files.close(fd)
@@ -152,7 +162,8 @@ public final class Ledger: Sendable {
             try state.withLock { (writer: inout WriterState) throws(LedgerError) -> UInt64 in
                 try Self.checkWritable(writer)
                 let index = self.appendLocked(stamped, frame: frame, leafHash: leafHash, to: &writer)
-                if let every = configuration.checkpointEveryRecords, writer.replay.recordsSinceCheckpoint >= every {
+                writer.recordsSincePeriodic += 1
+                if let every = configuration.checkpointEveryRecords, writer.recordsSincePeriodic >= every {
                     _ = try self.checkpointLocked(&writer)
                 }
                 return index
@@ -231,6 +242,8 @@ public final class Ledger: Sendable {
         let signed = SignedCheckpoint(
             origin: origin, treeSize: size, rootHash: root, keyName: signer.name, keyID: signer.keyID, signature: signature)
         guard periodic else { return signed }
+        writer.recordsSincePeriodic = 0
+        writer.lastPeriodicAt = record.recordedAt
         writer.checkpointsInEpoch += 1
         if let evolution = configuration.keyEvolution, writer.checkpointsInEpoch >= evolution.checkpointsPerEpoch {
             let rotation = try signer.evolve(treeSize: writer.replay.tree.size)
@@ -360,9 +373,10 @@ public final class Ledger: Sendable {
         let (batch, offset, batchEnd, fd, interposer, signFailure) = state.withLock {
             (writer: inout WriterState) -> ([UInt8], Int, UInt64, Int32, SyncInterposer?, LedgerError?) in
             // Every record this round makes durable is signed by the time it returns: the batch
-            // ends with a checkpoint of all of them.
+            // ends with a checkpoint of all of them (a key rotation after the last checkpoint
+            // included, so that verify finds nothing after the seal).
             var signFailure: LedgerError?
-            if configuration.signsEveryFlush, writer.failure == nil, writer.replay.recordsSinceCheckpoint > 0 {
+            if configuration.signsEveryFlush, writer.failure == nil, writer.replay.recordsAfterLastCheckpoint > 0 {
                 do throws(LedgerError) { _ = try self.checkpointLocked(&writer, periodic: false) } catch { signFailure = error }
             }
             let batch = writer.pending
@@ -501,14 +515,16 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Time-triggered checkpoint, then flush, then indexing of new receipts. Errors become
+    /// Time-triggered periodic checkpoint, then flush, then indexing of new receipts. Errors become
     /// sticky in `flush` and surface on the next caller; the flusher itself has no one to report to.
     private func backgroundTick() {
         if let interval = configuration.checkpointIntervalNanoseconds {
             let now = configuration.clock()
             try? state.withLock { (writer: inout WriterState) throws(LedgerError) in
-                guard writer.failure == nil, !writer.closed, writer.replay.recordsSinceCheckpoint > 0 else { return }
-                let last = writer.replay.lastCheckpointAt?.nanosecondsSinceEpoch ?? 0
+                // From the last periodic checkpoint: the seals of sealed flushes would otherwise
+                // keep the interval from ever passing, and key evolution with it.
+                guard writer.failure == nil, !writer.closed, writer.recordsSincePeriodic > 0 else { return }
+                let last = writer.lastPeriodicAt?.nanosecondsSinceEpoch ?? 0
                 if now.nanosecondsSinceEpoch &- last >= interval { _ = try self.checkpointLocked(&writer) }
             }
         }

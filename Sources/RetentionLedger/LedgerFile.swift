@@ -174,10 +174,12 @@ struct FrameScanner {
 
 /// Reads the ledger at `path` front to back through a window of `window` bytes (1 MiB by
 /// default), calling `visit` for each valid frame: memory stays bounded by the window whatever
-/// the file's size (`zdr ledger export` and `show` of a 5M-record ledger). Returns the scan
+/// the file's size (`zdr ledger verify`, `export` and `show` of a 5M-record ledger). `header`
+/// runs once the header is parsed, before the first frame. Returns the scan
 /// summary; the rules are ``scanLedger(_:visit:)``'s.
 func scanLedgerFile(
     path: String, window: Int = 1 << 20, files: FileSystem = .live,
+    header onHeader: (LedgerHeader) throws(LedgerError) -> Void = { _ in },
     visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
 ) throws(LedgerError) -> LedgerScan {
     let fd: Int32
@@ -206,6 +208,7 @@ func scanLedgerFile(
     let (header, headerLength) = try withRawBytes(Array(buffer[0..<filled])) { (raw) throws(LedgerError) in
         try LedgerHeader.parse(raw)
     }
+    try onHeader(header)
     var frames = FrameScanner(nextOffset: headerLength)
     while true {
         let stop = try withRawBytes(buffer) { (raw) throws(LedgerError) in

@@ -3,15 +3,19 @@ public import RetentionVocabulary
 // prove`) needs, given only the file and the pinned verifier key. Nothing here writes.
 
 import Glibc
+import VaultSystem
 
 /// What a successful verification found.
 public struct LedgerVerificationReport: Sendable, Hashable {
     /// Records in the file (checkpoints and key rotations included).
     public let recordCount: UInt64
     public let checkpointCount: Int
-    /// Tree size of the last checkpoint (0 if none).
+    /// Records covered by the last signed checkpoint: records [0, this), whose root it signs
+    /// (0 if none). The checkpoint itself is the record at this index.
     public let lastCheckpointTreeSize: UInt64
-    /// Records after the last checkpoint: intact and chained, but not yet signed.
+    /// Records after the last checkpoint record (host records and key rotations): intact and
+    /// chained, but not covered by a signed checkpoint. 0 when every flush is sealed
+    /// (``LedgerConfiguration/signsEveryFlush``); all records when there is no checkpoint.
     public let uncheckpointedRecords: UInt64
     /// The current key epoch (number of key rotations).
     public let keyEpoch: UInt32
@@ -39,19 +43,27 @@ public enum LedgerVerifier {
     }
 
     /// As `verify(path:verifierKey:)` with a parsed key.
+    ///
+    /// The file is streamed through a 1 MiB window and the Merkle tree kept as its frontier
+    /// (at most 64 hashes), so memory does not grow with the ledger.
     public static func verify(path: String, verifierKey: VerifierKey) throws(LedgerError) -> LedgerVerificationReport {
-        let bytes = try readLedgerFile(path)
-        let (scan, replay) = try replayLedger(bytes, pinnedKey: verifierKey)
+        try verify(path: path, verifierKey: verifierKey, files: .live)
+    }
+
+    /// Test seam: `files` sees every read, `window` sets the read size.
+    static func verify(
+        path: String, verifierKey: VerifierKey, files: FileSystem, window: Int = 1 << 20
+    ) throws(LedgerError) -> LedgerVerificationReport {
+        let (scan, replay) = try streamLedger(path: path, pinnedKey: verifierKey, window: window, files: files)
         return report(scan: scan, replay: replay)
     }
 
-    private static func report(scan: LedgerScan, replay: LedgerReplay) -> LedgerVerificationReport {
-        let last = replay.checkpoints.last
-        return LedgerVerificationReport(
-            recordCount: scan.recordCount, checkpointCount: replay.checkpoints.count,
-            lastCheckpointTreeSize: last?.treeSize ?? 0,
-            uncheckpointedRecords: last.map { scan.recordCount - $0.leafIndex - 1 } ?? scan.recordCount,
-            keyEpoch: replay.epoch, tornTailBytes: scan.tornTailBytes, rootHash: replay.tree.root(size: replay.tree.size).bytes)
+    private static func report(scan: LedgerScan, replay: LedgerReplay<MerkleFrontier>) -> LedgerVerificationReport {
+        LedgerVerificationReport(
+            recordCount: scan.recordCount, checkpointCount: replay.checkpointCount,
+            lastCheckpointTreeSize: replay.lastCheckpoint?.treeSize ?? 0,
+            uncheckpointedRecords: replay.recordsAfterLastCheckpoint,
+            keyEpoch: replay.epoch, tornTailBytes: scan.tornTailBytes, rootHash: replay.tree.currentRoot.bytes)
     }
 
     /// As ``verify(path:verifierKey:)-(_,VerifierKey)``, and the ledger must extend `trustedNote`,
@@ -62,8 +74,12 @@ public enum LedgerVerifier {
     /// truncated or rolled back below it, or one that forked, throws
     /// ``LedgerError/notConsistent(trustedSize:currentSize:)``.
     public static func verify(path: String, verifierKey: VerifierKey, extending trustedNote: String) throws(LedgerError) -> LedgerVerificationReport {
-        let bytes = try readLedgerFile(path)
-        let (scan, replay) = try replayLedger(bytes, pinnedKey: verifierKey)
+        // Streamed like `verify`: the checkpoint record of the note's size and root is looked
+        // for on the way (a malformed note is reported after the file, as before).
+        let watched = try? SignedCheckpoint.parseUnverified(note: trustedNote)
+        let (scan, replay) = try streamLedger(path: path, pinnedKey: verifierKey) { replay in
+            if let watched { replay.watchedCheckpoint = (watched.treeSize, watched.rootHash) }
+        }
         let size = replay.tree.size
         let claimed = try SignedCheckpoint.parseUnverified(note: trustedNote)
         // Signed by a key of this ledger's chain: a rolled-back ledger may no longer hold the
@@ -72,24 +88,20 @@ public enum LedgerVerifier {
         guard keys.contains(where: { (try? SignedCheckpoint.open(note: trustedNote, verifierKey: $0)) != nil }),
               claimed.origin == replay.origin, claimed.treeSize <= size
         else { throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size) }
-        let proof = replay.tree.consistencyProof(first: claimed.treeSize, second: size).map(\.bytes)
-        guard MerkleProofs.verifyConsistency(
-            firstSize: claimed.treeSize, secondSize: size, firstRoot: claimed.rootHash,
-            secondRoot: replay.tree.root(size: size).bytes, proof: proof)
-        else { throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size) }
-        // The checkpoint is itself a record (at index `treeSize`): a file cut right before it
-        // is consistent with its root, yet lost the checkpoint and everything after it.
-        guard replay.checkpoints.contains(where: { $0.treeSize == claimed.treeSize && $0.rootHash == claimed.rootHash }) else {
-            throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size)
-        }
+        // The checkpoint record of the note's size and root must still be in the file. Its
+        // root was checked against the file's own first `treeSize` records on the way, so the
+        // ledger extends the note: this is what the RFC 9162 consistency proof from that size
+        // shows, without the whole tree. (A file cut right before that record is consistent
+        // with its root, yet lost the checkpoint and everything after it: refused too.)
+        guard replay.sawWatchedCheckpoint else { throw .notConsistent(trustedSize: claimed.treeSize, currentSize: size) }
         return report(scan: scan, replay: replay)
     }
 
     /// The newest signed checkpoint of the ledger at `path`, after verifying all of it; `nil`
     /// when it has none yet.
     public static func latestCheckpoint(path: String, verifierKey: VerifierKey) throws(LedgerError) -> SignedCheckpoint? {
-        let (_, replay) = try replayLedger(try readLedgerFile(path), pinnedKey: verifierKey)
-        return replay.checkpoints.last.flatMap { replay.signedCheckpoint($0) }
+        let (_, replay) = try streamLedger(path: path, pinnedKey: verifierKey)
+        return replay.lastCheckpoint.flatMap { replay.signedCheckpoint($0) }
     }
 
     /// Every record, in order (frames and encodings checked; signatures are not — use `verify`).
@@ -130,18 +142,41 @@ public enum LedgerVerifier {
     }
 
     /// Builds a receipt bundle offline from the file alone, using the latest existing checkpoint
-    /// that covers the request's discard receipt. The whole file is verified first.
+    /// that covers the request's latest discard receipt. The whole file is verified first.
+    ///
+    /// Two streaming passes, in memory that does not grow with the file: the first verifies
+    /// (as ``verify(path:verifierKey:)-(_,VerifierKey)``) and finds the receipt and the
+    /// checkpoint; the second hashes the leaves again to build the inclusion proof, which the
+    /// file does not store. The bundle is checked against `verifierKey` before it is returned,
+    /// so a file changed between the passes fails (``LedgerError/bundleInvalid(_:)``) instead of
+    /// yielding a bundle that does not verify.
     public static func receiptBundle(path: String, request: RequestID, verifierKey: String) throws(LedgerError) -> ReceiptBundle {
-        let bytes = try readLedgerFile(path)
-        var (_, replay) = try replayLedger(bytes, pinnedKey: VerifierKey(verifierKey))
-        guard let location = replay.receipts.location(of: request), let entry = replay.checkpoint(covering: location.leafIndex),
+        try receiptBundle(path: path, request: request, verifierKey: VerifierKey(verifierKey), files: .live)
+    }
+
+    /// Test seam: `files` sees every read of both passes.
+    static func receiptBundle(
+        path: String, request: RequestID, verifierKey: VerifierKey, files: FileSystem, window: Int = 1 << 20
+    ) throws(LedgerError) -> ReceiptBundle {
+        let (_, replay) = try streamLedger(path: path, pinnedKey: verifierKey, window: window, files: files) { replay in
+            replay.watchedRequest = request
+        }
+        // The latest checkpoint of all covers the latest receipt if any does; its key is known
+        // since every rotation was verified from the pinned key.
+        guard let receipt = replay.watchedReceipt, let entry = replay.lastCheckpoint, entry.treeSize > receipt.location.leafIndex,
               let signed = replay.signedCheckpoint(entry)
         else { throw .requestNotFound }
-        let record = Array(bytes[(location.offset + 8)..<(location.offset + location.length - 4)])
-        return ReceiptBundle(
-            record: record, leafIndex: location.leafIndex, treeSize: entry.treeSize,
-            inclusionProof: replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes),
-            checkpoint: signed.noteText, keyRotations: replay.keyChain(for: entry))
+        var builder = StreamingInclusionProof(index: receipt.location.leafIndex, size: entry.treeSize)
+        _ = try scanLedgerFile(path: path, window: window, files: files) { (_: UInt64, _: Int, record: [UInt8]) throws(LedgerError) in
+            try withRawBytes(record) { (raw) throws(LedgerError) in builder.append(leafHash: MerkleHashing.leaf(raw)) }
+        }
+        // A file cut between the passes: fewer leaves than the checkpoint covers.
+        guard let proof = builder.proof else { throw .bundleInvalid(.inclusionProofInvalid) }
+        let bundle = ReceiptBundle(
+            record: receipt.bytes, leafIndex: receipt.location.leafIndex, treeSize: entry.treeSize,
+            inclusionProof: proof.map(\.bytes), checkpoint: signed.noteText, keyRotations: replay.keyChain(for: entry))
+        _ = try bundle.verify(verifierKey: verifierKey)
+        return bundle
     }
 
     /// RFC 9162 consistency proof between two tree sizes of the ledger at `path`.

@@ -3,7 +3,16 @@
 // amortized O(1) hashes, the root costs O(log n), and any proof is assembled from stored nodes
 // (O(log² n) worst case) without rehashing leaves. Memory: about two hashes per record.
 
-struct MerkleTree: Sendable {
+/// What a replay needs of a tree: its size, appending a leaf, and the root of all of it.
+protocol MerkleAccumulator: Sendable {
+    init()
+    var size: UInt64 { get }
+    mutating func append(leafHash: Hash32)
+    /// MTH(D[0:size]).
+    var currentRoot: Hash32 { get }
+}
+
+struct MerkleTree: MerkleAccumulator {
     /// levels[l][i] = MTH of leaves [i·2^l, (i+1)·2^l).
     private(set) var levels: [ChunkedArray<Hash32>] = [ChunkedArray()]
 
@@ -23,6 +32,8 @@ struct MerkleTree: Sendable {
             level += 1
         }
     }
+
+    var currentRoot: Hash32 { root(size: size) }
 
     /// MTH(D[0:size]) for any size ≤ the current size.
     func root(size: UInt64) -> Hash32 {
@@ -81,6 +92,86 @@ struct MerkleTree: Sendable {
             subproof(first: first - split, start: start + split, count: count - split, complete: false, into: &proof)
             proof.append(subtreeHash(start: start, count: split))
         }
+    }
+}
+
+/// The tree as its frontier: the roots of the perfect subtrees that `size`'s binary digits
+/// split it into, largest (leftmost) first. At most 64 hashes whatever the size, so a verifier
+/// streaming a ledger of any length holds O(log n) hashes; it can check each checkpoint's root
+/// as it passes but cannot build proofs (the writer's `MerkleTree` keeps every node for those).
+struct MerkleFrontier: MerkleAccumulator {
+    private(set) var size: UInt64 = 0
+    /// Roots of the perfect subtrees, one per set bit of `size`, largest first.
+    private(set) var nodes: [Hash32] = []
+
+    init() { nodes.reserveCapacity(64) }
+
+    mutating func append(leafHash: Hash32) {
+        var hash = leafHash
+        // Each trailing 1 bit of the old size is a subtree of the new leaf's size: merge it.
+        var remaining = size
+        while remaining & 1 == 1 {
+            hash = MerkleHashing.node(nodes.removeLast(), hash)
+            remaining >>= 1
+        }
+        nodes.append(hash)
+        size += 1
+    }
+
+    /// RFC 6962's split at the largest power of two, applied from the right.
+    var currentRoot: Hash32 {
+        guard var hash = nodes.last else { return MerkleHashing.emptyRoot }
+        for node in nodes.dropLast().reversed() { hash = MerkleHashing.node(node, hash) }
+        return hash
+    }
+}
+
+/// RFC 9162 PATH(index, D[0:size]) from leaf hashes streamed in order, in O(log² n) memory:
+/// each proof element is the root of one range of leaves (the ranges and the leaf itself
+/// partition [0, size)), built with a frontier while its leaves pass. For `zdr ledger prove`,
+/// which does not hold the tree.
+struct StreamingInclusionProof {
+    /// The proof's ranges, in proof order (as `MerkleTree.inclusionProof` returns them).
+    private var ranges: [(start: UInt64, count: UInt64)] = []
+    private var frontiers: [MerkleFrontier]
+    let size: UInt64
+    private(set) var leavesSeen: UInt64 = 0
+
+    init(index: UInt64, size: UInt64) {
+        precondition(index < size, "internal: proof request outside tree")
+        self.size = size
+        Self.collect(index: index, start: 0, count: size, into: &ranges)
+        frontiers = Array(repeating: MerkleFrontier(), count: ranges.count)
+    }
+
+    private static func collect(index: UInt64, start: UInt64, count: UInt64, into ranges: inout [(start: UInt64, count: UInt64)]) {
+        guard count > 1 else { return }
+        let split = largestPowerOfTwo(below: count)
+        if index < split {
+            collect(index: index, start: start, count: split, into: &ranges)
+            ranges.append((start + split, count - split))
+        } else {
+            collect(index: index - split, start: start + split, count: count - split, into: &ranges)
+            ranges.append((start, split))
+        }
+    }
+
+    /// Feeds the next leaf (leaves past `size` are ignored).
+    mutating func append(leafHash: Hash32) {
+        let leaf = leavesSeen
+        leavesSeen += 1
+        guard leaf < size else { return }
+        // At most 64 ranges: a linear search is cheaper than keeping them sorted.
+        for k in ranges.indices where leaf >= ranges[k].start && leaf - ranges[k].start < ranges[k].count {
+            frontiers[k].append(leafHash: leafHash)
+            return
+        }
+    }
+
+    /// The proof, once all `size` leaves have been fed; `nil` before.
+    var proof: [Hash32]? {
+        guard leavesSeen >= size else { return nil }
+        return frontiers.map(\.currentRoot)
     }
 }
 

@@ -1,4 +1,5 @@
 import RetentionVocabulary
+import VaultSystem
 // Replays records in order, rebuilding the Merkle tree and the ledger's indexes, and checking
 // what can be checked without trust: checkpoint sizes and roots, rotation sequence, and — when a
 // pinned verifier key is known — every checkpoint and rotation signature along the key chain.
@@ -26,13 +27,29 @@ struct RotationEntry: Sendable {
     var recordBytes: [UInt8]
 }
 
-struct LedgerReplay: Sendable {
+/// `Tree` is the writer's `MerkleTree` (every node, for proofs) or a streaming verifier's
+/// `MerkleFrontier` (O(log n) hashes).
+struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
     let origin: String
-    var tree = MerkleTree()
+    var tree = Tree()
+    /// Every checkpoint, when `indexes` (the writer and the proof builders); otherwise empty.
     var checkpoints: [CheckpointEntry] = []
+    var checkpointCount = 0
+    var lastCheckpoint: CheckpointEntry?
     var rotations: [RotationEntry] = []
-    /// Latest discard receipt per request.
+    /// Latest discard receipt per request, when `indexes`; otherwise empty.
     var receipts = ReceiptIndex()
+    /// Whether per-record state (receipts, the checkpoint list) is kept. A streaming verifier
+    /// keeps none, so its memory does not grow with the file.
+    let indexes: Bool
+    /// A checkpoint the caller looks for (`verify --trusted`): set `sawWatchedCheckpoint` when a
+    /// checkpoint record of that size and root passes.
+    var watchedCheckpoint: (treeSize: UInt64, rootHash: [UInt8])?
+    var sawWatchedCheckpoint = false
+    /// A request the caller looks for (`prove`): its latest discard receipt's location and bytes.
+    var watchedRequest: RequestID?
+    var watchedReceipt: (location: RecordLocation, bytes: [UInt8])?
+    /// Host records since the last checkpoint.
     var recordsSinceCheckpoint: UInt64 = 0
     var lastCheckpointAt: Timestamp?
     var epoch: UInt32 = 0
@@ -44,11 +61,18 @@ struct LedgerReplay: Sendable {
     /// Whether the header promises bucketed sizes (then every size must be a bucket value).
     let bucketedSizes: Bool
 
-    init(origin: String, pinnedKey: VerifierKey?, bucketedSizes: Bool = false) {
+    init(origin: String, pinnedKey: VerifierKey?, bucketedSizes: Bool = false, indexes: Bool = true) {
         self.origin = origin
         self.bucketedSizes = bucketedSizes
+        self.indexes = indexes
         self.currentKey = pinnedKey
         if let pinnedKey { epochKeys[0] = pinnedKey.publicKey }
+    }
+
+    /// Records after the last checkpoint record (host records and key rotations): what a
+    /// seal must cover, and what a verifier reports as not covered by a signature.
+    var recordsAfterLastCheckpoint: UInt64 {
+        tree.size - (lastCheckpoint.map { $0.leafIndex + 1 } ?? 0)
     }
 
     /// Checks and indexes one record; `leafHash` is its RFC 6962 leaf hash.
@@ -62,14 +86,20 @@ struct LedgerReplay: Sendable {
         case .checkpoint(let checkpoint):
             guard checkpoint.treeSize == index else { throw fault(.checkpointSizeMismatch) }
             guard checkpoint.keyEpoch == epoch else { throw fault(.checkpointSignatureInvalid) }
-            guard tree.root(size: index).bytes == checkpoint.rootHash else { throw fault(.checkpointRootMismatch) }
+            guard tree.currentRoot.bytes == checkpoint.rootHash else { throw fault(.checkpointRootMismatch) }
             if let key = currentKey {
                 let body = checkpointBody(origin: origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash)
                 guard key.isValidSignature(checkpoint.signature, of: body) else { throw fault(.checkpointSignatureInvalid) }
             }
-            checkpoints.append(CheckpointEntry(
+            let entry = CheckpointEntry(
                 leafIndex: index, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash,
-                keyEpoch: checkpoint.keyEpoch, signature: checkpoint.signature, recordedAt: record.recordedAt))
+                keyEpoch: checkpoint.keyEpoch, signature: checkpoint.signature, recordedAt: record.recordedAt)
+            if indexes { checkpoints.append(entry) }
+            checkpointCount += 1
+            lastCheckpoint = entry
+            if let watched = watchedCheckpoint, watched.treeSize == checkpoint.treeSize, watched.rootHash == checkpoint.rootHash {
+                sawWatchedCheckpoint = true
+            }
             recordsSinceCheckpoint = 0
             lastCheckpointAt = record.recordedAt
         case .keyRotation(let rotation):
@@ -87,7 +117,10 @@ struct LedgerReplay: Sendable {
             epochKeys[epoch] = rotation.newPublicKey
             rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: Array(bytes)))
         case .discardReceipt(let receipt):
-            receipts.add(receipt.requestID, RecordLocation(leafIndex: index, offset: offset, length: frameLength))
+            if receipt.requestID == watchedRequest {
+                watchedReceipt = (RecordLocation(leafIndex: index, offset: offset, length: frameLength), Array(bytes))
+            }
+            if indexes { receipts.add(receipt.requestID, RecordLocation(leafIndex: index, offset: offset, length: frameLength)) }
             recordsSinceCheckpoint += 1
         case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth:
             recordsSinceCheckpoint += 1
@@ -115,18 +148,50 @@ struct LedgerReplay: Sendable {
 }
 
 /// Reads the ledger at `bytes`, decoding every record and replaying it.
-func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay) {
-    try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> (LedgerScan, LedgerReplay) in
+func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) {
+    try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) in
         try replayLedger(raw, pinnedKey: pinnedKey)
     }
 }
 
 /// Reads the ledger at `raw`, decoding every record and replaying it.
-func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay) {
+func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) {
     let (header, _) = try LedgerHeader.parse(raw)
     if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
-    var replay = LedgerReplay(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
+    var replay = LedgerReplay<MerkleTree>(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
     let scan = try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
+        try replay.ingestFrame(index: index, offset: offset, record: record)
+    }
+    return (scan, replay)
+}
+
+/// Streams the ledger at `path` through a window of `window` bytes with the checks of
+/// `replayLedger`, holding the tree as its frontier and no per-record state: memory stays
+/// O(log n) whatever the file's size (`verify`, `latestCheckpoint`, the first pass of `prove`).
+/// `prepare` runs once the header is read, before the first record (to watch for a checkpoint
+/// or a request).
+func streamLedger(
+    path: String, pinnedKey: VerifierKey?, window: Int = 1 << 20, files: FileSystem = .live,
+    prepare: (inout LedgerReplay<MerkleFrontier>) -> Void = { _ in }
+) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleFrontier>) {
+    var replay: LedgerReplay<MerkleFrontier>?
+    let scan = try scanLedgerFile(path: path, window: window, files: files, header: { (header) throws(LedgerError) in
+        if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
+        var fresh = LedgerReplay<MerkleFrontier>(
+            origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes), indexes: false)
+        prepare(&fresh)
+        replay = fresh
+    }) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
+        // Set by the header callback, which runs before any record.
+        try replay!.ingestFrame(index: index, offset: offset, record: record)
+    }
+    guard let replay else { throw .headerCorrupt }  // Not reached: the header was parsed.
+    return (scan, replay)
+}
+
+extension LedgerReplay {
+    /// Decodes one frame's record strictly and ingests it.
+    mutating func ingestFrame(index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) {
         let decoded: LedgerRecord
         do {
             decoded = try LedgerRecord.decode(record)
@@ -134,9 +199,8 @@ func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws
             throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
         }
         try withRawBytes(record) { (raw: UnsafeRawBufferPointer) throws(LedgerError) in
-            try replay.ingest(decoded, bytes: raw, leafHash: MerkleHashing.leaf(raw), offset: offset,
-                              frameLength: record.count + frameOverhead)
+            try self.ingest(decoded, bytes: raw, leafHash: MerkleHashing.leaf(raw), offset: offset,
+                            frameLength: record.count + frameOverhead)
         }
     }
-    return (scan, replay)
 }

@@ -9,6 +9,7 @@ import RetentionVocabulary
 /// call throws it: fail closed), and a flush that signs its batch leaves nothing unsigned.
 @Suite("Ledger durability: forced I/O failures, EINTR, every flushed record signed")
 struct DurabilityFailureTests {
+    /// Unsigned flushes unless asked (quietConfiguration's choice): the failure tests count durable records exactly.
     private func open(_ path: String, _ signer: SigningKey, faults: FaultInjection, signsEveryFlush: Bool = false) throws -> Ledger {
         var configuration = quietConfiguration()
         configuration.fileSystem = FileSystem(faults: faults)
@@ -90,7 +91,7 @@ struct DurabilityFailureTests {
         #expect(ledger.syncCount == syncs && ledger.size == size)
         try ledger.close()
 
-        // Without it (the default for now), records after the last checkpoint stay unsigned.
+        // Turned off (not the default), records after the last checkpoint stay unsigned.
         let plainPath = directory.file("plain.zdr")
         let plain = try open(plainPath, signer, faults: FaultInjection())
         try plain.append(.discardReceipt(sampleReceipt(request(99))))

@@ -43,11 +43,17 @@ final class Counter: @unchecked Sendable {
     }
 }
 
-/// A configuration with no background work, so tests control every write.
-func quietConfiguration(checkpointEvery: UInt64? = nil, keyEvolution: KeyEvolution? = nil, bucketSizes: Bool = false, sinks: [any LedgerSink] = []) -> LedgerConfiguration {
+/// A configuration with no background work, so tests control every write. Unsigned flushes
+/// (not the default): the suites built on it count records, checkpoints, epochs and frame
+/// offsets exactly, and a seal checkpoint per flush would add records they do not write.
+/// SignedFlushTests covers the default.
+func quietConfiguration(
+    checkpointEvery: UInt64? = nil, keyEvolution: KeyEvolution? = nil, bucketSizes: Bool = false, sinks: [any LedgerSink] = [],
+    signsEveryFlush: Bool = false
+) -> LedgerConfiguration {
     LedgerConfiguration(
         flushIntervalNanoseconds: nil, checkpointEveryRecords: checkpointEvery, checkpointIntervalNanoseconds: nil,
-        bucketSizes: bucketSizes, keyEvolution: keyEvolution, sinks: sinks, clock: steppingClock())
+        bucketSizes: bucketSizes, keyEvolution: keyEvolution, sinks: sinks, signsEveryFlush: signsEveryFlush, clock: steppingClock())
 }
 
 func request(_ n: UInt64) -> RequestID { RequestID(high: 0x0123_4567_89ab_cdef, low: n) }

@@ -91,7 +91,8 @@ struct AuditedVaultTests {
         }
         #expect(decision.outcome == .rejected)
         #expect(decision.reasonCode == PolicyReason.dataClassIneligible.rawValue)
-        #expect(entries.count == 1)
+        // The decision and nothing else; then the checkpoint that seals the flush (the default).
+        #expect(entries.map(\.record.body.kind) == [.policyDecision, .checkpoint])
     }
 
     @Test("egress to a mode the provider does not cover is refused before anything leaves")

@@ -63,6 +63,9 @@ enum LedgerVerifyCommand: ZDRCommand {
                 ("checkpoints", .int(report.checkpointCount)),
                 ("lastCheckpointTreeSize", .uint(report.lastCheckpointTreeSize)),
                 ("uncheckpointedRecords", .uint(report.uncheckpointedRecords)),
+                // The same two numbers under the names the text output uses.
+                ("signedRecords", .uint(report.lastCheckpointTreeSize)),
+                ("unsignedRecords", .uint(report.uncheckpointedRecords)),
                 ("keyEpoch", .int(Int(report.keyEpoch))),
                 ("tornTailBytes", .int(report.tornTailBytes)),
                 ("rootHash", .string(LedgerCommands.hexBytes(report.rootHash))),
@@ -72,8 +75,15 @@ enum LedgerVerifyCommand: ZDRCommand {
                         + (trustedNote == nil ? "" : ", extends the trusted checkpoint"))
             console.out("  records \(report.recordCount), checkpoints \(report.checkpointCount), last checkpoint covers \(report.lastCheckpointTreeSize), key epoch \(report.keyEpoch)")
             console.out("  root \(LedgerCommands.hexBytes(report.rootHash))")
+            // What the signatures cover, exactly: records [0, n) under the last checkpoint (itself
+            // record n), and how many follow it uncovered.
+            if report.checkpointCount == 0 {
+                console.out("  signed: none of the \(report.recordCount) record(s): no checkpoint yet")
+            } else {
+                console.out("  signed: records 0..<\(report.lastCheckpointTreeSize) by the last checkpoint (record \(report.lastCheckpointTreeSize)); \(report.uncheckpointedRecords) after it")
+            }
             if report.uncheckpointedRecords > 0 {
-                console.out("  note: \(report.uncheckpointedRecords) record(s) after the last checkpoint are chained but not yet signed")
+                console.out("  note: \(report.uncheckpointedRecords) record(s) after the last checkpoint are chained but not covered by a signature")
             }
             if report.tornTailBytes > 0 {
                 console.out("  note: \(report.tornTailBytes) byte(s) of an interrupted final write follow the last record (the writer truncates them)")
