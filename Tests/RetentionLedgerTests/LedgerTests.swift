@@ -330,9 +330,11 @@ struct LedgerTests {
         let ledger = try openLedger(path, signer: signer, configuration)
         try ledger.append(sampleRecords(request(1))[0])
         // Not a timing assertion: waits (up to a generous bound) for the flusher to have run at all.
-        for _ in 0..<2000 where ledger.durableSize < 1 { try await Task.sleep(nanoseconds: 5_000_000) }
-        #expect(ledger.durableSize == 1)
+        // The record and the checkpoint that signs it (signsEveryFlush is the default).
+        for _ in 0..<2000 where ledger.durableSize < 2 { try await Task.sleep(nanoseconds: 5_000_000) }
+        #expect(ledger.durableSize == 2)
         try ledger.close()
+        #expect(try LedgerVerifier.verify(path: path, verifierKey: signer.verifierKey).uncheckpointedRecords == 0)
     }
 
     @Test("a time-triggered checkpoint is written by the background flusher") func timeTriggeredCheckpointIsWrittenByTheBackgroundFlusher() async throws {
