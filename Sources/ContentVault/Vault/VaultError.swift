@@ -29,6 +29,8 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
     case emptySlot(slot: DataClass)
     /// A byte count below 1 (or below 0 where empty is allowed).
     case invalidByteCount(Int)
+    /// A chunk index below zero was asked for (``RequestScope/withChunk(of:at:thrownErrors:_:)``).
+    case chunkIndexOutOfRange(Int)
     /// The body reported writing more bytes than it was given.
     case writtenCountOutOfRange(written: Int, capacity: Int)
     /// The requested AEAD is not available on this CPU (AES-256-GCM needs AES-NI and PCLMUL).
@@ -64,6 +66,7 @@ public enum VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         case .slotFinished(let slot): return "slot \(slot) already received its final chunk"
         case .emptySlot(let slot): return "slot \(slot) holds no content"
         case .invalidByteCount(let count): return "invalid byte count \(count)"
+        case .chunkIndexOutOfRange(let index): return "chunk index \(index) is out of range"
         case .writtenCountOutOfRange(let written, let capacity):
             return "body reported \(written) bytes written into a \(capacity)-byte buffer"
         case .aeadUnavailable(let algorithm): return "AEAD \(algorithm) unavailable on this CPU"

@@ -76,7 +76,8 @@ public final class RequestScope: Sendable {
     /// The receipt, once discarded.
     public var receipt: DiscardReceipt? { state.withLock { $0.receipt } }
 
-    /// Chunks sealed in `dataClass`'s slot.
+    /// Chunks sealed in `dataClass`'s slot (one per append); read them one at a time with
+    /// ``withChunk(of:at:thrownErrors:_:)``.
     public func chunkCount(of dataClass: DataClass) throws(VaultError) -> Int {
         try withOpenState { state throws(VaultError) in state.slots[dataClass]?.chunks.count ?? 0 }
     }
@@ -256,6 +257,30 @@ public final class RequestScope: Sendable {
                 }
             }
             index += 1
+        }
+    }
+
+    /// Calls `body` with the plaintext of chunk `index` of `dataClass`, decrypted into locked
+    /// scratch that is wiped when `body` returns (or throws). Returns `nil` past the last chunk,
+    /// after checking that the chunks account for every byte sealed into the slot (so a cut
+    /// list is an ``VaultError/authenticationFailed(slot:chunk:)``, not a clean end).
+    ///
+    /// Unlike ``forEachChunk(of:thrownErrors:_:)`` the caller drives the loop, so it may
+    /// `await` between chunks: copy each chunk into a buffer that is wiped when freed (the
+    /// integrations' wiping `ByteBuffer`s), write it, then ask for the next.
+    public func withChunk<Result>(
+        of dataClass: DataClass, at index: Int, thrownErrors: ThrownErrorHandling = .redacted,
+        _ body: (RawSpan) throws -> Result
+    ) throws -> Result? {
+        guard index >= 0 else { throw VaultError.chunkIndexOutOfRange(index) }
+        let next = try decryptChunk(dataClass, at: index)
+        guard let chunk = consume next else { return nil }
+        let plaintextCount = chunk.plaintextCount
+        return try withScratch(chunk.scratch) { scratch in
+            try scratch.withUnsafeBytes { bytes in
+                let plaintext = RawSpan(_unsafeBytes: UnsafeRawBufferPointer(rebasing: bytes[..<plaintextCount]))
+                return try thrownErrors.apply { try body(plaintext) }
+            }
         }
     }
 
