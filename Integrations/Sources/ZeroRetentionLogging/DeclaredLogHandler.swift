@@ -114,13 +114,12 @@ public struct DeclaredLogHandler: LogHandler {
             merged.merge(filter(explicit, tally: &tally)) { _, new in new }
         }
         if event.error != nil { tally.add(.attachedError) }
-        drops.record(tally)
 
         let forwarded = LogEvent(
             level: event.level, message: event.message, error: nil, metadata: merged.isEmpty ? nil : merged,
             source: event.source, file: event.file, function: event.function, line: event.line)
         upstream.log(event: forwarded)
-        drops.recordForwarded()
+        drops.record(tally, forwardedRecord: true)
     }
 
     // MARK: - Filtering

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Why a ``DeclaredLogHandler`` removed something. The reason is all that is kept of it: the
 /// dropped text itself is never stored, counted by value or shown.
 public enum LogDropReason: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
@@ -28,9 +26,7 @@ public enum LogDropReason: String, Sendable, Hashable, CaseIterable, CustomStrin
 /// if drops.total > 0 { alert("undeclared logging", drops.count(of: .undeclaredEvent)) }
 /// ```
 public final class LogDropCounters: @unchecked Sendable {
-    // NSLock rather than Synchronization.Mutex: the project's ThreadSanitizer CI sees NSLock
-    // (a pthread mutex underneath) and does not see Mutex.
-    private let lock = NSLock()
+    private let lock = PthreadLock()
     private var drops: [LogDropReason: UInt64] = [:]
     private var forwarded: UInt64 = 0
 
@@ -56,20 +52,17 @@ public final class LogDropCounters: @unchecked Sendable {
         lock.withLock { forwarded }
     }
 
-    func record(_ reason: LogDropReason, times: UInt64 = 1) {
-        guard times > 0 else { return }
-        lock.withLock { drops[reason, default: 0] &+= times }
+    func record(_ reason: LogDropReason) {
+        lock.withLock { drops[reason, default: 0] &+= 1 }
     }
 
-    func record(_ tally: DropTally) {
-        guard !tally.isEmpty else { return }
+    /// Adds one record's drops, and the record itself if it was forwarded, under one lock.
+    func record(_ tally: DropTally, forwardedRecord: Bool = false) {
+        guard forwardedRecord || !tally.isEmpty else { return }
         lock.withLock {
             for (reason, times) in tally.counts { drops[reason, default: 0] &+= times }
+            if forwardedRecord { forwarded &+= 1 }
         }
-    }
-
-    func recordForwarded() {
-        lock.withLock { forwarded &+= 1 }
     }
 }
 

@@ -69,8 +69,9 @@ public enum MetadataShape: Sendable, Hashable {
 
     /// Whether `text` has this shape.
     public func accepts(_ text: String) -> Bool {
+        // The length first, without copying: a long value (most content) is refused at once.
+        guard (1...64).contains(text.utf8.count) else { return false }
         let bytes = Array(text.utf8)
-        guard !bytes.isEmpty, bytes.count <= 64 else { return false }
         switch self {
         case .identifier:
             return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
@@ -88,11 +89,13 @@ public enum MetadataShape: Sendable, Hashable {
         }
     }
 
+    // " seconds", "ns", "us" and "ms" also end in "s": they come first, and the first match wins.
+    private static let durationUnits = [" seconds", "ns", "us", "ms", "s"].map { Array($0.utf8) }
+
     private static func isDuration(_ bytes: [UInt8]) -> Bool {
         var number = bytes[...]
         var unitFound = false
-        // " seconds", "ns", "us" and "ms" also end in "s": they come first, and the first match wins.
-        for unit in [" seconds", "ns", "us", "ms", "s"].map({ Array($0.utf8) }) where !unitFound && bytes.count > unit.count {
+        for unit in durationUnits where !unitFound && bytes.count > unit.count {
             if bytes.suffix(unit.count).elementsEqual(unit) {
                 number = bytes.dropLast(unit.count)
                 unitFound = true
