@@ -23,7 +23,9 @@ public enum LogDropReason: String, Sendable, Hashable, CaseIterable, CustomStrin
 /// ```swift
 /// let drops = LogDropCounters()
 /// // ... bootstrap DeclaredLogHandler(wrapping:schema:drops:) with it ...
-/// if drops.total > 0 { alert("undeclared logging", drops.count(of: .undeclaredEvent)) }
+/// if drops.total > 0 {
+///     print("undeclared logging: \(drops.total) drops, \(drops.count(of: .undeclaredEvent)) whole records")
+/// }
 /// ```
 public final class LogDropCounters: @unchecked Sendable {
     private let lock = PthreadLock()

@@ -87,11 +87,15 @@ public final class StatisticsReporter: @unchecked Sendable {
     /// Reads the statistics once and publishes them: gauges with their current value, counters
     /// with the increase since the previous call.
     public func report() {
-        let vaultStatistics = vault?.statistics
-        let ledgerTotals = ledger.map { LedgerTotals(records: $0.size, durable: $0.durableSize, syncs: $0.syncCount) }
+        // Read under the lock too: two reports that read in one order and published in the other
+        // would publish the older totals last, and the next report would count the gap twice.
         lock.withLock {
-            if let vaultStatistics, let vaultMetrics { publish(vaultStatistics, to: vaultMetrics) }
-            if let ledgerTotals, let ledgerMetrics { publish(ledgerTotals, to: ledgerMetrics) }
+            if let vault, let vaultMetrics { publish(vault.statistics, to: vaultMetrics) }
+            if let ledger, let ledgerMetrics {
+                // Durable first: read after it, the size is at least as large.
+                let durable = ledger.durableSize
+                publish(LedgerTotals(records: ledger.size, durable: durable, syncs: ledger.syncCount), to: ledgerMetrics)
+            }
         }
     }
 
@@ -130,14 +134,14 @@ public final class StatisticsReporter: @unchecked Sendable {
     }
 
     private func publish(_ totals: LedgerTotals, to metrics: LedgerMetrics) {
-        metrics.pendingRecords.record(Int64(clamping: totals.records &- min(totals.durable, totals.records)))
+        metrics.pendingRecords.record(Int64(clamping: totals.records - min(totals.durable, totals.records)))
         advance(metrics.records, from: &published.ledgerRecords, to: totals.records)
         advance(metrics.durableRecords, from: &published.ledgerDurable, to: totals.durable)
         advance(metrics.syncs, from: &published.ledgerSyncs, to: totals.syncs)
     }
 
-    /// Publishes the increase from `last` to `total`. A total below `last` (a source that was
-    /// replaced) is taken as the new base: a counter never goes down.
+    /// Publishes the increase from `last` to `total`. A total below `last` (not expected: the
+    /// statistics are cumulative) is taken as the new base, so a counter never goes down.
     private func advance(_ counter: Counter, from last: inout UInt64, to total: UInt64) {
         if total > last { counter.increment(by: Int64(clamping: total - last)) }
         last = total

@@ -169,6 +169,26 @@ struct StatisticsReporterTests {
         try ledger.close()
     }
 
+    @Test("Concurrent reports during concurrent requests publish each increase exactly once")
+    func concurrentReports() async throws {
+        let vault = try makeVault(budget: 4 << 20)
+        let factory = RecordingMetricsFactory()
+        let reporter = StatisticsReporter(vault: vault, factory: factory)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask { for _ in 0..<25 { try serveRequest(in: vault) } }
+                group.addTask { for _ in 0..<25 { reporter.report() } }
+            }
+            try await group.waitForAll()
+        }
+        reporter.report()
+
+        #expect(factory.counter(Name.vaultScopesOpened)?.total == 100)
+        #expect(factory.counter(Name.vaultScopesDiscarded, [("reason", "completed")])?.total == 100)
+        #expect(factory.counter(Name.poolWipes)?.total == Int64(vault.statistics.pool.wipes))
+        #expect(factory.gauge(Name.vaultOpenScopes)?.last == 0)
+    }
+
     @Test("run(every:) reports until the task running it is cancelled, then returns")
     func runEndsWithCancellation() async throws {
         let vault = try makeVault()
