@@ -46,6 +46,8 @@ let package = Package(
             name: "ZeroRetentionHummingbird",
             dependencies: [
                 "ZeroRetentionNIO",
+                .product(name: "ContentVault", package: "content-vault"),
+                .product(name: "RetentionVocabulary", package: "content-vault"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -55,6 +57,8 @@ let package = Package(
             name: "ZeroRetentionHummingbirdTests",
             dependencies: [
                 "ZeroRetentionHummingbird",
+                .product(name: "ContentVault", package: "content-vault"),
+                .product(name: "RetentionVocabulary", package: "content-vault"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

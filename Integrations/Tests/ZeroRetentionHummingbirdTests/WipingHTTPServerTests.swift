@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
@@ -45,7 +46,7 @@ private func allocatorLeavesBytes(_ allocator: ByteBufferAllocator) -> Bool {
 
 /// One HTTP/1.1 GET over a plain socket (no client library: its buffers are not under test),
 /// returning the response's body.
-private func get(_ path: String, port: Int) throws -> String {
+func get(_ path: String, port: Int, readingAtMost limit: Int = .max) throws -> String {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     try #require(socket >= 0)
     defer { close(socket) }
@@ -61,22 +62,28 @@ private func get(_ path: String, port: Int) throws -> String {
     try #require(request.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) } == request.count)
     var response: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
+    while response.count < limit {
         let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
         if count <= 0 { break }
         response += chunk[..<count]
+    }
+    if response.count >= limit {
+        // Leave as a client that gives up would: a reset, not an orderly close.
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(socket, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
     }
     let text = String(decoding: response, as: UTF8.self)
     return text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
 }
 
-/// Runs an application with one route that reports whether its connection's allocator leaves
-/// bytes behind, and returns the route's answer.
-private func probe(server: HTTPServerBuilder) async throws -> String {
-    let router = Router(context: ChannelRequestContext.self)
-    router.get("/allocator") { _, context in
-        allocatorLeavesBytes(context.channel.allocator) ? "leaves bytes" : "wipes"
-    }
+/// Runs `router`'s application on a free loopback port, calls `client` with the port on a
+/// thread of its own (its socket calls block, and on a cooperative thread they would starve the
+/// server's handlers when tests run in parallel), then stops the server and returns what
+/// `client` returned.
+func withServer<Context: RequestContext>(
+    _ router: Router<Context>, server: HTTPServerBuilder = .zeroRetentionHTTP1(),
+    _ client: @escaping @Sendable (Int) throws -> String
+) async throws -> String where Context.Source == ApplicationRequestContextSource {
     let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
     // Quiet: cancelling the server at the end logs the connection's cancellation as an error.
     var logger = Logger(label: "wiping-http-server-test")
@@ -94,7 +101,9 @@ private func probe(server: HTTPServerBuilder) async throws -> String {
         group.addTask {
             var ports = portStream.makeAsyncIterator()
             let port = await ports.next() ?? 0
-            return try get("/allocator", port: port)
+            return try await withCheckedThrowingContinuation { continuation in
+                Thread { continuation.resume(with: Result { try client(port) }) }.start()
+            }
         }
         var answer = ""
         while let result = try await group.next() {
@@ -105,6 +114,16 @@ private func probe(server: HTTPServerBuilder) async throws -> String {
         }
         return answer
     }
+}
+
+/// Runs an application with one route that reports whether its connection's allocator leaves
+/// bytes behind, and returns the route's answer.
+private func probe(server: HTTPServerBuilder) async throws -> String {
+    let router = Router(context: ChannelRequestContext.self)
+    router.get("/allocator") { _, context in
+        allocatorLeavesBytes(context.channel.allocator) ? "leaves bytes" : "wipes"
+    }
+    return try await withServer(router, server: server) { port in try get("/allocator", port: port) }
 }
 
 @Suite("Hummingbird: zeroRetentionHTTP1 puts the wiping allocator on every connection")
