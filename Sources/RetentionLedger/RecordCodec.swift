@@ -47,35 +47,40 @@ struct RecordEncoder {
         growable = true
     }
 
+    /// Writes `value` big-endian: one bounds check and one store while it fits inline.
     @inline(__always)
-    private mutating func put(_ byte: UInt8) {
+    private mutating func put<Value: FixedWidthInteger & BitwiseCopyable>(_ value: Value) {
+        let size = MemoryLayout<Value>.size
         let position = start + count
-        if position < limit {
-            storage[position] = byte
-            count += 1
-        } else if growable {
-            if spill.isEmpty {
-                spill.reserveCapacity(2 * count)
-                for index in start..<position { spill.append(storage[index]) }
-            }
-            spill.append(byte)
-            count += 1
-        } else {
+        guard position + size <= limit else { return putOutsideStorage(value) }
+        var span = storage.mutableSpan
+        var bytes = span.mutableBytes
+        bytes.storeBytes(of: value.bigEndian, toByteOffset: position, as: Value.self)
+        count += size
+    }
+
+    /// The slow path: a growable encoder moves to (or continues in) `spill`; a frame encoder
+    /// overflows.
+    @inline(never)
+    private mutating func putOutsideStorage<Value: FixedWidthInteger>(_ value: Value) {
+        guard growable else {
             overflowed = true
+            return
         }
+        if spill.isEmpty {
+            spill.reserveCapacity(2 * Self.inlineCapacity)
+            for index in start..<(start + count) { spill.append(storage[index]) }
+        }
+        for shift in stride(from: Value.bitWidth - 8, through: 0, by: -8) {
+            spill.append(UInt8(truncatingIfNeeded: value >> shift))
+        }
+        count += MemoryLayout<Value>.size
     }
 
     @inline(__always) mutating func u8(_ value: UInt8) { put(value) }
-    @inline(__always) mutating func u16(_ value: UInt16) {
-        put(UInt8(truncatingIfNeeded: value >> 8))
-        put(UInt8(truncatingIfNeeded: value))
-    }
-    @inline(__always) mutating func u32(_ value: UInt32) {
-        for shift in stride(from: 24, through: 0, by: -8) { put(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
-    }
-    @inline(__always) mutating func u64(_ value: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { put(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-    }
+    @inline(__always) mutating func u16(_ value: UInt16) { put(value) }
+    @inline(__always) mutating func u32(_ value: UInt32) { put(value) }
+    @inline(__always) mutating func u64(_ value: UInt64) { put(value) }
     @inline(__always) mutating func bool(_ value: Bool) { u8(value ? 1 : 0) }
     @inline(__always) mutating func timestamp(_ value: Timestamp) { u64(value.nanosecondsSinceEpoch) }
     @inline(__always) mutating func request(_ id: RequestID) {
@@ -85,10 +90,21 @@ struct RecordEncoder {
     mutating func identifier(_ id: Identifier) {
         let utf8 = id.value.utf8
         u8(UInt8(truncatingIfNeeded: utf8.count))
-        for byte in utf8 { put(byte) }
+        raw(utf8)
     }
-    mutating func raw(_ value: [UInt8]) {
-        for byte in value { put(byte) }
+    mutating func raw(_ value: some Collection<UInt8>) {
+        let position = start + count
+        guard position + value.count <= limit else {
+            for byte in value { putOutsideStorage(byte) }
+            return
+        }
+        var span = storage.mutableSpan
+        var index = position
+        for byte in value {
+            span[index] = byte
+            index += 1
+        }
+        count += value.count
     }
 
     /// Fills in the envelope around a frame encoder's record: the length word, its complement
@@ -104,10 +120,9 @@ struct RecordEncoder {
 
     @inline(__always)
     private mutating func store(_ word: UInt32, at position: Int) {
-        storage[position] = UInt8(truncatingIfNeeded: word >> 24)
-        storage[position + 1] = UInt8(truncatingIfNeeded: word >> 16)
-        storage[position + 2] = UInt8(truncatingIfNeeded: word >> 8)
-        storage[position + 3] = UInt8(truncatingIfNeeded: word)
+        var span = storage.mutableSpan
+        var bytes = span.mutableBytes
+        bytes.storeBytes(of: word.bigEndian, toByteOffset: position, as: UInt32.self)
     }
 
     /// What `body` encodes, as an array (one allocation: the result).
