@@ -246,8 +246,7 @@ final class MappedFile {
 
     /// Calls `body` with the mapped bytes, valid for the call (the mapping lives as long as self).
     func withBytes<Result, Failure: Error>(_ body: (Span<UInt8>) throws(Failure) -> Result) throws(Failure) -> Result {
-        defer { withExtendedLifetime(self) {} }
-        return try body(Span(_unsafeBytes: mapping))
+        try body(Span(_unsafeBytes: mapping))
     }
 
     deinit {
