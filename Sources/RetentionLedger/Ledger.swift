@@ -71,15 +71,17 @@ public final class Ledger: Sendable {
             let header = LedgerHeader(origin: signer.name, flags: configuration.bucketSizes ? .bucketedSizes : [])
             let headerBytes = header.encoded
             var mapped = try MappedFile(fd: fd)
-            if mapped.bytes.count < headerBytes.count && headerBytes.starts(with: mapped.bytes) {
+            let partialHeader = mapped.withBytes { (bytes: Span<UInt8>) -> Bool in
+                bytes.count < headerBytes.count && bytes.indices.allSatisfy { bytes[$0] == headerBytes[$0] }
+            }
+            if partialHeader {
                 // New file, or a creation interrupted before the header was complete.
                 try writeAll(fd: fd, headerBytes, at: 0, files: files)
                 do { try files.fsync(fd) } catch { throw .io(.sync, errno: error.rawValue) }
                 syncParentDirectory(of: path)
                 mapped = try MappedFile(fd: fd)
             }
-            let (scan, replay) = try replayLedger(mapped.bytes, pinnedKey: nil)
-            withExtendedLifetime(mapped) {}
+            let (scan, replay) = try mapped.withBytes { (bytes) throws(LedgerError) in try replayLedger(bytes, pinnedKey: nil) }
             guard scan.header == header else {
                 throw scan.header.origin != header.origin ? .signingKeyMismatch : .invalidField("configuration.bucketSizes")
             }
@@ -158,7 +160,7 @@ public final class Ledger: Sendable {
         stamped.recordedAt = configuration.clock()
         Coarsening.apply(to: &stamped, bucketSizes: configuration.bucketSizes,
                          timestampResolution: configuration.timestampResolutionNanoseconds)
-        return try withFrame(of: stamped) { (frame: UnsafeRawBufferPointer, leafHash: Hash32) throws(LedgerError) -> UInt64 in
+        return try withFrame(of: stamped) { (frame: Span<UInt8>, leafHash: Hash32) throws(LedgerError) -> UInt64 in
             try state.withLock { (writer: inout WriterState) throws(LedgerError) -> UInt64 in
                 try Self.checkWritable(writer)
                 let index = self.appendLocked(stamped, frame: frame, leafHash: leafHash, to: &writer)
@@ -179,32 +181,28 @@ public final class Ledger: Sendable {
     /// Encodes `record` straight into a frame on the stack (length words, canonical bytes,
     /// CRC-32C) and hashes it, outside the writer lock; `body` copies the frame under the lock.
     private func withFrame<Result>(
-        of record: LedgerRecord, _ body: (UnsafeRawBufferPointer, Hash32) throws(LedgerError) -> Result
+        of record: LedgerRecord, _ body: (Span<UInt8>, Hash32) throws(LedgerError) -> Result
     ) throws(LedgerError) -> Result {
-        try withUnsafeTemporaryAllocation(byteCount: encodingScratchLength + frameOverhead, alignment: 16) {
-            (buffer: UnsafeMutableRawBufferPointer) throws(LedgerError) -> Result in
-            var encoder = RecordEncoder(UnsafeMutableRawBufferPointer(rebasing: buffer[8..<(8 + encodingScratchLength)]))
-            record.encode(into: &encoder)
-            // Cannot happen for a record that passed `validateShape()` (all are far smaller).
-            guard !encoder.overflowed else { throw .invalidField("record length") }
-            let frame = UnsafeMutableRawBufferPointer(rebasing: buffer[..<(encoder.count + frameOverhead)])
-            writeFrameEnvelope(frame)
-            let recordBytes = UnsafeRawBufferPointer(rebasing: frame[8..<(frame.count - 4)])
-            return try body(UnsafeRawBufferPointer(frame), MerkleHashing.leaf(recordBytes))
-        }
+        var encoder = RecordEncoder(frameCapacity: encodingScratchLength)
+        record.encode(into: &encoder)
+        // Cannot happen for a record that passed `validateShape()` (all are far smaller).
+        guard !encoder.overflowed else { throw .invalidField("record length") }
+        encoder.sealFrame()
+        let frame = encoder.storage.span.extracting(0..<(encoder.count + frameOverhead))
+        return try body(frame, MerkleHashing.leaf(frame.extracting(8..<(frame.count - 4))))
     }
 
     /// Adds one framed record to the pending batch and to the tree and indexes.
-    private func appendLocked(_ record: LedgerRecord, frame: UnsafeRawBufferPointer, leafHash: Hash32, to writer: inout WriterState) -> UInt64 {
+    private func appendLocked(_ record: LedgerRecord, frame: Span<UInt8>, leafHash: Hash32, to writer: inout WriterState) -> UInt64 {
         let index = writer.replay.tree.size
         let offset = writer.nextFrameOffset
-        writer.pending.append(contentsOf: frame.assumingMemoryBound(to: UInt8.self))
+        writer.pending.append(copying: frame)
         writer.nextFrameOffset += frame.count
-        let recordBytes = UnsafeRawBufferPointer(rebasing: frame[8..<(frame.count - 4)])
+        let recordBytes = frame.extracting(8..<(frame.count - 4))
         // Cannot fail: sizes and kinds were checked before encoding.
         try? writer.replay.ingest(record, bytes: recordBytes, leafHash: leafHash, offset: offset, frameLength: frame.count)
         if !configuration.sinks.isEmpty {
-            let bytes = Array(recordBytes)
+            let bytes = [UInt8](copying: recordBytes)
             for sink in configuration.sinks { sink.ledgerDidAppend(record, leafIndex: index, canonicalBytes: bytes) }
         }
         return index
@@ -212,7 +210,7 @@ public final class Ledger: Sendable {
 
     /// Appends an internal record (checkpoint, key rotation) under the writer lock.
     private func appendInternalLocked(_ record: LedgerRecord, to writer: inout WriterState) throws(LedgerError) {
-        try withFrame(of: record) { (frame: UnsafeRawBufferPointer, leafHash: Hash32) throws(LedgerError) in
+        try withFrame(of: record) { (frame: Span<UInt8>, leafHash: Hash32) throws(LedgerError) in
             _ = self.appendLocked(record, frame: frame, leafHash: leafHash, to: &writer)
         }
     }
@@ -585,16 +583,12 @@ func readRecord(fd: Int32, at location: RecordLocation, files: FileSystem = .liv
     var frame = [UInt8](repeating: 0, count: location.length)
     var filled = 0
     while filled < frame.count {
-        let count = frame.withUnsafeMutableBytes { raw in
-            Result { () throws(Errno) in
-                try files.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: location.offset + filled)
-            }
+        let count: Int
+        do { count = try files.read(fd, into: &frame, from: filled, at: location.offset + filled) } catch {
+            throw .io(.read, errno: error.rawValue)
         }
-        switch count {
-        case .success(0): throw .io(.read, errno: EIO)
-        case .success(let read): filled += read
-        case .failure(let error): throw .io(.read, errno: error.rawValue)
-        }
+        guard count > 0 else { throw .io(.read, errno: EIO) }
+        filled += count
     }
     let record = Array(frame[8..<(frame.count - 4)])
     var check: [UInt8] = []

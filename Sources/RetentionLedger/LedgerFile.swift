@@ -12,9 +12,9 @@ let ledgerFormatVersion: UInt16 = 2
 let frameOverhead = 12
 /// Largest record accepted; real records are under 300 bytes.
 let maximumRecordLength = 4096
-/// Scratch space for encoding one record on the stack: every record that passes
-/// `validateShape()` fits (the largest are about 200 bytes), and a frame of this size stays under
-/// the 1 KiB that `withUnsafeTemporaryAllocation` always places on the stack (no malloc per append).
+/// Room for one record in a frame encoder's inline storage: every record that passes
+/// `validateShape()` fits (the largest are about 200 bytes), and the whole frame stays within
+/// the encoder's 1 KiB on the stack (no malloc per append).
 let encodingScratchLength = 1024 - frameOverhead
 
 /// Header flags.
@@ -42,13 +42,13 @@ struct LedgerHeader: Sendable, Equatable {
             out.raw(originBytes)
         }
         let checksum = CRC32C.checksum(bytes)
-        bytes += RecordEncoder.bytes(capacity: 4) { $0.u32(checksum) }
+        bytes += RecordEncoder.bytes { $0.u32(checksum) }
         return bytes
     }
 
     /// Parses the header at the start of `bytes`; returns it and its length.
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws(LedgerError) -> (LedgerHeader, Int) {
-        guard bytes.count >= 8, Array(bytes[0..<8]) == ledgerMagic else { throw .notALedger }
+    static func parse(_ bytes: Span<UInt8>) throws(LedgerError) -> (LedgerHeader, Int) {
+        guard bytes.count >= 8, (0..<8).allSatisfy({ bytes[$0] == ledgerMagic[$0] }) else { throw .notALedger }
         guard bytes.count >= 13 else { throw .headerCorrupt }
         let version = UInt16(bytes[8]) << 8 | UInt16(bytes[9])
         guard version == ledgerFormatVersion else { throw .unsupportedVersion(version) }
@@ -57,43 +57,46 @@ struct LedgerHeader: Sendable, Equatable {
         let length = 13 + originLength + 4
         guard originLength > 0, bytes.count >= length else { throw .headerCorrupt }
         let stored = readU32(bytes, at: 13 + originLength)
-        guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<(13 + originLength)])) == stored else {
+        guard CRC32C.checksum(bytes.extracting(0..<(13 + originLength))) == stored else {
             throw .headerCorrupt
         }
         guard flags.rawValue & ~LedgerHeaderFlags.bucketedSizes.rawValue == 0 else { throw .headerCorrupt }
-        let origin = String(decoding: bytes[13..<(13 + originLength)], as: UTF8.self)
+        let origin = String(decoding: [UInt8](copying: bytes.extracting(13..<(13 + originLength))), as: UTF8.self)
         guard isValidKeyName(origin) else { throw .headerCorrupt }
         return (LedgerHeader(origin: origin, flags: flags), length)
     }
 }
 
 @inline(__always)
-func readU32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
+func readU32(_ bytes: Span<UInt8>, at offset: Int) -> UInt32 {
     UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
 }
 
 /// Appends the frame for `record` to `buffer`.
 func appendFrame(_ record: [UInt8], to buffer: inout [UInt8]) {
-    let start = buffer.count
-    buffer.append(contentsOf: repeatElement(0, count: record.count + frameOverhead))
-    buffer.withUnsafeMutableBytes { raw in
-        let frame = UnsafeMutableRawBufferPointer(rebasing: raw[start...])
-        record.withUnsafeBytes { frame.baseAddress!.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        writeFrameEnvelope(frame)
-    }
+    let length = UInt32(record.count)
+    appendU32(length, to: &buffer)
+    appendU32(~length, to: &buffer)
+    buffer.append(contentsOf: record)
+    appendU32(frameChecksum(lengthWord: length, record: record.span), to: &buffer)
 }
 
-/// Fills in a frame whose record bytes are already at `frame[8..<count-4]`: the length word,
-/// its complement and the CRC-32C over the length word and the record.
-func writeFrameEnvelope(_ frame: UnsafeMutableRawBufferPointer) {
-    let length = UInt32(frame.count - frameOverhead)
-    frame.storeBytes(of: length.bigEndian, toByteOffset: 0, as: UInt32.self)
-    frame.storeBytes(of: (~length).bigEndian, toByteOffset: 4, as: UInt32.self)
-    // The CRC covers the length word and the record (not the complement word).
-    let crc = CRC32C.checksum(
-        UnsafeRawBufferPointer(rebasing: frame[8..<(frame.count - 4)]),
-        seed: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: frame[0..<4])))
-    frame.storeBytes(of: crc.bigEndian, toByteOffset: frame.count - 4, as: UInt32.self)
+/// The CRC-32C of a frame: over the big-endian length word and the record (not the complement).
+@inline(__always)
+func frameChecksum(lengthWord length: UInt32, record: Span<UInt8>) -> UInt32 {
+    let word: InlineArray<4, UInt8> = [
+        UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16),
+        UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length),
+    ]
+    return CRC32C.checksum(record, seed: CRC32C.checksum(word.span))
+}
+
+@inline(__always)
+func appendU32(_ value: UInt32, to buffer: inout [UInt8]) {
+    buffer.append(UInt8(truncatingIfNeeded: value >> 24))
+    buffer.append(UInt8(truncatingIfNeeded: value >> 16))
+    buffer.append(UInt8(truncatingIfNeeded: value >> 8))
+    buffer.append(UInt8(truncatingIfNeeded: value))
 }
 
 /// The outcome of scanning a ledger file.
@@ -116,7 +119,7 @@ struct LedgerScan {
 /// corruption with its index and offset: it may be a record a flush already acknowledged, and a
 /// writer that truncated it on reopen would erase an fsynced record without a trace.
 func scanLedger(
-    _ bytes: UnsafeRawBufferPointer,
+    _ bytes: Span<UInt8>,
     visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
 ) throws(LedgerError) -> LedgerScan {
     let (header, headerLength) = try LedgerHeader.parse(bytes)
@@ -139,7 +142,7 @@ struct FrameScanner {
     /// form an incomplete frame: at the end of the file that is the torn tail; before it, the
     /// caller slides the window to `validEnd` and reads more.
     mutating func scan(
-        _ window: UnsafeRawBufferPointer, from windowStart: Int,
+        _ window: Span<UInt8>, from windowStart: Int,
         visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
     ) throws(LedgerError) -> (validEnd: Int, pending: Int) {
         let end = windowStart + window.count
@@ -158,13 +161,12 @@ struct FrameScanner {
             let recordStart = local + 8
             let recordEnd = recordStart + Int(length)
             let stored = readU32(window, at: recordEnd)
-            let computed = CRC32C.checksum(
-                UnsafeRawBufferPointer(rebasing: window[recordStart..<recordEnd]),
-                seed: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: window[local..<(local + 4)])))
+            let record = window.extracting(recordStart..<recordEnd)
+            let computed = CRC32C.checksum(record, seed: CRC32C.checksum(window.extracting(local..<(local + 4))))
             guard stored == computed else {
                 throw .invalidRecord(index: index, offset: UInt64(offset), fault: .checksumMismatch)
             }
-            try visit(index, offset, Array(window[recordStart..<recordEnd]))
+            try visit(index, offset, [UInt8](copying: record))
             index += 1
             nextOffset = offset + frameLength
         }
@@ -192,37 +194,26 @@ func scanLedgerFile(
     var atEnd = false
     func fill() throws(LedgerError) {
         while filled < buffer.count && !atEnd {
-            let read = buffer.withUnsafeMutableBytes { raw in
-                Result { () throws(Errno) in
-                    try files.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: bufferStart + filled)
-                }
+            let count: Int
+            do { count = try files.read(fd, into: &buffer, from: filled, at: bufferStart + filled) } catch {
+                throw .io(.read, errno: error.rawValue)
             }
-            switch read {
-            case .success(0): atEnd = true
-            case .success(let count): filled += count
-            case .failure(let error): throw .io(.read, errno: error.rawValue)
-            }
+            if count == 0 { atEnd = true } else { filled += count }
         }
     }
     try fill()
-    let (header, headerLength) = try withRawBytes(Array(buffer[0..<filled])) { (raw) throws(LedgerError) in
-        try LedgerHeader.parse(raw)
-    }
+    let (header, headerLength) = try LedgerHeader.parse(buffer.span.extracting(0..<filled))
     try onHeader(header)
     var frames = FrameScanner(nextOffset: headerLength)
     while true {
-        let stop = try withRawBytes(buffer) { (raw) throws(LedgerError) in
-            try frames.scan(UnsafeRawBufferPointer(rebasing: raw[0..<filled]), from: bufferStart, visit: visit)
-        }
+        let stop = try frames.scan(buffer.span.extracting(0..<filled), from: bufferStart, visit: visit)
         if atEnd {
             return LedgerScan(header: header, headerLength: headerLength, validEnd: stop.validEnd,
                               tornTailBytes: stop.pending, recordCount: frames.index)
         }
         // Slide: keep the incomplete frame's bytes, read after them.
         let keep = stop.validEnd - bufferStart
-        buffer.withUnsafeMutableBytes { raw in
-            raw.baseAddress!.copyMemory(from: raw.baseAddress! + keep, byteCount: filled - keep)
-        }
+        for index in 0..<(filled - keep) { buffer[index] = buffer[keep + index] }
         filled -= keep
         bufferStart = stop.validEnd
         try fill()
@@ -233,24 +224,33 @@ func scanLedgerFile(
 /// where its exclusive lock guarantees nobody truncates the file under the mapping (which would
 /// turn reads into SIGBUS); verifiers read with `pread` instead because they take no lock.
 final class MappedFile {
-    let bytes: UnsafeRawBufferPointer
+    // The mmap boundary: the mapping is only ever lent out as a span, never as a pointer.
+    private let mapping: UnsafeRawBufferPointer
 
     init(fd: Int32) throws(LedgerError) {
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw .io(.stat, errno: errno) }
         let size = Int(status.st_size)
         guard size > 0 else {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            mapping = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
             throw .io(.read, errno: errno)
         }
-        bytes = UnsafeRawBufferPointer(start: base, count: size)
+        mapping = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    /// The mapped size in bytes.
+    var count: Int { mapping.count }
+
+    /// Calls `body` with the mapped bytes, valid for the call (the mapping lives as long as self).
+    func withBytes<Result, Failure: Error>(_ body: (Span<UInt8>) throws(Failure) -> Result) throws(Failure) -> Result {
+        try body(Span(_unsafeBytes: mapping))
     }
 
     deinit {
-        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+        if let base = mapping.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), mapping.count) }
     }
 }
 
@@ -261,14 +261,9 @@ func readWholeFile(fd: Int32, files: FileSystem = .live) throws(LedgerError) -> 
     var bytes = [UInt8](repeating: 0, count: size)
     var filled = 0
     while filled < bytes.count {
-        let count = bytes.withUnsafeMutableBytes { raw in
-            Result { () throws(Errno) in try files.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[filled...]), at: filled) }
-        }
-        switch count {
-        case .success(0): bytes.removeLast(bytes.count - filled)
-        case .success(let read): filled += read
-        case .failure(let error): throw .io(.read, errno: error.rawValue)
-        }
+        let count: Int
+        do { count = try files.read(fd, into: &bytes, from: filled, at: filled) } catch { throw .io(.read, errno: error.rawValue) }
+        if count == 0 { bytes.removeLast(bytes.count - filled) } else { filled += count }
     }
     return bytes
 }
@@ -276,12 +271,4 @@ func readWholeFile(fd: Int32, files: FileSystem = .live) throws(LedgerError) -> 
 /// Writes all of `bytes` at `offset` (EINTR and short writes are handled by `FileSystem`).
 func writeAll(fd: Int32, _ bytes: [UInt8], at offset: Int, files: FileSystem = .live) throws(LedgerError) {
     do { try files.writeAll(fd, bytes, at: offset) } catch { throw .io(.write, errno: error.rawValue) }
-}
-
-/// `withUnsafeBytes` with a typed error (the standard one is untyped `rethrows`).
-func withRawBytes<T>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(LedgerError) -> T) throws(LedgerError) -> T {
-    let result: Result<T, LedgerError> = bytes.withUnsafeBytes { raw in
-        do throws(LedgerError) { return .success(try body(raw)) } catch { return .failure(error) }
-    }
-    return try result.get()
 }

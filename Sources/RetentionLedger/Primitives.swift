@@ -18,12 +18,28 @@ struct Hash32: Hashable, Sendable {
     init?(_ bytes: [UInt8]) {
         guard bytes.count == 32 else { return nil }
         var value = SIMD32<UInt8>(repeating: 0)
-        withUnsafeMutableBytes(of: &value) { $0.copyBytes(from: bytes) }
+        for index in 0..<32 { value[index] = bytes[index] }
         storage = value
     }
 
     var bytes: [UInt8] {
-        withUnsafeBytes(of: storage) { Array($0) }
+        (0..<32).map { storage[$0] }
+    }
+}
+
+// MARK: - Copies out of spans
+
+// Swift 6.3 has no `Array(Span)` or `append(contentsOf: Span)`; these are the memcpy-speed
+// copies the frame scanner and the append path need, so the rest of the ledger speaks in spans.
+extension Array where Element == UInt8 {
+    /// A copy of `span`'s bytes.
+    init(copying span: Span<UInt8>) {
+        self = span.withUnsafeBufferPointer { Array($0) }
+    }
+
+    /// Appends `span`'s bytes (amortized: no allocation while capacity lasts).
+    mutating func append(copying span: Span<UInt8>) {
+        span.withUnsafeBufferPointer { append(contentsOf: $0) }
     }
 }
 
@@ -49,45 +65,50 @@ enum SHA256 {
     /// SHA-256 of `prefix` (if any) followed by `first` and `second`. Two parts cover every
     /// caller (leaf: 0x00 ‖ record; node: 0x01 ‖ left ‖ right) without a variadic array.
     @inline(__always)
-    static func hash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> Hash32 {
+    static func hash(prefix: UInt8?, _ first: Span<UInt8>, _ second: Span<UInt8> = Span()) -> Hash32 {
         HashBackend.useSHA256Hardware
             ? hardwareHash(prefix: prefix, first, second) : portableHash(prefix: prefix, first, second)
     }
 
     /// The SHA-NI implementation (CLedgerHash). Only valid when `HashBackend.sha256Hardware`.
-    static func hardwareHash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Hash32 {
+    static func hardwareHash(prefix: UInt8?, _ first: Span<UInt8>, _ second: Span<UInt8>) -> Hash32 {
+        // C boundary: the digest is written straight into the SIMD value (no copy out).
         var out = SIMD32<UInt8>(repeating: 0)
         var prefixByte = prefix ?? 0
-        withUnsafeMutableBytes(of: &out) { digest in
-            withUnsafeBytes(of: &prefixByte) { prefixRaw in
-                cledger_sha256_hw(
-                    prefixRaw.baseAddress!.assumingMemoryBound(to: UInt8.self), prefix == nil ? 0 : 1,
-                    first.baseAddress?.assumingMemoryBound(to: UInt8.self), first.count,
-                    second.baseAddress?.assumingMemoryBound(to: UInt8.self), second.count,
-                    digest.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        first.withUnsafeBytes { first in
+            second.withUnsafeBytes { second in
+                withUnsafeMutableBytes(of: &out) { digest in
+                    cledger_sha256_hw_bytes(
+                        &prefixByte, prefix == nil ? 0 : 1,
+                        first.baseAddress, first.count, second.baseAddress, second.count, digest.baseAddress)
+                }
             }
         }
         return Hash32(storage: out)
     }
 
     /// libsodium's portable SHA-256: the fallback, and the reference in tests.
-    static func portableHash(prefix: UInt8?, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> Hash32 {
+    static func portableHash(prefix: UInt8?, _ first: Span<UInt8>, _ second: Span<UInt8>) -> Hash32 {
         ledgerSodiumInit()
         var state = crypto_hash_sha256_state()
         crypto_hash_sha256_init(&state)
-        if var prefix {
-            withUnsafeBytes(of: &prefix) { _ = crypto_hash_sha256_update(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), 1) }
+        if var prefix { _ = crypto_hash_sha256_update(&state, &prefix, 1) }
+        // C boundary: libsodium reads each part in place.
+        if !first.isEmpty {
+            first.withUnsafeBufferPointer { _ = crypto_hash_sha256_update(&state, $0.baseAddress, UInt64($0.count)) }
         }
-        for part in [first, second] where part.count > 0 {
-            _ = crypto_hash_sha256_update(&state, part.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(part.count))
+        if !second.isEmpty {
+            second.withUnsafeBufferPointer { _ = crypto_hash_sha256_update(&state, $0.baseAddress, UInt64($0.count)) }
         }
+        var digest = [UInt8](repeating: 0, count: 32)
+        _ = crypto_hash_sha256_final(&state, &digest)
         var out = SIMD32<UInt8>(repeating: 0)
-        withUnsafeMutableBytes(of: &out) { _ = crypto_hash_sha256_final(&state, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        for index in 0..<32 { out[index] = digest[index] }
         return Hash32(storage: out)
     }
 
     static func hash(_ bytes: [UInt8]) -> Hash32 {
-        bytes.withUnsafeBytes { hash(prefix: nil, $0) }
+        hash(prefix: nil, bytes.span)
     }
 }
 
@@ -97,19 +118,20 @@ enum MerkleHashing {
     static let emptyRoot: Hash32 = SHA256.hash([])
 
     /// SHA-256(0x00 || leaf bytes).
-    static func leaf(_ bytes: UnsafeRawBufferPointer) -> Hash32 {
+    static func leaf(_ bytes: Span<UInt8>) -> Hash32 {
         SHA256.hash(prefix: 0x00, bytes)
     }
 
     static func leaf(_ bytes: [UInt8]) -> Hash32 {
-        bytes.withUnsafeBytes { leaf($0) }
+        leaf(bytes.span)
     }
 
     /// SHA-256(0x01 || left || right).
     static func node(_ left: Hash32, _ right: Hash32) -> Hash32 {
         // One 64-byte buffer: the hash then reads a single contiguous part after the prefix.
+        // A tuple of SIMD values has no span of its own; its bytes are viewed in place.
         var pair = (left.storage, right.storage)
-        return withUnsafeBytes(of: &pair) { SHA256.hash(prefix: 0x01, $0) }
+        return withUnsafeBytes(of: &pair) { SHA256.hash(prefix: 0x01, Span(_unsafeBytes: $0)) }
     }
 }
 
@@ -120,9 +142,7 @@ enum Base64 {
         let variant = Int32(sodium_base64_VARIANT_ORIGINAL)
         let capacity = sodium_base64_encoded_len(bytes.count, variant)
         var out = [CChar](repeating: 0, count: capacity)
-        bytes.withUnsafeBufferPointer { input in
-            _ = sodium_bin2base64(&out, capacity, input.baseAddress, input.count, variant)
-        }
+        _ = sodium_bin2base64(&out, capacity, bytes, bytes.count, variant)
         return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
@@ -134,13 +154,9 @@ enum Base64 {
         guard !input.isEmpty else { return [] }
         var out = [UInt8](repeating: 0, count: input.count)
         var length = 0
-        let status = input.withUnsafeBufferPointer { raw in
-            raw.withMemoryRebound(to: CChar.self) { chars in
-                sodium_base642bin(
-                    &out, out.count, chars.baseAddress, chars.count, nil, &length, nil,
-                    Int32(sodium_base64_VARIANT_ORIGINAL))
-            }
-        }
+        // A String passes as its NUL-terminated UTF-8; the length excludes the NUL.
+        let status = sodium_base642bin(
+            &out, out.count, String(text), input.count, nil, &length, nil, Int32(sodium_base64_VARIANT_ORIGINAL))
         guard status == 0 else { return nil }
         let decoded = Array(out.prefix(length))
         guard encode(decoded) == String(decoding: input, as: UTF8.self) else { return nil }
@@ -169,25 +185,25 @@ enum CRC32C {
         return crc
     }
 
-    static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return seed }
+    static func checksum(_ bytes: Span<UInt8>, seed: UInt32 = 0) -> UInt32 {
+        guard !bytes.isEmpty else { return seed }
         if HashBackend.useCRC32CHardware {
-            return cledger_crc32c_hw(seed, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+            // C boundary: the SSE4.2 loop reads the bytes in place.
+            return bytes.withUnsafeBufferPointer { cledger_crc32c_hw(seed, $0.baseAddress, $0.count) }
         }
         return portableChecksum(bytes, seed: seed)
     }
 
     /// Byte-at-a-time table CRC: the fallback, and the reference the hardware path is tested against.
-    static func portableChecksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+    static func portableChecksum(_ bytes: Span<UInt8>, seed: UInt32 = 0) -> UInt32 {
         var crc = ~seed
-        table.withUnsafeBufferPointer { table in
-            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xff)] ^ (crc >> 8) }
-        }
+        let table = table.span
+        for index in bytes.indices { crc = table[Int((crc ^ UInt32(bytes[index])) & 0xff)] ^ (crc >> 8) }
         return ~crc
     }
 
     static func checksum(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { checksum($0) }
+        checksum(bytes.span)
     }
 }
 

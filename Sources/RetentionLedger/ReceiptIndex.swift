@@ -94,19 +94,19 @@ struct ReceiptIndex: Sendable {
         // Load factor at most 3/4: linear probing stays short for well-mixed keys.
         if (count + 1) * 4 > slots.count * 3 { grow() }
         let mask = mask
-        let inserted = slots.withUnsafeMutableBufferPointer { slots -> Bool in
-            var index = Self.mix(high: slot.high, low: slot.low) & mask
-            while slots[index].length != 0 {
-                if slots[index].high == slot.high && slots[index].low == slot.low {
-                    slots[index] = slot
-                    return false
-                }
-                index = (index + 1) & mask
+        // A span: no copy-on-write check per probe (the mask keeps every index in bounds).
+        var slots = self.slots.mutableSpan
+        var index = Self.mix(high: slot.high, low: slot.low) & mask
+        while slots[index].length != 0 {
+            if slots[index].high == slot.high && slots[index].low == slot.low {
+                slots[index] = slot
+                return
             }
-            slots[index] = slot
-            return true
+            index = (index + 1) & mask
         }
-        if inserted { count += 1 }
+        slots[index] = slot
+        _ = consume slots
+        count += 1
     }
 
     private mutating func grow() {
@@ -114,12 +114,11 @@ struct ReceiptIndex: Sendable {
         slots = Array(repeating: Slot(), count: old.count * 2)
         let mask = slots.count - 1
         self.mask = mask
-        slots.withUnsafeMutableBufferPointer { slots in
-            for slot in old where slot.leafAndLength != 0 {
-                var index = Self.mix(high: slot.high, low: slot.low) & mask
-                while slots[index].length != 0 { index = (index + 1) & mask }
-                slots[index] = slot
-            }
+        var slots = self.slots.mutableSpan
+        for slot in old where slot.leafAndLength != 0 {
+            var index = Self.mix(high: slot.high, low: slot.low) & mask
+            while slots[index].length != 0 { index = (index + 1) & mask }
+            slots[index] = slot
         }
     }
 }

@@ -10,35 +10,77 @@ let recordEncodingVersion: UInt8 = 1
 /// A malformed record; mapped to `RecordFault.malformedEncoding` by callers.
 struct MalformedRecord: Error {}
 
-/// Writes big-endian fields straight into caller-provided memory (the append path encodes into
-/// the frame it will copy into the pending buffer: no heap array per record). It never writes
-/// past `capacity`: a record that does not fit sets `overflowed` instead.
+/// Writes big-endian fields into inline storage: a local encoder lives on the stack, so the
+/// append path encodes a record into the frame it will copy into the pending buffer without a
+/// heap array per record. A frame encoder never writes past its capacity: a record that does
+/// not fit sets `overflowed` instead. The encoder behind ``bytes(_:)`` spills into an array
+/// once the inline storage is full, so any length encodes.
 struct RecordEncoder {
-    private let base: UnsafeMutableRawPointer
-    private let capacity: Int
+    /// Bytes held inline: a whole frame of the largest record `validateShape()` accepts.
+    static let inlineCapacity = 1024
+
+    /// The encoding lives at `storage[start..<(start + count)]` (until it spills).
+    private(set) var storage = InlineArray<1024, UInt8>(repeating: 0)
+    /// Offset of the first encoded byte (8 in a frame: room for the length words).
+    private let start: Int
+    /// One past the last inline byte the encoding may use.
+    private let limit: Int
+    /// Whether bytes past `limit` go to `spill` rather than setting `overflowed`.
+    private let growable: Bool
+    /// The whole encoding, once it outgrew the inline storage.
+    private var spill: [UInt8] = []
     private(set) var count = 0
     private(set) var overflowed = false
 
-    init(_ buffer: UnsafeMutableRawBufferPointer) {
-        base = buffer.baseAddress!
-        capacity = buffer.count
+    /// An encoder for one frame: the record goes at offset 8, and at most `capacity` bytes of
+    /// it (`capacity + frameOverhead` must fit inline); ``sealFrame()`` adds the envelope.
+    init(frameCapacity capacity: Int) {
+        start = 8
+        limit = min(8 + capacity, Self.inlineCapacity - 4)
+        growable = false
     }
 
-    /// The next `size` bytes to fill, or nil (and `overflowed`) if they do not fit.
+    /// An encoder for ``bytes(_:)``: any length, spilling to the heap past the inline storage.
+    private init() {
+        start = 0
+        limit = Self.inlineCapacity
+        growable = true
+    }
+
+    /// Writes `value` big-endian: one bounds check and one store while it fits inline.
     @inline(__always)
-    private mutating func claim(_ size: Int) -> UnsafeMutableRawPointer? {
-        guard capacity - count >= size else {
-            overflowed = true
-            return nil
-        }
-        defer { count += size }
-        return base + count
+    private mutating func put<Value: FixedWidthInteger & BitwiseCopyable>(_ value: Value) {
+        let size = MemoryLayout<Value>.size
+        let position = start + count
+        guard position + size <= limit else { return putOutsideStorage(value) }
+        var span = storage.mutableSpan
+        var bytes = span.mutableBytes
+        bytes.storeBytes(of: value.bigEndian, toByteOffset: position, as: Value.self)
+        count += size
     }
 
-    @inline(__always) mutating func u8(_ value: UInt8) { claim(1)?.storeBytes(of: value, as: UInt8.self) }
-    @inline(__always) mutating func u16(_ value: UInt16) { claim(2)?.storeBytes(of: value.bigEndian, as: UInt16.self) }
-    @inline(__always) mutating func u32(_ value: UInt32) { claim(4)?.storeBytes(of: value.bigEndian, as: UInt32.self) }
-    @inline(__always) mutating func u64(_ value: UInt64) { claim(8)?.storeBytes(of: value.bigEndian, as: UInt64.self) }
+    /// The slow path: a growable encoder moves to (or continues in) `spill`; a frame encoder
+    /// overflows.
+    @inline(never)
+    private mutating func putOutsideStorage<Value: FixedWidthInteger>(_ value: Value) {
+        guard growable else {
+            overflowed = true
+            return
+        }
+        if spill.isEmpty {
+            spill.reserveCapacity(2 * Self.inlineCapacity)
+            for index in start..<(start + count) { spill.append(storage[index]) }
+        }
+        for shift in stride(from: Value.bitWidth - 8, through: 0, by: -8) {
+            spill.append(UInt8(truncatingIfNeeded: value >> shift))
+        }
+        count += MemoryLayout<Value>.size
+    }
+
+    @inline(__always) mutating func u8(_ value: UInt8) { put(value) }
+    @inline(__always) mutating func u16(_ value: UInt16) { put(value) }
+    @inline(__always) mutating func u32(_ value: UInt32) { put(value) }
+    @inline(__always) mutating func u64(_ value: UInt64) { put(value) }
     @inline(__always) mutating func bool(_ value: Bool) { u8(value ? 1 : 0) }
     @inline(__always) mutating func timestamp(_ value: Timestamp) { u64(value.nanosecondsSinceEpoch) }
     @inline(__always) mutating func request(_ id: RequestID) {
@@ -48,26 +90,47 @@ struct RecordEncoder {
     mutating func identifier(_ id: Identifier) {
         let utf8 = id.value.utf8
         u8(UInt8(truncatingIfNeeded: utf8.count))
-        if utf8.withContiguousStorageIfAvailable({ raw(UnsafeRawBufferPointer($0)) }) == nil { raw(Array(utf8)) }
+        raw(utf8)
     }
-    mutating func raw(_ value: UnsafeRawBufferPointer) {
-        guard value.count > 0, let target = claim(value.count) else { return }
-        target.copyMemory(from: value.baseAddress!, byteCount: value.count)
-    }
-    mutating func raw(_ value: [UInt8]) { value.withUnsafeBytes { raw($0) } }
-
-    /// What `body` encodes, as an array: encoded into stack scratch, which grows until it fits.
-    static func bytes(capacity: Int = 256, _ body: (inout RecordEncoder) -> Void) -> [UInt8] {
-        var capacity = capacity
-        while true {
-            let bytes = withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> [UInt8]? in
-                var out = RecordEncoder(buffer)
-                body(&out)
-                return out.overflowed ? nil : Array(UnsafeRawBufferPointer(rebasing: buffer[..<out.count]))
-            }
-            if let bytes { return bytes }
-            capacity *= 4
+    mutating func raw(_ value: some Collection<UInt8>) {
+        let position = start + count
+        guard position + value.count <= limit else {
+            for byte in value { putOutsideStorage(byte) }
+            return
         }
+        var span = storage.mutableSpan
+        var index = position
+        for byte in value {
+            span[index] = byte
+            index += 1
+        }
+        count += value.count
+    }
+
+    /// Fills in the envelope around a frame encoder's record: the length word, its complement
+    /// and the CRC-32C over the length word and the record. The frame is then
+    /// `storage[0..<(count + frameOverhead)]`.
+    mutating func sealFrame() {
+        let length = UInt32(count)
+        let crc = frameChecksum(lengthWord: length, record: storage.span.extracting(8..<(8 + count)))
+        store(length, at: 0)
+        store(~length, at: 4)
+        store(crc, at: 8 + count)
+    }
+
+    @inline(__always)
+    private mutating func store(_ word: UInt32, at position: Int) {
+        var span = storage.mutableSpan
+        var bytes = span.mutableBytes
+        bytes.storeBytes(of: word.bigEndian, toByteOffset: position, as: UInt32.self)
+    }
+
+    /// What `body` encodes, as an array (one allocation: the result).
+    static func bytes(_ body: (inout RecordEncoder) -> Void) -> [UInt8] {
+        var out = RecordEncoder()
+        body(&out)
+        if !out.spill.isEmpty { return out.spill }
+        return [UInt8](copying: out.storage.span.extracting(0..<out.count))
     }
 }
 
@@ -162,8 +225,8 @@ extension LedgerRecord {
 
     /// The canonical bytes (call `validateShape()` first; limits are not re-checked here).
     public var canonicalBytes: [UInt8] {
-        // A validated record fits the stack scratch; an unvalidated one may not, so it grows.
-        RecordEncoder.bytes(capacity: encodingScratchLength) { encode(into: &$0) }
+        // A validated record fits the inline storage; an unvalidated one may not, so it spills.
+        RecordEncoder.bytes { encode(into: &$0) }
     }
 
     /// Writes the canonical bytes into `out` (check `out.overflowed` afterwards).

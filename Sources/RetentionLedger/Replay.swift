@@ -77,7 +77,7 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
 
     /// Checks and indexes one record; `leafHash` is its RFC 6962 leaf hash.
     mutating func ingest(
-        _ record: LedgerRecord, bytes: UnsafeRawBufferPointer, leafHash: Hash32, offset: Int, frameLength: Int
+        _ record: LedgerRecord, bytes: Span<UInt8>, leafHash: Hash32, offset: Int, frameLength: Int
     ) throws(LedgerError) {
         let index = tree.size
         let fault = { (fault: RecordFault) -> LedgerError in .invalidRecord(index: index, offset: UInt64(offset), fault: fault) }
@@ -115,10 +115,10 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             }
             epoch = rotation.epoch
             epochKeys[epoch] = rotation.newPublicKey
-            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: Array(bytes)))
+            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: [UInt8](copying: bytes)))
         case .discardReceipt(let receipt):
             if receipt.requestID == watchedRequest {
-                watchedReceipt = (RecordLocation(leafIndex: index, offset: offset, length: frameLength), Array(bytes))
+                watchedReceipt = (RecordLocation(leafIndex: index, offset: offset, length: frameLength), [UInt8](copying: bytes))
             }
             if indexes { receipts.add(receipt.requestID, RecordLocation(leafIndex: index, offset: offset, length: frameLength)) }
             recordsSinceCheckpoint += 1
@@ -149,13 +149,11 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
 
 /// Reads the ledger at `bytes`, decoding every record and replaying it.
 func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) {
-    try withRawBytes(bytes) { (raw: UnsafeRawBufferPointer) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) in
-        try replayLedger(raw, pinnedKey: pinnedKey)
-    }
+    try replayLedger(bytes.span, pinnedKey: pinnedKey)
 }
 
 /// Reads the ledger at `raw`, decoding every record and replaying it.
-func replayLedger(_ raw: UnsafeRawBufferPointer, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) {
+func replayLedger(_ raw: Span<UInt8>, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) {
     let (header, _) = try LedgerHeader.parse(raw)
     if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
     var replay = LedgerReplay<MerkleTree>(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
@@ -198,9 +196,7 @@ extension LedgerReplay {
         } catch {
             throw .invalidRecord(index: index, offset: UInt64(offset), fault: .malformedEncoding)
         }
-        try withRawBytes(record) { (raw: UnsafeRawBufferPointer) throws(LedgerError) in
-            try self.ingest(decoded, bytes: raw, leafHash: MerkleHashing.leaf(raw), offset: offset,
-                            frameLength: record.count + frameOverhead)
-        }
+        try ingest(decoded, bytes: record.span, leafHash: MerkleHashing.leaf(record), offset: offset,
+                   frameLength: record.count + frameOverhead)
     }
 }

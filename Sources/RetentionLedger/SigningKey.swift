@@ -70,15 +70,13 @@ public struct VerifierKey: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// The secret half, in sodium_malloc'ed memory. Only ever touched under the key's mutex.
-/// `@unchecked Sendable`: the pointer is owned uniquely and only used under the key's mutex.
-struct KeyMaterial: ~Copyable, @unchecked Sendable {
+/// The secret half, in sodium_malloc'ed memory (freed, and so wiped, with the value). Only
+/// ever touched under the key's mutex.
+struct KeyMaterial: ~Copyable, Sendable {
     /// 64-byte libsodium Ed25519 secret key (seed || public key).
-    let secret: UnsafeMutablePointer<UInt8>
+    var secret: SecretBytes
     var publicKey: [UInt8]
     var epoch: UInt32
-
-    deinit { sodium_free(secret) }
 }
 
 /// An Ed25519 signing key for checkpoints, with optional forward-secure evolution.
@@ -87,12 +85,10 @@ public final class SigningKey: Sendable {
     public let name: String
     private let material: Mutex<KeyMaterial>
 
-    private init(name: String, seed: UnsafePointer<UInt8>, epoch: UInt32) throws(LedgerError) {
-        ledgerSodiumInit()
-        guard let raw = sodium_malloc(64) else { throw .io(.open, errno: ENOMEM) }
-        let secret = raw.assumingMemoryBound(to: UInt8.self)
-        var publicKey = [UInt8](repeating: 0, count: 32)
-        crypto_sign_seed_keypair(&publicKey, secret, seed)
+    /// The key of the 32-byte seed at `seed[offset..<(offset + 32)]`.
+    private init(name: String, seed: borrowing SecretBytes, at offset: Int = 0, epoch: UInt32) throws(LedgerError) {
+        var secret = try SecretBytes(count: 64)
+        let publicKey = Ed25519.keyPair(seed: seed, at: offset, into: &secret)
         self.name = name
         self.material = Mutex(KeyMaterial(secret: secret, publicKey: publicKey, epoch: epoch))
     }
@@ -102,10 +98,8 @@ public final class SigningKey: Sendable {
     /// `example.com/zdr-ledger` (C2SP recommends a schema-less URL).
     public static func generate(name: String = "zdr-ledger") throws(LedgerError) -> SigningKey {
         guard isValidKeyName(name) else { throw .malformedKey }
-        ledgerSodiumInit()
-        guard let seed = sodium_malloc(32)?.assumingMemoryBound(to: UInt8.self) else { throw .io(.open, errno: ENOMEM) }
-        defer { sodium_free(seed) }
-        randombytes_buf(seed, 32)
+        var seed = try SecretBytes(count: 32)
+        seed.randomize()
         return try SigningKey(name: name, seed: seed, epoch: 0)
     }
 
@@ -130,13 +124,8 @@ public final class SigningKey: Sendable {
         defer { sodium_memzero(&buffer, buffer.count) }
         var length = 0
         while length < buffer.count {
-            let count = buffer.withUnsafeMutableBytes { raw in
-                Result { () throws(Errno) in try files.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[length...])) }
-            }
-            guard case .success(let read) = count else {
-                if case .failure(let error) = count { throw .io(.read, errno: error.rawValue) }
-                break
-            }
+            let read: Int
+            do { read = try files.read(fd, into: &buffer, from: length) } catch { throw .io(.read, errno: error.rawValue) }
             if read == 0 { break }
             length += read
         }
@@ -161,17 +150,9 @@ public final class SigningKey: Sendable {
         guard isValidKeyName(name), idText.utf8.count == 8, let keyID = UInt32(idText, radix: 16), encoded.count == 44 else {
             throw .malformedKey
         }
-        ledgerSodiumInit()
-        guard let decoded = sodium_malloc(33)?.assumingMemoryBound(to: UInt8.self) else { throw .io(.open, errno: ENOMEM) }
-        defer { sodium_free(decoded) }
-        var length = 0
-        let status = encoded.withUnsafeBufferPointer { input in
-            input.withMemoryRebound(to: CChar.self) { chars in
-                sodium_base642bin(decoded, 33, chars.baseAddress, chars.count, nil, &length, nil, Int32(sodium_base64_VARIANT_ORIGINAL))
-            }
-        }
-        guard status == 0, length == 33, decoded[0] == ed25519KeyType else { throw .malformedKey }
-        try self.init(name: name, seed: UnsafePointer(decoded + 1), epoch: 0)
+        var decoded = try SecretBytes(count: 33)
+        guard decoded.decodeBase64(encoded) == 33, decoded[0] == ed25519KeyType else { throw .malformedKey }
+        try self.init(name: name, seed: decoded, at: 1, epoch: 0)
         guard self.keyID == keyID else { throw .malformedKey }
     }
 
@@ -200,7 +181,7 @@ public final class SigningKey: Sendable {
             var existing = stat()
             if lstat(path, &existing) == 0 { throw .io(.open, errno: EEXIST) }
         }
-        var text = signerKeyText()
+        var text = try signerKeyText()
         defer { sodium_memzero(&text, text.count) }
         let temporary = path + ".tmp-\(getpid())"
         let files = FileSystem.live
@@ -228,14 +209,12 @@ public final class SigningKey: Sendable {
     }
 
     /// `PRIVATE+KEY+name+keyid+base64(0x01 || seed)\n`; the caller wipes the result.
-    private func signerKeyText() -> [UInt8] {
+    private func signerKeyText() throws(LedgerError) -> [UInt8] {
         var out = Array("PRIVATE+KEY+\(name)+\(hex8(keyID))+".utf8)
-        material.withLock { key in
+        try material.withLock { (key: inout KeyMaterial) throws(LedgerError) in
             var raw = [UInt8](repeating: 0, count: 33)
             raw[0] = ed25519KeyType
-            raw.withUnsafeMutableBufferPointer { buffer in
-                _ = crypto_sign_ed25519_sk_to_seed(buffer.baseAddress! + 1, key.secret)
-            }
+            try Ed25519.seed(of: key.secret, into: &raw, at: 1)
             var encoded = [CChar](repeating: 0, count: 64)
             sodium_bin2base64(&encoded, encoded.count, raw, raw.count, Int32(sodium_base64_VARIANT_ORIGINAL))
             out.append(contentsOf: encoded.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) })
@@ -248,11 +227,7 @@ public final class SigningKey: Sendable {
 
     /// Ed25519 signature of `message` under the current key.
     func sign(_ message: [UInt8]) -> [UInt8] {
-        var signature = [UInt8](repeating: 0, count: 64)
-        material.withLock { key in
-            _ = crypto_sign_detached(&signature, nil, message, UInt64(message.count), key.secret)
-        }
-        return signature
+        material.withLock { key in Ed25519.sign(message, with: key.secret) }
     }
 
     /// Forward security: derives the next seed as BLAKE2b-256 keyed with the current seed over
@@ -261,20 +236,17 @@ public final class SigningKey: Sendable {
     func evolve(treeSize: UInt64) throws(LedgerError) -> KeyRotationRecord {
         try material.withLock { (key: inout KeyMaterial) throws(LedgerError) -> KeyRotationRecord in
             let nextEpoch = key.epoch &+ 1
-            guard let scratch = sodium_malloc(64)?.assumingMemoryBound(to: UInt8.self) else { throw .io(.open, errno: ENOMEM) }
-            defer { sodium_free(scratch) }
             // scratch[0..<32] = current seed, scratch[32..<64] = next seed.
-            crypto_sign_ed25519_sk_to_seed(scratch, key.secret)
+            var scratch = try SecretBytes(count: 64)
+            Ed25519.seed(of: key.secret, into: &scratch)
             var message = evolutionContext
             message += [UInt8(nextEpoch >> 24), UInt8(truncatingIfNeeded: nextEpoch >> 16), UInt8(truncatingIfNeeded: nextEpoch >> 8), UInt8(truncatingIfNeeded: nextEpoch)]
-            crypto_generichash(scratch + 32, 32, message, UInt64(message.count), scratch, 32)
-            var newPublicKey = [UInt8](repeating: 0, count: 32)
-            guard let newSecret = sodium_malloc(64)?.assumingMemoryBound(to: UInt8.self) else { throw .io(.open, errno: ENOMEM) }
-            crypto_sign_seed_keypair(&newPublicKey, newSecret, scratch + 32)
+            Ed25519.deriveSeed(message, in: &scratch)
+            var newSecret = try SecretBytes(count: 64)
+            let newPublicKey = Ed25519.keyPair(seed: scratch, at: 32, into: &newSecret)
             let statement = keyRotationStatement(epoch: nextEpoch, newPublicKey: newPublicKey, treeSize: treeSize)
-            var signature = [UInt8](repeating: 0, count: 64)
-            crypto_sign_detached(&signature, nil, statement, UInt64(statement.count), key.secret)
-            // Assigning drops the old KeyMaterial, whose deinit sodium_free()s (wipes) the old secret.
+            let signature = Ed25519.sign(statement, with: key.secret)
+            // Assigning drops the old KeyMaterial, whose SecretBytes sodium_free()s (wipes) the old secret.
             key = KeyMaterial(secret: newSecret, publicKey: newPublicKey, epoch: nextEpoch)
             return KeyRotationRecord(epoch: nextEpoch, newPublicKey: newPublicKey, treeSize: treeSize, signature: signature)
         }

@@ -32,6 +32,34 @@ public struct FileSystem: Sendable {
         try retryingOnInterrupt(.read, faults: faults) { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }.get()
     }
 
+    /// `read(2)` into `buffer`: bytes read, 0 at end of input.
+    public func read(_ fd: Int32, into buffer: inout MutableSpan<UInt8>) throws(Errno) -> Int {
+        try buffer.withUnsafeMutableBytes { (raw) throws(Errno) in try read(fd, into: raw) }
+    }
+
+    /// `pread(2)` into `buffer` at `offset`: bytes read, 0 at end of file.
+    public func read(_ fd: Int32, into buffer: inout MutableSpan<UInt8>, at offset: Int) throws(Errno) -> Int {
+        try buffer.withUnsafeMutableBytes { (raw) throws(Errno) in try read(fd, into: raw, at: offset) }
+    }
+
+    /// `read(2)` into `buffer[start...]` (the array keeps its size): bytes read, 0 at end of
+    /// input. `start` must be at most `buffer.count`.
+    public func read(_ fd: Int32, into buffer: inout [UInt8], from start: Int) throws(Errno) -> Int {
+        var span = buffer.mutableSpan
+        return try span.withUnsafeMutableBytes { (raw) throws(Errno) in
+            try read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
+        }
+    }
+
+    /// `pread(2)` at `offset` into `buffer[start...]` (the array keeps its size): bytes read, 0
+    /// at end of file. `start` must be at most `buffer.count`.
+    public func read(_ fd: Int32, into buffer: inout [UInt8], from start: Int = 0, at offset: Int) throws(Errno) -> Int {
+        var span = buffer.mutableSpan
+        return try span.withUnsafeMutableBytes { (raw) throws(Errno) in
+            try read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[start...]), at: offset)
+        }
+    }
+
     /// Everything up to end of input (or `limit` bytes), in reads of up to 64 KiB. For files of
     /// metadata and keys; /proc files report size 0, so this reads until EOF.
     public func readAll(_ fd: Int32, limit: Int = .max) throws(Errno) -> [UInt8] {
@@ -70,6 +98,16 @@ public struct FileSystem: Sendable {
             guard count > 0 else { throw .ioError }
             written += count
         }
+    }
+
+    /// `write(2)` until all of `bytes` is written.
+    public func writeAll(_ fd: Int32, _ bytes: Span<UInt8>) throws(Errno) {
+        try bytes.withUnsafeBytes { (raw) throws(Errno) in try writeAll(fd, raw) }
+    }
+
+    /// `pwrite(2)` of all of `bytes` at `offset`.
+    public func writeAll(_ fd: Int32, _ bytes: Span<UInt8>, at offset: Int) throws(Errno) {
+        try bytes.withUnsafeBytes { (raw) throws(Errno) in try writeAll(fd, raw, at: offset) }
     }
 
     /// `write(2)` of all of `bytes` (metadata and keys only: an array is no place for content).

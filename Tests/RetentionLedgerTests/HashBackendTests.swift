@@ -21,8 +21,6 @@ private struct SplitMix {
 
 private func hex(_ hash: Hash32) -> String { Hex.encode(hash.bytes) }
 
-private var empty: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: nil, count: 0) }
-
 /// FIPS 180-2 appendix B vectors: "abc", the 448-bit message, one million 'a'.
 private let fipsVectors: [([UInt8], String)] = [
     (Array("abc".utf8), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
@@ -37,14 +35,14 @@ private let fipsVectors: [([UInt8], String)] = [
 struct HashBackendTests {
     @Test("portable SHA-256 matches the FIPS vectors") func portableSHA256MatchesFIPSVectors() {
         for (message, digest) in fipsVectors {
-            message.withUnsafeBytes { #expect(hex(SHA256.portableHash(prefix: nil, $0, empty)) == digest) }
+            #expect(hex(SHA256.portableHash(prefix: nil, message.span, Span())) == digest)
         }
     }
 
     @Test("hardware SHA-256 matches the FIPS vectors", .enabled(if: HashBackend.sha256Hardware, "the CPU has no SHA extensions"))
     func hardwareSHA256MatchesFIPSVectors() {
         for (message, digest) in fipsVectors {
-            message.withUnsafeBytes { #expect(hex(SHA256.hardwareHash(prefix: nil, $0, empty)) == digest) }
+            #expect(hex(SHA256.hardwareHash(prefix: nil, message.span, Span())) == digest)
         }
     }
 
@@ -55,17 +53,16 @@ struct HashBackendTests {
         var lengths = Array(0...1000)
         for _ in 0..<200 { lengths.append(Int(random.next() % 12_000)) }
         var mismatches = 0
-        source.withUnsafeBytes { all in
-            for length in lengths {
-                // Several ways to split the input between the prefix byte and the two parts, so
-                // buffering across part boundaries is exercised at every block offset.
-                let cut = length == 0 ? 0 : Int(random.next() % UInt64(length + 1))
-                let first = UnsafeRawBufferPointer(rebasing: all[0..<cut])
-                let second = UnsafeRawBufferPointer(rebasing: all[cut..<length])
-                for prefix: UInt8? in [nil, 0x00, 0x01] {
-                    if SHA256.hardwareHash(prefix: prefix, first, second) != SHA256.portableHash(prefix: prefix, first, second) {
-                        mismatches += 1
-                    }
+        let all = source.span
+        for length in lengths {
+            // Several ways to split the input between the prefix byte and the two parts, so
+            // buffering across part boundaries is exercised at every block offset.
+            let cut = length == 0 ? 0 : Int(random.next() % UInt64(length + 1))
+            let first = all.extracting(0..<cut)
+            let second = all.extracting(cut..<length)
+            for prefix: UInt8? in [nil, 0x00, 0x01] {
+                if SHA256.hardwareHash(prefix: prefix, first, second) != SHA256.portableHash(prefix: prefix, first, second) {
+                    mismatches += 1
                 }
             }
         }
@@ -74,10 +71,9 @@ struct HashBackendTests {
 
     @Test("CRC-32C matches the check value on both paths") func crc32cMatchesTheCheckValueOnBothPaths() {
         // The CRC-32C check value (RFC 3720 / the Rocksoft catalogue): CRC of "123456789".
-        Array("123456789".utf8).withUnsafeBytes { raw in
-            #expect(CRC32C.portableChecksum(raw) == 0xE306_9283)
-            if HashBackend.crc32cHardware { #expect(CRC32C.checksum(raw) == 0xE306_9283) }
-        }
+        let check = Array("123456789".utf8)
+        #expect(CRC32C.portableChecksum(check.span) == 0xE306_9283)
+        if HashBackend.crc32cHardware { #expect(CRC32C.checksum(check) == 0xE306_9283) }
     }
 
     @Test("hardware CRC-32C matches the table over every length and seed", .enabled(if: HashBackend.crc32cHardware, "the CPU has no SSE4.2"))
@@ -85,13 +81,12 @@ struct HashBackendTests {
         var random = SplitMix(state: 0xC0FFEE)
         let source = random.bytes(2_000)
         var mismatches = 0
-        source.withUnsafeBytes { all in
-            for length in 0...1_000 {
-                let start = Int(random.next() % 64)
-                let bytes = UnsafeRawBufferPointer(rebasing: all[start..<(start + length)])
-                let seed = length % 3 == 0 ? 0 : UInt32(truncatingIfNeeded: random.next())
-                if CRC32C.checksum(bytes, seed: seed) != CRC32C.portableChecksum(bytes, seed: seed) { mismatches += 1 }
-            }
+        let all = source.span
+        for length in 0...1_000 {
+            let start = Int(random.next() % 64)
+            let bytes = all.extracting(start..<(start + length))
+            let seed = length % 3 == 0 ? 0 : UInt32(truncatingIfNeeded: random.next())
+            if CRC32C.checksum(bytes, seed: seed) != CRC32C.portableChecksum(bytes, seed: seed) { mismatches += 1 }
         }
         #expect(mismatches == 0)
     }

@@ -239,4 +239,46 @@ struct RecordTests {
         check(UsageUnit.self); check(PolicyOutcome.self); check(DiscardReason.self); check(MemoryBackend.self)
         check(AEADAlgorithm.self); check(ExternalHolderKind.self); check(ExternalHolderOutcome.self)
     }
+
+    /// The encoder keeps a record inline (on the stack) and spills to an array past 1 KiB: an
+    /// encoding across that boundary must be byte-for-byte the big-endian fields in order.
+    @Test("RecordEncoder.bytes is the same bytes inline and past the inline storage")
+    func encoderSpillsWithoutChangingBytes() {
+        for length in [0, 1, 1000, 1011, 1012, 1013, 1023, 1024, 3000] {
+            let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            let bytes = RecordEncoder.bytes { out in
+                out.u8(0xA5)
+                out.raw(payload)
+                out.u16(0x0102)
+                out.u32(0x0304_0506)
+                out.u64(0x0708_090A_0B0C_0D0E)
+            }
+            let expected = [0xA5] + payload + [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+            #expect(bytes == expected, "length \(length)")
+        }
+    }
+
+    @Test("a frame encoder that runs out of room overflows instead of writing past it")
+    func frameEncoderOverflows() {
+        var fits = RecordEncoder(frameCapacity: 16)
+        fits.u64(1)
+        fits.u64(2)
+        #expect(!fits.overflowed && fits.count == 16)
+        var over = RecordEncoder(frameCapacity: 16)
+        over.raw([UInt8](repeating: 7, count: 15))
+        over.u16(3)
+        #expect(over.overflowed && over.count == 15)
+    }
+
+    @Test("a sealed frame is the frame appendFrame writes")
+    func sealedFrameMatchesAppendFrame() {
+        let record = sampleRecords(request(5))[4]
+        var encoder = RecordEncoder(frameCapacity: encodingScratchLength)
+        record.encode(into: &encoder)
+        encoder.sealFrame()
+        let sealed = [UInt8](copying: encoder.storage.span.extracting(0..<(encoder.count + frameOverhead)))
+        var expected: [UInt8] = []
+        appendFrame(record.canonicalBytes, to: &expected)
+        #expect(sealed == expected)
+    }
 }

@@ -20,11 +20,10 @@ struct StreamingReadTests {
     /// The whole-file scan: what the verifier and the writer's reopen use.
     private static func wholeFile(_ path: String) throws(LedgerError) -> ([LedgerEntry], LedgerScan) {
         var entries: [LedgerEntry] = []
-        let scan = try withRawBytes(readFile(path)) { (raw) throws(LedgerError) in
-            try scanLedger(raw) { (index, offset, record) throws(LedgerError) in
-                entries.append(LedgerEntry(leafIndex: index, offset: UInt64(offset),
-                                           record: try LedgerRecord(canonicalBytes: record), canonicalBytes: record))
-            }
+        let bytes = try readFile(path)
+        let scan = try scanLedger(bytes.span) { (index, offset, record) throws(LedgerError) in
+            entries.append(LedgerEntry(leafIndex: index, offset: UInt64(offset),
+                                       record: try LedgerRecord(canonicalBytes: record), canonicalBytes: record))
         }
         return (entries, scan)
     }

@@ -85,4 +85,59 @@ struct FileSystemTests {
         try files.writeAll(fd, bytes, at: 0)
         #expect(try files.readFile(path) == bytes)
     }
+
+    @Test("the span and array overloads read into the part asked for and write a span whole")
+    func spanAndArrayOverloads() throws {
+        let path = try temporaryFile()
+        defer { unlink(path) }
+        let files = FileSystem.live
+        let fd = try files.open(path, O_RDWR)
+        defer { files.close(fd) }
+        let bytes: [UInt8] = Array(0..<100)
+        try files.writeAll(fd, bytes.span.extracting(0..<40), at: 0)
+        try files.writeAll(fd, bytes.span.extracting(40..<100), at: 40)
+        #expect(try files.readFile(path) == bytes)
+
+        // The array keeps its size; only buffer[start...] is filled, up to what the file has.
+        var buffer = [UInt8](repeating: 0xEE, count: 120)
+        #expect(try files.read(fd, into: &buffer, from: 10, at: 90) == 10)
+        #expect(buffer[0..<10].allSatisfy { $0 == 0xEE })
+        #expect(Array(buffer[10..<20]) == Array(90..<100))
+        #expect(buffer[20...].allSatisfy { $0 == 0xEE })
+        #expect(try files.read(fd, into: &buffer, from: 0, at: 100) == 0)
+
+        var window = [UInt8](repeating: 0, count: 8)
+        var span = window.mutableSpan
+        #expect(try files.read(fd, into: &span, at: 5) == 8)
+        _ = consume span
+        #expect(window == Array(5..<13))
+
+        // The positionless reads continue from the descriptor's offset.
+        _ = lseek(fd, 50, SEEK_SET)
+        var sequential = [UInt8](repeating: 0, count: 4)
+        #expect(try files.read(fd, into: &sequential, from: 2) == 2)
+        #expect(sequential == [0, 0, 50, 51])
+        var rest = [UInt8](repeating: 0, count: 60)
+        var restSpan = rest.mutableSpan
+        #expect(try files.read(fd, into: &restSpan) == 48)
+        _ = consume restSpan
+        #expect(Array(rest[0..<48]) == Array(52..<100))
+    }
+
+    @Test("the span and array reads surface a forced errno")
+    func spanReadsSurfaceErrors() throws {
+        let path = try temporaryFile([1, 2, 3])
+        defer { unlink(path) }
+        let faults = FaultInjection()
+        let files = FileSystem(faults: faults)
+        let fd = try files.open(path, O_RDWR)
+        defer { files.close(fd) }
+        faults.force(.read, .always(.ioError))
+        var buffer = [UInt8](repeating: 0, count: 3)
+        #expect(throws: Errno.ioError) { _ = try files.read(fd, into: &buffer, from: 0, at: 0) }
+        #expect(throws: Errno.ioError) { _ = try files.read(fd, into: &buffer, from: 1) }
+        faults.force(.write, .always(.noSpace))
+        #expect(throws: Errno.noSpace) { try files.writeAll(fd, buffer.span, at: 0) }
+        #expect(buffer == [0, 0, 0])
+    }
 }

@@ -18,6 +18,16 @@ void cledger_sha256_hw(const uint8_t *a, size_t a_length,
                        const uint8_t *c, size_t c_length,
                        uint8_t out[32]);
 
+/// `cledger_sha256_hw` over untyped memory: Swift holds a digest slot or a pair of hashes as
+/// raw bytes, and `void *` takes them without a pointer cast on the Swift side.
+static inline void cledger_sha256_hw_bytes(const void *a, size_t a_length,
+                                           const void *b, size_t b_length,
+                                           const void *c, size_t c_length,
+                                           void *out) {
+    cledger_sha256_hw((const uint8_t *)a, a_length, (const uint8_t *)b, b_length,
+                      (const uint8_t *)c, c_length, (uint8_t *)out);
+}
+
 /// 1 when the CPU has SSE4.2 (the `crc32` instruction), 0 otherwise.
 int cledger_crc32c_hw_available(void);
 
