@@ -371,6 +371,20 @@ int cvault_install_termination_purge_handlers(void) {
 
 // MARK: - Fork probe
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/// In a probe's child: closes every descriptor but stdio and `keep` (-1: none). The child of a
+/// fork without exec holds every descriptor the process had open, and with them each open file
+/// description's flock(2) lock, until it exits: a probe forked while a ledger in another thread
+/// was open kept that ledger's writer lock, and the ledger's next open failed with EAGAIN.
+void cvault_child_close_inherited(int keep) {
+    if (keep > 3) { syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u); }
+    if (syscall(SYS_close_range, keep >= 3 ? (unsigned)keep + 1 : 3u, ~0u, 0u) == 0) { return; }
+    for (int fd = keep >= 3 ? keep + 1 : 3; fd < 65536; fd++) { close(fd); }  // before Linux 5.9
+}
+
 int cvault_fork_probe(const void *ptr, size_t len) {
     int fds[2];
     if (pipe(fds) != 0) { return -1; }
@@ -385,7 +399,7 @@ int cvault_fork_probe(const void *ptr, size_t len) {
         // Child: only async-signal-safe calls. write(2) copies from our address space and fails
         // with EFAULT instead of faulting when a page is not mapped here (MADV_DONTFORK); once
         // the kernel has read a chunk, the child may look at it directly.
-        close(fds[0]);
+        cvault_child_close_inherited(fds[1]);
         const unsigned char *p = (const unsigned char *)ptr;
         size_t offset = 0;
         int saw_nonzero = 0;
@@ -432,6 +446,7 @@ int cvault_fork_purge_probe(const void *ptr, size_t len) {
     pid_t child = fork();
     if (child < 0) { return -1; }
     if (child == 0) {
+        cvault_child_close_inherited(-1);
         cvault_purge_all();
         _exit(cvault_is_zero(ptr, len) ? 0 : 2);
     }
@@ -450,6 +465,7 @@ int cvault_fork_signal_probe(const void *ptr, size_t len, int sig) {
     pid_t child = fork();
     if (child < 0) { return -1; }
     if (child == 0) {
+        cvault_child_close_inherited(-1);
         cvault_probe_ptr = ptr;
         cvault_probe_len = len;
         struct sigaction previous;
@@ -502,6 +518,7 @@ int cvault_fork_vector_register_probe(const void *canary) {
     pid_t child = fork();
     if (child < 0) { return -1; }
     if (child == 0) {
+        cvault_child_close_inherited(-1);
         if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) { _exit(4); }
         raise(SIGSTOP);
         // Ours on top of the default action, as in a process with no other handler.

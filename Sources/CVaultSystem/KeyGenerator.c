@@ -146,6 +146,7 @@ int cvault_fork_random_probe(void *child_output, void *parent_output, size_t len
     pid_t child = fork();
     if (child < 0) { close(fds[0]); close(fds[1]); return -1; }
     if (child == 0) {
+        cvault_child_close_inherited(fds[1]);
         unsigned char drawn[64];
         int status = cvault_random_bytes_from(0, drawn, len);
         ssize_t written = status == 0 ? write(fds[1], drawn, len) : -1;

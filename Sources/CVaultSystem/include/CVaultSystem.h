@@ -73,6 +73,10 @@ int cvault_install_fatal_purge_handlers(void);
 int cvault_install_termination_purge_handlers(void);
 
 // MARK: - Fork probe
+/// For the probes' forked children (no exec): closes every descriptor but stdio and `keep`
+/// (-1: none), so a probe child never holds another thread's open files or their flock(2) locks.
+void cvault_child_close_inherited(int keep);
+
 /// Forks a child that tries to read [ptr, ptr+len) through a pipe (so an unmapped page yields
 /// EFAULT instead of a crash) and reports what it saw. Returns 0 when the child saw only
 /// zeroes, 1 when the range is not mapped in the child, 2 when the child read non-zero bytes,
