@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -383,6 +384,18 @@ void cvault_child_close_inherited(int keep) {
     if (keep > 3) { syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u); }
     if (syscall(SYS_close_range, keep >= 3 ? (unsigned)keep + 1 : 3u, ~0u, 0u) == 0) { return; }
     for (int fd = keep >= 3 ? keep + 1 : 3; fd < 65536; fd++) { close(fd); }  // before Linux 5.9
+}
+
+static int cvault_wait_child(pid_t child);
+
+int cvault_fork_descriptor_probe(int fd) {
+    pid_t child = fork();
+    if (child < 0) { return -1; }
+    if (child == 0) {
+        cvault_child_close_inherited(-1);
+        _exit(fcntl(fd, F_GETFD) == -1 && errno == EBADF ? 0 : 2);
+    }
+    return cvault_wait_child(child);
 }
 
 int cvault_fork_probe(const void *ptr, size_t len) {

@@ -123,6 +123,15 @@ struct IngestAndPurgeTests {
         #expect(cvault_fork_probe(buffer.baseAddressForTesting, buffer.count) == 2)
     }
 
+    @Test("a probe's forked child holds none of the process's descriptors (no file, no flock lock)")
+    func probeChildrenCloseInheritedDescriptors() throws {
+        let fd = open("/proc/self/exe", O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        // 0: closed in the child. Without the close, the child keeps it (and a ledger's lock).
+        #expect(cvault_fork_descriptor_probe(fd) == 0)
+    }
+
     @Test("fatal and termination signals purge first, then chain to the handler installed before",
           arguments: [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE, SIGTERM, SIGINT])
     func signalsPurgeAndChain(signal: Int32) throws {

@@ -76,6 +76,9 @@ int cvault_install_termination_purge_handlers(void);
 /// For the probes' forked children (no exec): closes every descriptor but stdio and `keep`
 /// (-1: none), so a probe child never holds another thread's open files or their flock(2) locks.
 void cvault_child_close_inherited(int keep);
+/// Forks a child that closes what it inherited, as the probes do, and reports whether `fd` is
+/// closed in it: 0 closed, 2 still open, -1 (errno set) when the fork failed.
+int cvault_fork_descriptor_probe(int fd);
 
 /// Forks a child that tries to read [ptr, ptr+len) through a pipe (so an unmapped page yields
 /// EFAULT instead of a crash) and reports what it saw. Returns 0 when the child saw only
