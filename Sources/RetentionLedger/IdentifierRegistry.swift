@@ -48,8 +48,9 @@ public struct IdentifierRegistry: Sendable, Hashable {
         case .upstreamEgress(let r):
             try require(r.provider, .provider)
         case .policyDecision(let r):
-            try require(r.workspace, .workspace)
-            if let agent = r.agent { try require(agent, .agent) }
+            // A refusal of an unknown name records `undeclared` in its place (never the name).
+            if r.workspace != .undeclared { try require(r.workspace, .workspace) }
+            if let agent = r.agent, agent != .undeclared { try require(agent, .agent) }
         case .usage, .discardReceipt, .serviceHealth:
             break
         case .keyRotation, .checkpoint:

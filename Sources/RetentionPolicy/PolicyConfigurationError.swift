@@ -24,6 +24,8 @@ public struct PolicyConfigurationError: Error, Sendable, Hashable, CustomStringC
         case duplicateEntry
         /// An agent was added to a workspace that was not declared first.
         case undeclaredWorkspace
+        /// The identifier is one the library reserves (`Identifier.undeclared`).
+        case reservedIdentifier
 
         public var description: String {
             switch self {
@@ -36,6 +38,7 @@ public struct PolicyConfigurationError: Error, Sendable, Hashable, CustomStringC
             case .duplicateKey: "duplicate key"
             case .duplicateEntry: "duplicate entry"
             case .undeclaredWorkspace: "workspace is not declared"
+            case .reservedIdentifier: "identifier is reserved"
             }
         }
     }

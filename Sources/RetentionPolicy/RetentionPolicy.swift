@@ -246,6 +246,7 @@ enum KeyPath {
         guard let identifier = Identifier(text) else {
             throw PolicyConfigurationError(path: path, kind: .expected(.identifier))
         }
+        guard !identifier.isReserved else { throw PolicyConfigurationError(path: path, kind: .reservedIdentifier) }
         return identifier
     }
 

@@ -134,6 +134,19 @@ public struct Identifier: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     public var description: String { value }
 
+    /// What a policy-decision record names instead of a workspace or agent the host never
+    /// declared, so that the refusal of a well-formed but unknown name is recorded without the
+    /// name itself (a caller-chosen string, which could be content) reaching the ledger. A
+    /// policy cannot declare it.
+    public static let undeclared = Identifier(reserved: "_undeclared")
+
+    /// Whether this is a name only the library uses (``undeclared``).
+    public var isReserved: Bool { self == .undeclared }
+
+    private init(reserved value: String) {
+        self.value = value
+    }
+
     public static func < (lhs: Identifier, rhs: Identifier) -> Bool { lhs.value < rhs.value }
 
     public init(from decoder: any Decoder) throws {

@@ -60,20 +60,36 @@ public final class AuditedVault: Sendable {
     ///   recorded), ``AuditedVaultError/ledger(_:)`` when the ledger cannot record (no scope is
     ///   opened: fail closed), ``AuditedVaultError/vault(_:)`` when the vault cannot open one.
     public func open(_ request: PolicyRequest, timeToLive: Duration? = nil) throws(AuditedVaultError) -> AdmittedRequest {
-        let requestID: RequestID
-        do { requestID = try Vault.makeRequestID() } catch { throw .vault(error) }
+        switch try admit(request, timeToLive: timeToLive) {
+        case .admitted(let admitted): return admitted
+        case .rejected(let reason, _): throw .rejected(reason: reason)
+        }
+    }
+
+    /// ``open(_:timeToLive:)`` for a server that answers every request with its request id,
+    /// refusals included: a rejection is a value carrying the id the ledger recorded it under.
+    ///
+    /// A workspace or agent the policy does not declare is refused (`unknownWorkspace`,
+    /// `unknownAgent`) and recorded as ``RetentionVocabulary/Identifier/undeclared``, never under
+    /// the caller's name.
+    ///
+    /// - Throws: ``AuditedVaultError/ledger(_:)`` when the ledger cannot record (fail closed),
+    ///   ``AuditedVaultError/vault(_:)`` when the vault cannot open a scope or make an id.
+    public func admit(_ request: PolicyRequest, timeToLive: Duration? = nil) throws(AuditedVaultError) -> Admission {
+        let id: RequestID
+        do { id = try Vault.makeRequestID() } catch { throw .vault(error) }
         let decision = policy.decide(request)
         do {
-            for record in decision.ledgerRecords(for: request, requestID: requestID) {
+            for record in decision.ledgerRecords(for: request, requestID: id) {
                 try ledger.append(record)
             }
         } catch {
             throw .ledger(error)
         }
-        guard decision.isAccepted else { throw .rejected(reason: decision.reason) }
+        guard decision.isAccepted else { return .rejected(reason: decision.reason, requestID: id) }
         do {
-            let scope = try vault.openScope(requestID: requestID, timeToLive: timeToLive)
-            return AdmittedRequest(scope: scope, decision: decision, request: request)
+            let scope = try vault.openScope(requestID: id, timeToLive: timeToLive)
+            return .admitted(AdmittedRequest(scope: scope, decision: decision, request: request))
         } catch {
             throw .vault(error)
         }
@@ -127,6 +143,22 @@ public struct AdmittedRequest: Sendable {
     public let decision: Decision
     /// The request as decided.
     public let request: PolicyRequest
+}
+
+/// What ``AuditedVault/admit(_:timeToLive:)`` decided.
+public enum Admission: Sendable {
+    /// The policy accepted the request; its scope is open.
+    case admitted(AdmittedRequest)
+    /// The policy refused it, for `reason`; the refusal is in the ledger under `requestID`.
+    case rejected(reason: PolicyReason, requestID: RequestID)
+
+    /// The id the decision is recorded under.
+    public var requestID: RequestID {
+        switch self {
+        case .admitted(let admitted): admitted.scope.id
+        case .rejected(_, let requestID): requestID
+        }
+    }
 }
 
 /// Why ``AuditedVault`` refused. Content-free: reasons, ledger and vault errors only.

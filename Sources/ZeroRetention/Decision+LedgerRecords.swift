@@ -14,9 +14,12 @@ extension Decision {
     /// Every field is a number, an enum or an identifier the policy already validated; nothing
     /// from the request's content is involved.
     public func ledgerRecords(for request: PolicyRequest, requestID: RequestID) -> [LedgerRecord] {
+        // A name the host never declared is the caller's string: the record says `undeclared`.
+        let workspace = reason == .unknownWorkspace ? Identifier.undeclared : request.workspace
+        let agent = reason == .unknownWorkspace ? nil : reason == .unknownAgent ? Identifier.undeclared : request.agent
         var records: [LedgerRecord] = [
             .policyDecision(PolicyDecisionRecord(
-                requestID: requestID, workspace: request.workspace, agent: request.agent,
+                requestID: requestID, workspace: workspace, agent: agent,
                 outcome: outcome, reasonCode: reason.rawValue))
         ]
         if let retentionMode, isAccepted {

@@ -95,6 +95,71 @@ struct AuditedVaultTests {
         #expect(entries.map(\.record.body.kind) == [.policyDecision, .checkpoint])
     }
 
+    @Test("an undeclared but well-formed workspace is a recorded rejection under `undeclared`, never under its name")
+    func undeclaredWorkspaceIsRecorded() throws {
+        let f = try fixture()
+        let name = "canary-workspace-5e21b9"
+        let admission = try f.audited.admit(request(name))
+        guard case .rejected(let reason, let requestID) = admission else {
+            Issue.record("an undeclared workspace was admitted")
+            return
+        }
+        #expect(reason == .unknownWorkspace)
+        #expect(f.audited.vault.statistics.openScopes == 0)
+        try f.ledger.flush()
+        let entries = try LedgerVerifier.entries(path: f.ledgerPath)
+        guard case .policyDecision(let decision)? = entries.first?.record.body else {
+            Issue.record("no policy decision recorded")
+            return
+        }
+        #expect(decision.requestID == requestID)
+        #expect(decision.workspace == .undeclared)
+        #expect(decision.outcome == .rejected)
+        #expect(decision.reasonCode == PolicyReason.unknownWorkspace.rawValue)
+        let fileBytes = try Data(contentsOf: URL(fileURLWithPath: f.ledgerPath))
+        #expect(fileBytes.range(of: Data(name.utf8)) == nil)
+    }
+
+    @Test("an undeclared agent is recorded as `undeclared` in its declared workspace")
+    func undeclaredAgentIsRecorded() throws {
+        let f = try fixture()
+        var request = request("acme")
+        request.agent = Identifier("canary-agent-0c44")!
+        guard case .rejected(.unknownAgent, _) = try f.audited.admit(request) else {
+            Issue.record("an undeclared agent was not refused as unknownAgent")
+            return
+        }
+        try f.ledger.flush()
+        guard case .policyDecision(let decision)? = try LedgerVerifier.entries(path: f.ledgerPath).first?.record.body else {
+            Issue.record("no policy decision recorded")
+            return
+        }
+        #expect(decision.workspace == Identifier("acme")!)
+        #expect(decision.agent == .undeclared)
+    }
+
+    @Test("a policy cannot declare the reserved `undeclared` name")
+    func reservedNameCannotBeDeclared() throws {
+        #expect(throws: PolicyConfigurationError(path: "workspaces[0].id", kind: .reservedIdentifier)) {
+            _ = try RetentionPolicy().workspace(Identifier.undeclared.value, zdr: true)
+        }
+        #expect(Identifier(Identifier.undeclared.value)?.isReserved == true)
+        #expect(Identifier("acme")?.isReserved == false)
+    }
+
+    @Test("the identifier registry derived from a policy declares its workspaces, agents, providers and ZDR models")
+    func registryDerivedFromPolicy() throws {
+        let policy = try RetentionPolicy()
+            .workspace("acme", zdr: true)
+            .agent("support-bot", in: "acme")
+            .provider("upstream", zdrCoverage: [.streaming])
+            .zdrModels(["tts-1"], for: .textToSpeech)
+        let registry = IdentifierRegistry(declaredBy: policy, additionalModels: [Identifier("stt-legacy")!])
+        #expect(registry == IdentifierRegistry(
+            workspaces: [Identifier("acme")!], agents: [Identifier("support-bot")!],
+            models: [Identifier("tts-1")!, Identifier("stt-legacy")!], providers: [Identifier("upstream")!]))
+    }
+
     @Test("egress to a mode the provider does not cover is refused before anything leaves")
     func egressRefused() throws {
         let f = try fixture()
