@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // No traits: neither swift-configuration nor full Foundation is needed here.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.5.1"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
@@ -46,6 +47,8 @@ let package = Package(
             name: "ZeroRetentionHummingbird",
             dependencies: [
                 "ZeroRetentionNIO",
+                .product(name: "ZeroRetention", package: "content-vault"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ContentVault", package: "content-vault"),
                 .product(name: "RetentionVocabulary", package: "content-vault"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -57,6 +60,8 @@ let package = Package(
             name: "ZeroRetentionHummingbirdTests",
             dependencies: [
                 "ZeroRetentionHummingbird",
+                "ZeroRetentionNIO",
+                .product(name: "ZeroRetention", package: "content-vault"),
                 .product(name: "ContentVault", package: "content-vault"),
                 .product(name: "RetentionVocabulary", package: "content-vault"),
                 .product(name: "Hummingbird", package: "hummingbird"),

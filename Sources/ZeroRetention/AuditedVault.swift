@@ -95,6 +95,13 @@ public final class AuditedVault: Sendable {
         }
     }
 
+    /// A fresh request id for a response that opened no scope and recorded nothing (a health
+    /// check, a 404, a malformed header), so that every response can name one; no ledger record
+    /// will carry it.
+    public static func makeUnrecordedRequestID() throws(AuditedVaultError) -> RequestID {
+        do { return try Vault.makeRequestID() } catch { throw .vault(error) }
+    }
+
     /// Checks egress of `admitted`'s content to `provider` before any byte leaves, and records
     /// allowed egress in the ledger.
     ///

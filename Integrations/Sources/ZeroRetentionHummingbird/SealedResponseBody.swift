@@ -34,7 +34,7 @@ extension ResponseBody {
             do {
                 while let chunk = try scope.withChunk(of: dataClass, at: index, thrownErrors: .passThrough, { plaintext in
                     var buffer = WipingAllocator.byteBufferAllocator.buffer(capacity: plaintext.byteCount)
-                    plaintext.withUnsafeBytes { buffer.writeBytes($0) }
+                    plaintext.withUnsafeBytes { _ = buffer.writeBytes($0) }
                     return buffer
                 }) {
                     try await writer.write(chunk)

@@ -28,3 +28,25 @@ public enum WipingAllocator {
         deallocate: zr_wiping_deallocate,
         copy: zr_wiping_copy)
 }
+
+extension WipingAllocator {
+    /// A `ByteBuffer` from this allocator holding a copy of `bytes`: how a chunk decrypted from
+    /// a scope goes out to a writer (zeroed when NIO has written and freed it).
+    public static func buffer(copying bytes: RawSpan) -> ByteBuffer {
+        var buffer = byteBufferAllocator.buffer(capacity: bytes.byteCount)
+        bytes.withUnsafeBytes { _ = buffer.writeBytes($0) }
+        return buffer
+    }
+}
+
+extension ByteBuffer {
+    /// Zeroes the readable bytes where they are stored, in the storage every copy and slice of
+    /// this buffer shares (a mutable access would copy shared storage and zero only the copy).
+    /// For a body part refused before it could be sealed (over a limit, say).
+    public func zeroReadableBytes() {
+        withUnsafeReadableBytes { bytes in
+            // Read-only access never copies; the memory is NIO's heap storage, writable.
+            if let base = bytes.baseAddress { UnsafeMutableRawPointer(mutating: base).initializeMemory(as: UInt8.self, repeating: 0, count: bytes.count) }
+        }
+    }
+}

@@ -80,10 +80,10 @@ func get(_ path: String, port: Int, readingAtMost limit: Int = .max) throws -> S
 /// thread of its own (its socket calls block, and on a cooperative thread they would starve the
 /// server's handlers when tests run in parallel), then stops the server and returns what
 /// `client` returned.
-func withServer<Context: RequestContext>(
+func withServer<Context: RequestContext, Answer: Sendable>(
     _ router: Router<Context>, server: HTTPServerBuilder = .zeroRetentionHTTP1(),
-    _ client: @escaping @Sendable (Int) throws -> String
-) async throws -> String where Context.Source == ApplicationRequestContextSource {
+    _ client: @escaping @Sendable (Int) throws -> Answer
+) async throws -> Answer where Context.Source == ApplicationRequestContextSource {
     let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
     // Quiet: cancelling the server at the end logs the connection's cancellation as an error.
     var logger = Logger(label: "wiping-http-server-test")
@@ -93,7 +93,7 @@ func withServer<Context: RequestContext>(
         configuration: .init(address: .hostname("127.0.0.1", port: 0)),
         onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
         logger: logger)
-    return try await withThrowingTaskGroup(of: String?.self) { group in
+    return try await withThrowingTaskGroup(of: Answer?.self) { group in
         group.addTask {
             try await app.runService(gracefulShutdownSignals: [])
             return nil
@@ -105,13 +105,14 @@ func withServer<Context: RequestContext>(
                 Thread { continuation.resume(with: Result { try client(port) }) }.start()
             }
         }
-        var answer = ""
+        var answer: Answer?
         while let result = try await group.next() {
             if let result {
                 answer = result
                 group.cancelAll()
             }
         }
+        guard let answer else { throw CancellationError() }
         return answer
     }
 }
