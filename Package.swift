@@ -68,7 +68,7 @@ let package = Package(
         // The three joined: every request decided by the policy and recorded in the ledger.
         .target(
             name: "ZeroRetention",
-            dependencies: ["RetentionVocabulary", "ContentVault", "RetentionPolicy", "RetentionLedger"],
+            dependencies: ["RetentionVocabulary", "ContentVault", "RetentionPolicy", "RetentionLedger", "ContentJSON"],
             swiftSettings: strict
         ),
         // The diagnostics CLI. It still reaches CVaultSystem and CVaultSodium directly for its
