@@ -4,6 +4,7 @@
 //
 //   ZeroRetention        the front door a server imports: AuditedVault, decisions and receipts
 //                        into ledger records
+//   ContentJSON          content-safe JSON over spans of locked memory (on ContentVault)
 //   ContentVault  RetentionPolicy  RetentionLedger   independent of one another
 //   RetentionVocabulary  pure metadata values, no dependencies
 //
@@ -22,6 +23,7 @@ let package = Package(
         .library(name: "ContentVault", targets: ["ContentVault"]),
         .library(name: "RetentionLedger", targets: ["RetentionLedger"]),
         .library(name: "RetentionPolicy", targets: ["RetentionPolicy"]),
+        .library(name: "ContentJSON", targets: ["ContentJSON"]),
         .executable(name: "zdr", targets: ["zdr"]),
     ],
     targets: [
@@ -60,10 +62,13 @@ let package = Package(
             dependencies: ["RetentionVocabulary", "VaultSystem", "CVaultSodium", "CLedgerHash"],
             swiftSettings: strict
         ),
+        // JSON request and response bodies read and written inside a scope's locked scratch:
+        // a tape of kinds and offsets, strings unescaped into locked memory, never a String.
+        .target(name: "ContentJSON", dependencies: ["ContentVault", "RetentionVocabulary"], swiftSettings: strict),
         // The three joined: every request decided by the policy and recorded in the ledger.
         .target(
             name: "ZeroRetention",
-            dependencies: ["RetentionVocabulary", "ContentVault", "RetentionPolicy", "RetentionLedger"],
+            dependencies: ["RetentionVocabulary", "ContentVault", "RetentionPolicy", "RetentionLedger", "ContentJSON"],
             swiftSettings: strict
         ),
         // The diagnostics CLI. It still reaches CVaultSystem and CVaultSodium directly for its
@@ -81,6 +86,7 @@ let package = Package(
             dependencies: ["ContentVault", "RetentionVocabulary", "VaultSystem", "CVaultSystem", "CVaultSodium"]),
         .testTarget(name: "RetentionPolicyTests", dependencies: ["RetentionPolicy", "RetentionVocabulary"]),
         .testTarget(name: "RetentionLedgerTests", dependencies: ["RetentionLedger", "RetentionVocabulary", "VaultSystem"]),
+        .testTarget(name: "ContentJSONTests", dependencies: ["ContentJSON", "ContentVault", "RetentionVocabulary"]),
         .testTarget(name: "ZeroRetentionTests", dependencies: ["ZeroRetention", "RetentionLedger"]),
         .testTarget(name: "zdrTests", dependencies: ["zdr", "RetentionLedger", "RetentionVocabulary"]),
         // Replays every input under Fuzz/FailCases through the code its fuzz target exercises.

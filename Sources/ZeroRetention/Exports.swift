@@ -1,12 +1,13 @@
 // What a server needs, behind one `import ZeroRetention`: the vocabulary, the vault, the policy,
 // and of the ledger what a host opens, appends to, checkpoints and serves receipts from. The
 // ledger's verification API (LedgerVerifier, MerkleProofs, VerifiedReceipt, the key-rotation and
-// checkpoint records) is an auditor's: import RetentionLedger for it. No lower module
-// re-exports anything.
+// checkpoint records) is an auditor's: import RetentionLedger for it. ContentJSON comes whole: a
+// server reads its request bodies with it. No lower module re-exports anything.
 
 @_exported import RetentionVocabulary
 @_exported import ContentVault
 @_exported import RetentionPolicy
+@_exported import ContentJSON
 
 @_exported import class RetentionLedger.Ledger
 @_exported import struct RetentionLedger.LedgerConfiguration
