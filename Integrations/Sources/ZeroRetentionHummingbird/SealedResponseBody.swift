@@ -49,3 +49,30 @@ extension ResponseBody {
         }
     }
 }
+
+extension ResponseBody {
+    /// A body that `produce` writes while it reads the request (full duplex: partial
+    /// transcripts out while audio comes in), and that discards `scope` when it ends, as
+    /// ``sealedContent(of:in:onDiscard:)`` does: `.completed` after `produce` returns and the
+    /// body is finished, `.failed` when it throws (the client went away, a chunk did not open),
+    /// `.cancelled` on task cancellation.
+    ///
+    /// Write only ``ZeroRetentionNIO/WipingAllocator`` buffers (`WipingAllocator.buffer(copying:)`,
+    /// `WipingAllocator.buffer(capacity:filling:)`), so that what went out is zeroed when freed.
+    public static func streaming(
+        in scope: RequestScope,
+        onDiscard: @escaping @Sendable (DiscardReceipt) -> Void = { _ in },
+        _ produce: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void
+    ) -> ResponseBody {
+        ResponseBody { writer in
+            do {
+                try await produce(&writer)
+                try await writer.finish(nil)
+            } catch {
+                onDiscard(scope.discard(reason: Task.isCancelled ? .cancelled : .failed))
+                throw error
+            }
+            onDiscard(scope.discard(reason: .completed))
+        }
+    }
+}

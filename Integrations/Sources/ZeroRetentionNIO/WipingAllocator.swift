@@ -39,6 +39,27 @@ extension WipingAllocator {
     }
 }
 
+extension WipingAllocator {
+    /// A `ByteBuffer` from this allocator of up to `capacity` bytes, filled by `body` through a
+    /// `MutableRawSpan` (it returns how many bytes it wrote): how a response is built from a
+    /// scope's plaintext (escaped, transformed) without an intermediate copy.
+    ///
+    /// - Throws: what `body` throws; a count outside `0...capacity` is a programming error.
+    public static func buffer<E: Error>(
+        capacity: Int, filling body: (inout MutableRawSpan) throws(E) -> Int
+    ) throws(E) -> ByteBuffer {
+        var buffer = byteBufferAllocator.buffer(capacity: capacity)
+        try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { (bytes) throws(E) -> Int in
+            // The span covers exactly the writable bytes and does not outlive this closure.
+            var span = MutableRawSpan(_unsafeBytes: UnsafeMutableRawBufferPointer(rebasing: bytes[..<capacity]))
+            let written = try body(&span)
+            precondition((0...capacity).contains(written), "WipingAllocator.buffer: written count out of range")
+            return written
+        }
+        return buffer
+    }
+}
+
 extension ByteBuffer {
     /// Zeroes the readable bytes where they are stored, in the storage every copy and slice of
     /// this buffer shares (a mutable access would copy shared storage and zero only the copy).

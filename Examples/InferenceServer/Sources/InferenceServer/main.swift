@@ -1,0 +1,78 @@
+// The reference inference server: Hummingbird 2 with the zero-retention integrations.
+//
+//   swift run --package-path Examples/InferenceServer inference-server [--port N] …
+//
+// Routes and fake engines: Examples/InferenceServer/README.md.
+
+import Foundation
+import Hummingbird
+import Logging
+import ZeroRetention
+import ZeroRetentionHummingbird
+import ZeroRetentionLogging
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("inference-server: \(message)\n".utf8))
+    exit(1)
+}
+
+guard let configuration = ServerConfiguration(arguments: Array(CommandLine.arguments.dropFirst())) else {
+    exit(CommandLine.arguments.contains("--help") || CommandLine.arguments.contains("-h") ? 0 : 2)
+}
+
+// Only declared events with declared metadata reach the log; Hummingbird's own records (which
+// may carry an error's text) are dropped and counted.
+let logDrops = LogDropCounters()
+do {
+    let schema = try LogSchema(events: ["server.started"], metadata: ["port": .integer])
+    LoggingSystem.bootstrap { label in
+        DeclaredLogHandler(wrapping: StreamLogHandler.standardError(label: label), schema: schema, drops: logDrops)
+    }
+} catch {
+    fail("log schema: \(error)")
+}
+
+// Fail closed at start-up: memory that cannot be locked, a policy or key that cannot be read.
+let audited: AuditedVault
+do {
+    try Vault.installFatalSignalHandlers()
+    try Vault.installTerminationHandlers()
+    let vault = try Vault(configuration: .init(byteBudget: configuration.budgetMiB << 20))
+    let policy = try configuration.policyPath.map { path throws(PolicyConfigurationError) in try RetentionPolicy(contentsOfFile: path) }
+        ?? RetentionPolicy(json: Array(DemoPolicy.json.utf8))
+    try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+    let signer: SigningKey
+    if configuration.signingKeyPath == nil, !FileManager.default.fileExists(atPath: configuration.signingKey) {
+        signer = try SigningKey.generate(name: "inference-server.example/zdr-ledger")
+        try signer.save(to: configuration.signingKey)
+        try Data((signer.verifierKey + "\n").utf8).write(to: URL(fileURLWithPath: configuration.dataDirectory + "/verifier.key"))
+    } else {
+        signer = try SigningKey(loadingFrom: configuration.signingKey)
+    }
+    let registry = IdentifierRegistry(
+        declaredBy: policy, additionalModels: Set(DemoPolicy.additionalModels.compactMap(Identifier.init)))
+    let ledger = try Ledger(path: configuration.ledger, registry: registry, signer: signer)
+    audited = AuditedVault(vault: vault, policy: policy, ledger: ledger)
+    FileHandle.standardOutput.write(Data("inference-server: verifier key \(signer.verifierKey)\n".utf8))
+} catch {
+    fail("cannot start: \(error)")
+}
+
+let router = Router()
+router.add(middleware: ZeroRetentionMiddleware())
+InferenceRoutes(audited: audited).register(on: router)
+if configuration.plainRoutes { PlainRoutes().register(on: router) }
+
+let app = Application(
+    router: router, server: .zeroRetentionHTTP1(),
+    configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+    onServerRunning: { channel in
+        // Unbuffered: the test scripts wait for this line to learn the port.
+        FileHandle.standardOutput.write(Data("inference-server: listening on \(configuration.host):\(channel.localAddress?.port ?? configuration.port)\n".utf8))
+        Logger(label: "inference-server").info("server.started", metadata: ["port": "\(channel.localAddress?.port ?? 0)"])
+    })
+do {
+    try await app.runService()
+} catch {
+    fail("server stopped: \(type(of: error))")
+}
