@@ -80,6 +80,38 @@ struct ScopeTests {
         scope.discard(reason: .completed)
     }
 
+    @Test("withScratch lends zeroed locked memory, seals nothing, and wipes it on return and on throw")
+    func withScratchWipes() throws {
+        let vault = try makeVault()
+        let scope = try vault.openScope()
+        var scratchAddress: UnsafeRawPointer?
+        let sum = try scope.withScratch(byteCount: 700) { span in
+            #expect(span.byteCount == 700)
+            for index in 0..<700 {
+                #expect(span.bytes.unsafeLoad(fromByteOffset: index, as: UInt8.self) == 0)
+                span.storeBytes(of: UInt8(truncatingIfNeeded: index) | 1, toByteOffset: index, as: UInt8.self)
+            }
+            scratchAddress = span.bytes.withUnsafeBytes { $0.baseAddress }
+            return 42
+        }
+        #expect(sum == 42)
+        #expect(isAllZero(UnsafeMutableRawPointer(mutating: try #require(scratchAddress)), 700))
+        #expect(try scope.occupiedSlots().isEmpty)
+
+        scratchAddress = nil
+        #expect(throws: AccessClosureError(errorType: String(reflecting: PlannedFailure.self))) {
+            try scope.withScratch(byteCount: 300) { span in
+                for index in 0..<300 { span.storeBytes(of: 0xA5, toByteOffset: index, as: UInt8.self) }
+                scratchAddress = span.bytes.withUnsafeBytes { $0.baseAddress }
+                throw PlannedFailure()
+            }
+        }
+        #expect(isAllZero(UnsafeMutableRawPointer(mutating: try #require(scratchAddress)), 300))
+        #expect(throws: VaultError.invalidByteCount(0)) { try scope.withScratch(byteCount: 0) { _ in } }
+        scope.discard(reason: .completed)
+        #expect(throws: VaultError.discarded) { try scope.withScratch(byteCount: 8) { _ in } }
+    }
+
     @Test("write seals what the body filled; the scratch is wiped on return and on throw")
     func writeWipesScratch() throws {
         let vault = try makeVault()

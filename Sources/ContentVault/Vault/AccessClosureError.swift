@@ -31,7 +31,7 @@ public struct AccessClosureError: Error, Hashable, Sendable, CustomStringConvert
 extension ThrownErrorHandling {
     /// Runs `body`, converting what it throws as this handling says.
     @inline(__always)
-    func apply<Result>(_ body: () throws -> Result) throws -> Result {
+    package func apply<Result>(_ body: () throws -> Result) throws -> Result {
         do {
             return try body()
         } catch {
@@ -39,7 +39,7 @@ extension ThrownErrorHandling {
         }
     }
 
-    func filter(_ error: any Error) -> any Error {
+    package func filter(_ error: any Error) -> any Error {
         guard case .redacted = self else { return error }
         switch error {
         case is VaultError, is LockedMemoryError, is CancellationError, is AccessClosureError: return error

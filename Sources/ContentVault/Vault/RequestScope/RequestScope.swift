@@ -204,6 +204,25 @@ public final class RequestScope: Sendable {
         }
     }
 
+    /// Lends `byteCount` bytes of locked scratch memory, zeroed, through a `MutableRawSpan`,
+    /// for plaintext that is neither the request's input nor its output: an unescaped field an
+    /// engine reads, an engine's working buffer. Nothing is sealed; the scratch is wiped (and
+    /// checked for overruns) when `body` returns or throws.
+    ///
+    /// - Throws: ``VaultError`` (``VaultError/invalidByteCount(_:)`` below 1, the budget), or
+    ///   what `body` throws as `thrownErrors` says (by default an ``AccessClosureError`` naming
+    ///   only its type).
+    public func withScratch<Result>(
+        byteCount: Int, thrownErrors: ThrownErrorHandling = .redacted, _ body: (inout MutableRawSpan) throws -> Result
+    ) throws -> Result {
+        try checkOpen()
+        guard byteCount > 0 else { throw VaultError.invalidByteCount(byteCount) }
+        let scratch = try allocateLocked(pool, byteCount: byteCount, purpose: .scratch)
+        return try withScratch(scratch) { scratch in
+            try scratch.withMutableBytes { span in try thrownErrors.apply { try body(&span) } }
+        }
+    }
+
     // MARK: - Reading
 
     /// Decrypts the whole slot into locked scratch memory and calls `body` with it as one
