@@ -1,4 +1,5 @@
 import ContentJSON
+import Foundation
 
 /// The content-safe JSON reader and writer. Any bytes either parse or throw a
 /// `ContentJSONError` whose offset lies in the input. For a document that parses: the tape is
@@ -8,6 +9,8 @@ import ContentJSON
 /// same bytes; every key finds its own value through `member(_:of:in:)` (keys are unique); an
 /// integer reads as the decimal text says. And for the raw input: `writeEscaped` refuses it
 /// exactly when it is not UTF-8 (checked by the standard library), and otherwise round-trips.
+/// Differential: what this reader accepts, Foundation's `JSONSerialization` accepts too (the
+/// reader is stricter, never laxer), numbers beyond `Double` aside.
 public func fuzzContentJSON(_ input: [UInt8]) throws(FuzzPropertyViolation) {
     try checkWriter(input)
     let span = input.span.bytes
@@ -18,9 +21,36 @@ public func fuzzContentJSON(_ input: [UInt8]) throws(FuzzPropertyViolation) {
         try require(error.byteOffset >= 0 && error.byteOffset <= input.count, "error offset \(error.byteOffset) outside the input (\(input.count) bytes)")
         return
     }
+    try checkFoundationAccepts(input, document)
     var visited = 0
     try checkValue(document.root, in: 0..<input.count, document, input, &visited)
     try require(visited == document.tokenCount, "walked \(visited) tokens of \(document.tokenCount)")
+}
+
+/// Foundation refuses numbers it cannot represent (`1e400`), which RFC 8259 allows; any other
+/// refusal of a text this reader accepted is a violation.
+private func checkFoundationAccepts(_ input: [UInt8], _ document: ContentJSONDocument) throws(FuzzPropertyViolation) {
+    do {
+        _ = try JSONSerialization.jsonObject(with: Data(input), options: [.fragmentsAllowed])
+    } catch {
+        try require(hasHugeNumber(input, document), "accepted, but JSONSerialization refuses it: \(error)")
+    }
+}
+
+/// Whether a number's text is beyond `Double` (`1e400`) or very long.
+private func hasHugeNumber(_ input: [UInt8], _ document: ContentJSONDocument) -> Bool {
+    var stack = [document.root]
+    while let value = stack.popLast() {
+        switch value.kind {
+        case .number:
+            let text = String(decoding: input[value.byteRange], as: UTF8.self)
+            if value.byteRange.count > 300 || !(Double(text)?.isFinite ?? false) { return true }
+        case .array: stack += document.elements(of: value)
+        case .object: stack += document.members(of: value).map(\.value)
+        default: break
+        }
+    }
+    return false
 }
 
 /// `input` escaped: refused exactly when it is not UTF-8; else it unescapes back to itself.
