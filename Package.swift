@@ -92,7 +92,7 @@ let package = Package(
         // Replays every input under Fuzz/FailCases through the code its fuzz target exercises.
         .testTarget(
             name: "FuzzReplayTests",
-            dependencies: ["RetentionVocabulary", "ContentVault", "RetentionLedger", "RetentionPolicy"]
+            dependencies: ["RetentionVocabulary", "ContentVault", "RetentionLedger", "RetentionPolicy", "ContentJSON"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -18,6 +18,7 @@ let fuzzTargets = [
     "FuzzMerkleProofs",
     "FuzzSealedChunk",
     "FuzzCLIArguments",
+    "FuzzContentJSON",
 ]
 
 let package = Package(
@@ -33,6 +34,7 @@ let package = Package(
                 .product(name: "RetentionLedger", package: root),
                 .product(name: "RetentionPolicy", package: root),
                 .product(name: "ContentVault", package: root),
+                .product(name: "ContentJSON", package: root),
             ]
         ),
         .target(name: "FuzzDriver", dependencies: ["FuzzEntries"]),

@@ -2,7 +2,7 @@
 // replay tests (Tests/FuzzReplayTests): both call the very same entry function, so an input
 // saved under Fuzz/FailCases/<Target>/ replays exactly what the fuzzer ran. Files here may
 // import only the library products both sides link: RetentionLedger, RetentionPolicy,
-// ContentVault.
+// ContentVault, ContentJSON.
 
 /// A property an entry checks did not hold (a crash in library code needs no such value: it
 /// ends the process, which both libFuzzer and the test runner report).
@@ -34,6 +34,7 @@ public let fuzzEntries: [String: FuzzEntry] = [
     "FuzzMerkleProofs": fuzzMerkleProofs,
     "FuzzSealedChunk": fuzzSealedChunk,
     "FuzzCLIArguments": fuzzCLIArguments,
+    "FuzzContentJSON": fuzzContentJSON,
 ]
 
 /// Throws `FuzzPropertyViolation(message)` unless `condition` holds.
