@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "ZeroRetentionNIO", targets: ["ZeroRetentionNIO"]),
         .library(name: "ZeroRetentionHummingbird", targets: ["ZeroRetentionHummingbird"]),
+        .library(name: "ZeroRetentionWebSocket", targets: ["ZeroRetentionWebSocket"]),
         .library(name: "ZeroRetentionLogging", targets: ["ZeroRetentionLogging"]),
         .library(name: "ZeroRetentionMetrics", targets: ["ZeroRetentionMetrics"]),
     ],
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // No traits: neither swift-configuration nor full Foundation is needed here.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.5.1"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -66,6 +68,31 @@ let package = Package(
                 .product(name: "RetentionVocabulary", package: "content-vault"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "ZeroRetentionWebSocket",
+            dependencies: [
+                "ZeroRetentionHummingbird",
+                "ZeroRetentionNIO",
+                .product(name: "ZeroRetention", package: "content-vault"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "ZeroRetentionWebSocketTests",
+            dependencies: [
+                "ZeroRetentionWebSocket",
+                "ZeroRetentionHummingbird",
+                "ZeroRetentionNIO",
+                .product(name: "ZeroRetention", package: "content-vault"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
