@@ -4,6 +4,8 @@ import NIOCore
 import ZeroRetention
 import ZeroRetentionHummingbird
 import ZeroRetentionNIO
+import ZeroRetentionWebSocket
+import HummingbirdWebSocket
 
 /// The zero-retention routes. Each one admits the request from its headers before reading a
 /// byte of the body, seals the body into the request's scope as it arrives (NIO's buffers
@@ -100,8 +102,8 @@ struct InferenceRoutes: Sendable {
         }
     }
 
-    private static let partialPrefix = Array(#"{"partial":""#.utf8)
-    private static let partialSuffix = Array("\"}\n".utf8)
+    static let partialPrefix = Array(#"{"partial":""#.utf8)
+    static let partialSuffix = Array("\"}\n".utf8)
 
     /// `POST /v1/speech-to-text/stream?model_id=…`, chunked audio in, one NDJSON line per body
     /// part out while the body still arrives (`{"partial":"…"}`), then `{"final":true,"parts":N}`.
@@ -135,6 +137,45 @@ struct InferenceRoutes: Sendable {
                 try audited.recordUsage(of: admitted, [UsageCount(unit: .bytes, count: UInt64(total))])
                 try await writer.write(ByteBuffer(string: "{\"final\":true,\"parts\":\(parts)}\n"))
             })
+        }
+    }
+
+    /// `GET /v1/speech-to-text/ws?model_id=…` upgraded to a WebSocket: binary audio frames in,
+    /// one text frame `{"partial":"…"}` per audio frame out, sealed and transcribed as they come.
+    /// A refused upgrade is closed at once with 1008 and the reason code.
+    func registerWebSocket(on router: Router<ZeroRetentionWebSocketContext>) {
+        let audited = self.audited
+        router.zeroRetentionWebSocket("/v1/speech-to-text/ws") { request, _ in
+            let model = try Self.model(of: request, parameter: "model_id", among: Self.sttModels)
+            return try audited.admit(request, product: .speechToText, dataClasses: [.audioInput, .transcriptOutput], model: model)
+        } onUpgrade: { inbound, outbound, admitted in
+            let scope = admitted.scope
+            var frames = 0
+            var total = 0
+            for try await var frame in inbound {
+                guard frame.opcode == .binary || frame.opcode == .continuation else {
+                    frame.data.zeroReadableBytes()
+                    try await outbound.close(.unacceptableData, reason: "binaryFramesOnly")
+                    return
+                }
+                guard frame.data.readableBytes > 0 else { continue }
+                total += frame.data.readableBytes
+                guard total <= Self.streamBodyLimit else {
+                    frame.data.zeroReadableBytes()
+                    try await outbound.close(.messageTooLarge, reason: "bodyTooLarge")
+                    return
+                }
+                try scope.append(to: .audioInput, ingesting: &frame.data)
+                let partial = try scope.withChunk(of: .audioInput, at: frames, thrownErrors: .passThrough) { audio in
+                    WipingAllocator.buffer(capacity: Self.partialPrefix.count + audio.byteCount + Self.partialSuffix.count - 1) { out in
+                        let offset = FakeEngines.transcribe(audio, into: &out, at: out.write(Self.partialPrefix, at: 0))
+                        return out.write(Array(Self.partialSuffix.dropLast()), at: offset)   // no newline in a frame
+                    }
+                }
+                frames += 1
+                if let partial { try await outbound.writeText(wiping: partial) }
+            }
+            try audited.recordUsage(of: admitted, [UsageCount(unit: .bytes, count: UInt64(total))])
         }
     }
 

@@ -10,6 +10,7 @@ import Logging
 import ZeroRetention
 import ZeroRetentionHummingbird
 import ZeroRetentionLogging
+import ZeroRetentionWebSocket
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("inference-server: \(message)\n".utf8))
@@ -63,8 +64,12 @@ router.add(middleware: ZeroRetentionMiddleware())
 InferenceRoutes(audited: audited).register(on: router)
 if configuration.plainRoutes { PlainRoutes().register(on: router) }
 
+let webSocketRouter = Router(context: ZeroRetentionWebSocketContext.self)
+webSocketRouter.add(middleware: ZeroRetentionMiddleware())
+InferenceRoutes(audited: audited).registerWebSocket(on: webSocketRouter)
+
 let app = Application(
-    router: router, server: .zeroRetentionHTTP1(),
+    router: router, server: .zeroRetentionHTTP1WebSocketUpgrade(webSocketRouter: webSocketRouter),
     configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
     onServerRunning: { channel in
         // Unbuffered: the test scripts wait for this line to learn the port.
