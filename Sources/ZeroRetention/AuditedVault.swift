@@ -70,7 +70,7 @@ public final class AuditedVault: Sendable {
     /// refusals included: a rejection is a value carrying the id the ledger recorded it under.
     ///
     /// A workspace or agent the policy does not declare is refused (`unknownWorkspace`,
-    /// `unknownAgent`) and recorded as ``RetentionVocabulary/Identifier/undeclared``, never under
+    /// `unknownAgent`) and recorded as `Identifier.undeclared`, never under
     /// the caller's name.
     ///
     /// - Throws: ``AuditedVaultError/ledger(_:)`` when the ledger cannot record (fail closed),
