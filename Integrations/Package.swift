@@ -58,9 +58,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Shared by the test targets: a server on a loopback port, plain-socket clients.
+        .target(
+            name: "LoopbackTestSupport",
+            dependencies: [
+                "ZeroRetentionHummingbird",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/LoopbackTestSupport"),
         .testTarget(
             name: "ZeroRetentionHummingbirdTests",
             dependencies: [
+                "LoopbackTestSupport",
                 "ZeroRetentionHummingbird",
                 "ZeroRetentionNIO",
                 .product(name: "ZeroRetention", package: "content-vault"),
@@ -88,6 +99,7 @@ let package = Package(
         .testTarget(
             name: "ZeroRetentionWebSocketTests",
             dependencies: [
+                "LoopbackTestSupport",
                 "ZeroRetentionWebSocket",
                 "ZeroRetentionHummingbird",
                 "ZeroRetentionNIO",

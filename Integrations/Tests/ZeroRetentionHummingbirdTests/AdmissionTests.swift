@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LoopbackTestSupport
 import RetentionLedger
 import Testing
 import ZeroRetention

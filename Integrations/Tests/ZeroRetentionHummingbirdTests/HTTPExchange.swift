@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import LoopbackTestSupport
 import Testing
 
 /// A response as it came off the socket.
@@ -16,23 +17,9 @@ struct RawResponse: Sendable {
 /// Sends `request` (a whole HTTP/1.1 request, `Connection: close`) to 127.0.0.1:`port` over a
 /// plain socket and reads the response to the end. Blocking: call it on a thread of its own.
 func exchange(_ request: [UInt8], port: Int) throws -> RawResponse {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    try #require(socket >= 0)
+    let socket = try connectLoopback(port: port)
     defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    try #require(connected == 0)
-    var sent = 0
-    while sent < request.count {
-        let count = request.withUnsafeBytes { send(socket, $0.baseAddress! + sent, $0.count - sent, 0) }
-        try #require(count > 0)
-        sent += count
-    }
+    try sendAll(request, on: socket)
     var response: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
     while true {

@@ -1,6 +1,7 @@
 import ContentVault
 import Foundation
 import Hummingbird
+import LoopbackTestSupport
 import HummingbirdCore
 import RetentionVocabulary
 import Testing

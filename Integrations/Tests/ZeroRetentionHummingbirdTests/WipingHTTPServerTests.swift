@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import LoopbackTestSupport
 import NIOCore
 import Testing
 import ZeroRetentionHummingbird
@@ -47,19 +48,10 @@ private func allocatorLeavesBytes(_ allocator: ByteBufferAllocator) -> Bool {
 /// One HTTP/1.1 GET over a plain socket (no client library: its buffers are not under test),
 /// returning the response's body.
 func get(_ path: String, port: Int, readingAtMost limit: Int = .max) throws -> String {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    try #require(socket >= 0)
+    let socket = try connectLoopback(port: port)
     defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    try #require(connected == 0)
     let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
-    try #require(request.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) } == request.count)
+    try sendAll(request, on: socket)
     var response: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
     while response.count < limit {
@@ -74,47 +66,6 @@ func get(_ path: String, port: Int, readingAtMost limit: Int = .max) throws -> S
     }
     let text = String(decoding: response, as: UTF8.self)
     return text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
-}
-
-/// Runs `router`'s application on a free loopback port, calls `client` with the port on a
-/// thread of its own (its socket calls block, and on a cooperative thread they would starve the
-/// server's handlers when tests run in parallel), then stops the server and returns what
-/// `client` returned.
-func withServer<Context: RequestContext, Answer: Sendable>(
-    _ router: Router<Context>, server: HTTPServerBuilder = .zeroRetentionHTTP1(),
-    _ client: @escaping @Sendable (Int) throws -> Answer
-) async throws -> Answer where Context.Source == ApplicationRequestContextSource {
-    let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-    // Quiet: cancelling the server at the end logs the connection's cancellation as an error.
-    var logger = Logger(label: "wiping-http-server-test")
-    logger.logLevel = .critical
-    let app = Application(
-        router: router, server: server,
-        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
-        logger: logger)
-    return try await withThrowingTaskGroup(of: Answer?.self) { group in
-        group.addTask {
-            try await app.runService(gracefulShutdownSignals: [])
-            return nil
-        }
-        group.addTask {
-            var ports = portStream.makeAsyncIterator()
-            let port = await ports.next() ?? 0
-            return try await withCheckedThrowingContinuation { continuation in
-                Thread { continuation.resume(with: Result { try client(port) }) }.start()
-            }
-        }
-        var answer: Answer?
-        while let result = try await group.next() {
-            if let result {
-                answer = result
-                group.cancelAll()
-            }
-        }
-        guard let answer else { throw CancellationError() }
-        return answer
-    }
 }
 
 /// Runs an application with one route that reports whether its connection's allocator leaves

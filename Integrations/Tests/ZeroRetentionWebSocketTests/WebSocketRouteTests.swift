@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import LoopbackTestSupport
 import RetentionLedger
 import NIOCore
 import Testing
@@ -52,36 +53,7 @@ private func withWebSocketServer<Answer: Sendable>(
     _ routers: (Router<BasicRequestContext>, Router<ZeroRetentionWebSocketContext>),
     _ client: @escaping @Sendable (Int) throws -> Answer
 ) async throws -> Answer {
-    let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-    var logger = Logger(label: "zero-retention-websocket-test")
-    logger.logLevel = .critical
-    let app = Application(
-        router: routers.0, server: .zeroRetentionHTTP1WebSocketUpgrade(webSocketRouter: routers.1),
-        configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in portContinuation.yield(channel.localAddress?.port ?? 0) },
-        logger: logger)
-    return try await withThrowingTaskGroup(of: Answer?.self) { group in
-        group.addTask {
-            try await app.runService(gracefulShutdownSignals: [])
-            return nil
-        }
-        group.addTask {
-            var ports = portStream.makeAsyncIterator()
-            let port = await ports.next() ?? 0
-            return try await withCheckedThrowingContinuation { continuation in
-                Thread { continuation.resume(with: Result { try client(port) }) }.start()
-            }
-        }
-        var answer: Answer?
-        while let result = try await group.next() {
-            if let result {
-                answer = result
-                group.cancelAll()
-            }
-        }
-        guard let answer else { throw CancellationError() }
-        return answer
-    }
+    try await withServer(routers.0, server: .zeroRetentionHTTP1WebSocketUpgrade(webSocketRouter: routers.1), client)
 }
 
 /// What the client saw: the upgrade response's status line and headers, and the text frames.
@@ -97,20 +69,9 @@ private struct Conversation: Sendable {
 /// A minimal WebSocket client over a plain socket: upgrade with `workspace`, send each payload
 /// as one masked binary frame and read the text frame it brings back, then close.
 private func converse(port: Int, workspace: String, payloads: [[UInt8]]) throws -> Conversation {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    try #require(socket >= 0)
+    let socket = try connectLoopback(port: port)
     defer { close(socket) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    try #require(connected == 0)
-    func sendAll(_ bytes: [UInt8]) throws {
-        try #require(bytes.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) } == bytes.count)
-    }
+    func sendAll(_ bytes: [UInt8]) throws { try LoopbackTestSupport.sendAll(bytes, on: socket) }
     var pending: [UInt8] = []
     func receive(_ count: Int) throws -> [UInt8] {
         var chunk = [UInt8](repeating: 0, count: 4096)
