@@ -1,3 +1,5 @@
+import ContentVault
+
 /// A content-safe JSON reader and string writer over spans of locked memory.
 ///
 /// Everything here reads from a `RawSpan` (a scope's plaintext, inside its access closure) and
@@ -43,6 +45,7 @@ public enum ContentJSON {
     /// - Throws: ``ContentJSONError/Reason/notAString`` or ``ContentJSONError/Reason/valueOutsideSpan``.
     public static func unescapedByteCount(of string: ContentJSONValue, in span: RawSpan) throws(ContentJSONError) -> Int {
         var cursor = try UnescapingCursor(string, in: span)
+        if string.isEscapeFree { return cursor.end - cursor.position }
         var total = 0
         while try cursor.next(in: span) != nil { total += 1 }
         return total
@@ -64,8 +67,19 @@ public enum ContentJSON {
         _ string: ContentJSONValue, in span: RawSpan, into output: inout MutableRawSpan
     ) throws(ContentJSONError) -> Int {
         var cursor = try UnescapingCursor(string, in: span)
-        var written = 0
         let capacity = output.byteCount
+        if string.isEscapeFree {
+            // Text without escapes (most of it) is copied in one pass, not decoded byte by byte.
+            let length = cursor.end - cursor.position
+            guard length <= capacity else {
+                output.copyBytes(from: span.extracting(cursor.position..<(cursor.position + capacity)), toByteOffset: 0)
+                // The offset after the first byte that did not fit, as the decoding loop reports it.
+                throw ContentJSONError(.outputTooSmall, at: cursor.position + capacity + 1)
+            }
+            output.copyBytes(from: span.extracting(cursor.position..<cursor.end), toByteOffset: 0)
+            return length
+        }
+        var written = 0
         while let byte = try cursor.next(in: span) {
             guard written < capacity else { throw ContentJSONError(.outputTooSmall, at: cursor.position) }
             output.setByte(byte, at: written)

@@ -14,7 +14,7 @@ public struct ContentJSONDocument: Sendable, CustomStringConvertible, CustomRefl
     var ends: [Int32] = []
     /// The token after this one's subtree (itself + 1 for a scalar).
     var nexts: [Int32] = []
-    /// Members or elements of a container; 0 for scalars.
+    /// Members or elements of a container; for a string, 1 if it holds an escape; 0 otherwise.
     var counts: [Int32] = []
 
     init() {}
@@ -27,9 +27,10 @@ public struct ContentJSONDocument: Sendable, CustomStringConvertible, CustomRefl
 
     func value(at token: Int32) -> ContentJSONValue {
         let index = Int(token)
+        let kind = ContentJSONValue.Kind(rawValue: kinds[index])!
         return ContentJSONValue(
-            kind: ContentJSONValue.Kind(rawValue: kinds[index])!, token: token,
-            start: starts[index], end: ends[index])
+            kind: kind, token: token, start: starts[index], end: ends[index],
+            isEscapeFree: kind == .string && counts[index] == 0)
     }
 
     /// Whether `value` is a token of this document (same position, kind and range).
@@ -42,7 +43,7 @@ public struct ContentJSONDocument: Sendable, CustomStringConvertible, CustomRefl
     /// Members of `object` plus elements of an array, or 0 for any other value or a value
     /// of another document.
     public func count(of container: ContentJSONValue) -> Int {
-        guard owns(container) else { return 0 }
+        guard container.kind == .object || container.kind == .array, owns(container) else { return 0 }
         return Int(counts[Int(container.token)])
     }
 

@@ -45,12 +45,16 @@ public struct ContentJSONValue: Hashable, Sendable, CustomStringConvertible {
     let token: Int32
     let start: Int32
     let end: Int32
+    /// A string with no `\` escape: its unescaped bytes are its raw bytes, so reading it is a
+    /// copy (the parse validated them), not a decode.
+    let isEscapeFree: Bool
 
-    init(kind: Kind, token: Int32, start: Int32, end: Int32) {
+    init(kind: Kind, token: Int32, start: Int32, end: Int32, isEscapeFree: Bool = false) {
         self.kind = kind
         self.token = token
         self.start = start
         self.end = end
+        self.isEscapeFree = isEscapeFree
     }
 
     /// The kind and the byte range, for instance `string 10..<24`: offsets, never content.

@@ -205,16 +205,29 @@ struct Parser {
 
     private mutating func parseString(_ span: RawSpan) throws(ContentJSONError) {
         let start = offset
+        var escapes: Int32 = 0
         offset += 1
         while true {
+            // Most of a string is printable ASCII other than `"` and `\`: skip it in a tight
+            // loop over locals (kept in registers, not stored back to the parser per byte).
+            var position = offset
+            let end = count
+            while position < end {
+                let byte = span.byte(at: position)
+                guard byte >= 0x20, byte < 0x80, byte != 0x22, byte != 0x5C else { break }
+                position += 1
+            }
+            offset = position
             guard offset < count else { throw ContentJSONError(.unexpectedEndOfInput, at: offset) }
             let byte = span.byte(at: offset)
             switch byte {
             case 0x22:
                 offset += 1
-                try emit(.string, start: start, end: offset)
+                let token = try emit(.string, start: start, end: offset)
+                document.counts[Int(token)] = escapes
                 return
             case 0x5C:
+                escapes = 1
                 try parseEscape(span)
             case ..<0x20:
                 throw ContentJSONError(.controlCharacterInString, at: offset)
