@@ -5,16 +5,23 @@ public import RetentionVocabulary
 import ZeroRetentionNIO
 
 extension ResponseBody {
-    /// A body that writes `dataClass`'s content from `scope`, one sealed chunk at a time, and
-    /// discards the scope when it ends: `.completed` after the last byte is written, `.failed`
-    /// when a write fails (the client went away) or a chunk does not open, `.cancelled` when the
-    /// task is cancelled.
+    /// A body that writes `dataClass`'s content from `scope` and discards the scope.
     ///
-    /// Each chunk is decrypted into locked scratch, copied into a ``ZeroRetentionNIO/WipingAllocator``
-    /// `ByteBuffer` (zeroed when NIO has written and freed it) and written before the next chunk
-    /// is opened, so at most one chunk's plaintext is outside the vault at a time. The scope must
-    /// stay open until then: do not discard it in the handler (a `defer { discard }` there ends
-    /// the scope before Hummingbird writes the body, and the client gets an empty 200).
+    /// - Content up to 64 KiB (a TTS clip, a transcript, a completion) is opened, chunk by
+    ///   chunk, into one ``ZeroRetentionNIO/WipingAllocator`` `ByteBuffer` when the body is
+    ///   made, and the scope is discarded then (`.completed`): Hummingbird sends head and body
+    ///   in one write, as it does for any one-buffer body, and the plaintext is only in that
+    ///   buffer, which NIO zeroes when it has written and freed it. The receipt cannot tell
+    ///   whether the client read the bytes; it says the content left the vault.
+    /// - Larger content is written one sealed chunk at a time: each is decrypted into locked
+    ///   scratch, copied into a wiping buffer and written before the next is opened, so at most
+    ///   one chunk's plaintext is outside the vault at a time. The scope is discarded when the
+    ///   body ends: `.completed` after the last byte is written, `.failed` when a write fails
+    ///   (the client went away) or a chunk does not open, `.cancelled` when the task is cancelled.
+    ///
+    /// Either way, do not discard the scope in the handler yourself (a `defer { discard }`
+    /// there ends a large body's scope before Hummingbird writes it, and the client gets an
+    /// empty 200).
     ///
     /// ```swift
     /// router.post("/v1/text-to-speech") { request, context in
@@ -29,7 +36,12 @@ extension ResponseBody {
         of dataClass: DataClass, in scope: RequestScope,
         onDiscard: @escaping @Sendable (DiscardReceipt) -> Void = { _ in }
     ) -> ResponseBody {
-        ResponseBody(contentLength: try? scope.byteCount(of: dataClass)) { writer in
+        let byteCount = try? scope.byteCount(of: dataClass)
+        if let byteCount, byteCount <= singleWriteLimit, let whole = try? openWhole(dataClass, of: byteCount, in: scope) {
+            onDiscard(scope.discard(reason: .completed))
+            return ResponseBody(byteBuffer: whole)
+        }
+        return ResponseBody(contentLength: byteCount) { writer in
             var index = 0
             do {
                 while let chunk = try scope.withChunk(of: dataClass, at: index, thrownErrors: .passThrough, { plaintext in
@@ -47,6 +59,25 @@ extension ResponseBody {
             }
             onDiscard(scope.discard(reason: .completed))
         }
+    }
+}
+
+extension ResponseBody {
+    /// Content up to this size goes out in the response's one write: a closure body costs
+    /// Hummingbird three (head, each chunk, end), each a hop to the event loop and a syscall.
+    static let singleWriteLimit = 64 << 10
+
+    /// Every chunk of `dataClass`, opened one at a time into one wiping buffer (zeroed when
+    /// dropped, so a chunk that fails to open leaves nothing behind).
+    private static func openWhole(_ dataClass: DataClass, of byteCount: Int, in scope: RequestScope) throws -> ByteBuffer {
+        var buffer = WipingAllocator.byteBufferAllocator.buffer(capacity: byteCount)
+        var index = 0
+        while try scope.withChunk(of: dataClass, at: index, thrownErrors: .passThrough, { plaintext in
+            plaintext.withUnsafeBytes { _ = buffer.writeBytes($0) }
+        }) != nil {
+            index += 1
+        }
+        return buffer
     }
 }
 

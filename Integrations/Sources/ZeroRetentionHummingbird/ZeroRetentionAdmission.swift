@@ -106,9 +106,10 @@ extension AdmittedRequest {
     /// `Cache-Control: no-store`). When `body` throws, the scope is discarded (`failed`) and
     /// the error becomes a ``ZeroRetentionHTTPError`` with this request's id.
     ///
-    /// The scope stays open when `body` returns: a ``HummingbirdCore/ResponseBody/sealedContent(of:in:onDiscard:)``
-    /// body discards it once written. A response that does not carry the scope's content should
-    /// discard it before returning.
+    /// The scope stays open when `body` returns unless its response body discarded it: a
+    /// ``HummingbirdCore/ResponseBody/sealedContent(of:in:onDiscard:)`` body discards it when
+    /// made (up to 64 KiB) or once written. A response that does not carry the scope's content
+    /// should discard it before returning.
     public func respond(
         names: ZeroRetentionHTTPNames = .standard, _ body: (RequestScope) async throws -> Response
     ) async throws(ZeroRetentionHTTPError) -> Response {

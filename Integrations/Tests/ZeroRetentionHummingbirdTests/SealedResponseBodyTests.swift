@@ -50,6 +50,29 @@ struct SealedResponseBodyTests {
         #expect(vault.statistics.openScopes == 0)
     }
 
+    @Test("content up to 64 KiB goes out in the response's one write: the scope is discarded (completed) when the body is made")
+    func smallContentIsOneWrite() async throws {
+        let vault = try Vault(configuration: .init(backend: .locked, byteBudget: 8 << 20, reaperInterval: nil, hardensProcess: false))
+        let receipts = ReceiptBox()
+        let sizes = [40_000, 25_536]   // 64 KiB exactly, in two chunks
+        let router = Router()
+        router.get("/audio") { _, _ in
+            let scope = try vault.openScope()
+            for (index, size) in sizes.enumerated() {
+                try chunk(index, count: size).withUnsafeBytes { try scope.append(to: .audioOutput, copying: $0, final: index == sizes.count - 1) }
+            }
+            let body = ResponseBody.sealedContent(of: .audioOutput, in: scope, onDiscard: receipts.add)
+            // Already discarded: the plaintext is only in the body's wiping buffer now.
+            guard scope.isDiscarded, receipts.all.count == 1 else { throw HTTPError(.internalServerError) }
+            return Response(status: .ok, body: body)
+        }
+        let body = try await withServer(router) { port in try get("/audio", port: port) }
+        let expected = sizes.enumerated().flatMap { chunk($0.offset, count: $0.element) }
+        #expect(body == String(decoding: expected, as: UTF8.self))
+        #expect(receipts.all.map(\.reason) == [.completed])
+        #expect(vault.statistics.openScopes == 0)
+    }
+
     @Test("a client that resets the connection mid-body gets the scope discarded as failed, not left open")
     func clientGoneDiscards() async throws {
         let vault = try Vault(configuration: .init(backend: .locked, byteBudget: 64 << 20, reaperInterval: nil, hardensProcess: false))
