@@ -32,8 +32,11 @@ public struct TileReader: Sendable {
         let path = TilePath.entries(index: index, width: width)
         let bytes: [UInt8]
         do { bytes = try fetch(path, limit: tileWidth * (2 + 65_535)) } catch .missing where width < tileWidth {
-            // Its full bundle holds the same entries first.
-            let full = try fetch(TilePath.entries(index: index), limit: tileWidth * (2 + 65_535))
+            // Its full bundle holds the same entries first. Missing too: the partial is named.
+            let full: [UInt8]
+            do { full = try fetch(TilePath.entries(index: index), limit: tileWidth * (2 + 65_535)) } catch .missing {
+                throw .missing(path: path)
+            }
             return try Self.parseBundle(full, width: width, path: TilePath.entries(index: index), allowTrailing: true)
         }
         return try Self.parseBundle(bytes, width: width, path: path, allowTrailing: false)
@@ -137,7 +140,11 @@ public struct TileReader: Sendable {
             for (offset, entry) in entries.enumerated() {
                 let leafIndex = bundle * UInt64(tileWidth) + UInt64(offset)
                 frontier.append(leafHash: MerkleHashing.leaf(entry))
-                guard let record = try? LedgerRecord(canonicalBytes: entry) else { continue }
+                // Only rotations and receipts matter here: the kind byte (after the version)
+                // spares decoding the rest.
+                guard entry.count > 2, entry[1] == LedgerRecordKind.keyRotation.rawValue || entry[1] == LedgerRecordKind.discardReceipt.rawValue,
+                      let record = try? LedgerRecord(canonicalBytes: entry)
+                else { continue }
                 switch record.body {
                 case .keyRotation(let rotation):
                     // Self-authenticating: signed by the key before it.
@@ -171,7 +178,8 @@ public struct TileReader: Sendable {
         var source = path
         do { bytes = try fetch(path, limit: fullTileBytes + 1) } catch .missing where width < tileWidth {
             source = TilePath.tile(level: level, index: index)
-            let full = try fetch(source, limit: fullTileBytes + 1)
+            let full: [UInt8]
+            do { full = try fetch(source, limit: fullTileBytes + 1) } catch .missing { throw .missing(path: path) }
             guard full.count == fullTileBytes else { throw .wrongSize(path: source, expected: fullTileBytes, actual: full.count) }
             return Self.hashes(Array(full[0..<(width * 32)]))
         }

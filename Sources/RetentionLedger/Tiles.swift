@@ -330,8 +330,9 @@ struct TileDirectory {
         if syncs { syncParentDirectory(of: target) }
     }
 
-    /// `mkdir -p` of the directories above `path`.
+    /// `mkdir -p` of the directories above `path`, the root's own included.
     func makeParents(of path: String) throws(TileError) {
+        if mkdir(root, 0o755) != 0 && errno != EEXIST { throw .io(.open, errno: errno, path: ".") }
         var current = root
         for component in path.split(separator: "/").dropLast() {
             current += "/" + component
