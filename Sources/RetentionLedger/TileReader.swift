@@ -59,12 +59,15 @@ public struct TileReader: Sendable {
     }
 
     /// The `checkpoint`, verified: signed by the pinned key or by the key the rotation records
-    /// in the entries lead to, and the tiles hash to its root.
+    /// in the entries lead to, and the tiles hash to its root. Other signature lines (a
+    /// witness's cosignature) are allowed and ignored, as the signed-note spec says.
     public func checkpoint() throws(TileError) -> SignedCheckpoint {
         let note = try checkpointNote()
         let signed: SignedCheckpoint
-        do {
-            signed = try SignedCheckpoint.openCanonical(note: note, verifierKey: verifierKey)
+        do throws(LedgerError) {
+            let opened = try SignedCheckpoint.open(note: note, verifierKey: verifierKey)
+            guard opened.origin == verifierKey.name else { throw .bundleInvalid(.originMismatch) }
+            signed = opened
         } catch .bundleInvalid(.checkpointSignatureInvalid) {
             // Perhaps a later epoch's key: the entries hold the rotations.
             signed = try scanEntries(note: note, request: nil).checkpoint
@@ -106,8 +109,15 @@ public struct TileReader: Sendable {
         let scan = try scanEntries(note: note, request: request)
         guard let leafIndex = scan.receiptIndex else { throw .requestNotFound }
         let (entry, proof) = try inclusionProof(leafIndex: leafIndex, checkpoint: scan.checkpoint)
+        // The bundle carries the note as this ledger writes it: the log's own signature line
+        // only (a bundle is canonical, §7), whatever cosignatures the served note has.
+        guard let signature = (try? splitNote(note))?.signatures.first(where: { $0.0 == scan.key.name && $0.1 == scan.key.keyID })?.2
+        else { throw .ledger(.bundleInvalid(.checkpointSignatureInvalid)) }
+        let canonical = SignedCheckpoint(
+            origin: scan.checkpoint.origin, treeSize: scan.checkpoint.treeSize, rootHash: scan.checkpoint.rootHash,
+            keyName: scan.key.name, keyID: scan.key.keyID, signature: signature).noteText
         let bundle = ReceiptBundle(record: entry, leafIndex: leafIndex, treeSize: scan.checkpoint.treeSize, inclusionProof: proof,
-                                   checkpoint: note, keyRotations: scan.rotations)
+                                   checkpoint: canonical, keyRotations: scan.rotations)
         do { _ = try bundle.verify(verifierKey: verifierKey) } catch { throw .ledger(error) }
         return bundle
     }
@@ -122,7 +132,7 @@ public struct TileReader: Sendable {
     /// Reads every entry the note covers: checks they hash to its root (once its signature is
     /// verified along the key chain they hold) and finds the request's latest receipt.
     private func scanEntries(note: String, request: RequestID?) throws(TileError)
-        -> (checkpoint: SignedCheckpoint, rotations: [[UInt8]], receiptIndex: UInt64?)
+        -> (checkpoint: SignedCheckpoint, key: VerifierKey, rotations: [[UInt8]], receiptIndex: UInt64?)
     {
         // The size is read before the signature is checked only to know how far to read.
         let claimed: SignedCheckpoint
@@ -163,10 +173,10 @@ public struct TileReader: Sendable {
             bundle += 1
         }
         let signed: SignedCheckpoint
-        do { signed = try SignedCheckpoint.openCanonical(note: note, verifierKey: key) } catch { throw .ledger(error) }
+        do { signed = try SignedCheckpoint.open(note: note, verifierKey: key) } catch { throw .ledger(error) }
         guard signed.origin == verifierKey.name else { throw .ledger(.bundleInvalid(.originMismatch)) }
         guard frontier.currentRoot.bytes == signed.rootHash else { throw .rootMismatch(treeSize: size) }
-        return (signed, rotations, receiptIndex)
+        return (signed, key, rotations, receiptIndex)
     }
 
     func tileHashes(level: Int, index: UInt64, width: Int) throws(TileError) -> [Hash32] {

@@ -261,6 +261,27 @@ struct TileTests {
         #expect(try TileReader(directory: out, verifierKey: ledger.signer.verifier).checkpoint().treeSize == 300)
     }
 
+    @Test("a cosigned checkpoint is read; the bundle carries the log's own signature line only")
+    func cosignedCheckpoint() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        var ledger = SyntheticLedger(path: directory.file("ledger.zdr"), signer: try SigningKey.generate(name: "tiles.example"))
+        ledger.grow(to: 20, receiptsAt: [4])
+        let out = directory.file("tiles")
+        _ = try writeTiles(ledger, out)
+        let note = String(decoding: readFile(out + "/checkpoint"), as: UTF8.self)
+        // A witness's signature line after the log's (any key: the reader ignores it).
+        let witness = try SigningKey.generate(name: "witness.example")
+        let body = Array(note.components(separatedBy: "\n\n")[0].utf8) + [0x0A]
+        let cosigned = note + signatureLine(keyName: witness.name, keyID: witness.keyID, signature: witness.sign(body))
+        writeFile(out + "/checkpoint", Array(cosigned.utf8))
+        let reader = TileReader(directory: out, verifierKey: ledger.signer.verifier)
+        #expect(try reader.checkpoint().treeSize == 20)
+        let bundle = try reader.receiptBundle(request: request(4))
+        #expect(bundle.checkpoint == note)
+        _ = try ReceiptBundle.verify(json: bundle.json, verifierKey: ledger.signer.verifierKey)
+    }
+
     @Test("a ledger without a checkpoint has nothing to publish") func noCheckpoint() throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanup() }
