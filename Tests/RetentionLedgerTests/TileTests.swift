@@ -162,6 +162,7 @@ struct TileTests {
         ledger.grow(to: 65_535, receiptsAt: [3, 40_000, 65_534])
         let out = directory.file("tiles")
         let first = try writeTiles(ledger, out)
+        let firstNote = readFile(out + "/checkpoint")
         #expect(filesUnder(out) == SpecTileClient.expectedFiles(treeSize: 65_535))
         #expect(first.written.contains("tile/0/255.p/255"))
         #expect(first.written.contains("tile/1/000.p/255"))
@@ -190,6 +191,15 @@ struct TileTests {
         }
         let bundle = try TileReader(directory: out, verifierKey: key).receiptBundle(request: request(40_000))
         #expect(bundle.leafIndex == 40_000 && bundle.record == ledger.receiptRecords[request(40_000)])
+        // The old checkpoint again: its removed partials are read from the full tiles' prefixes.
+        let newNote = readFile(out + "/checkpoint")
+        writeFile(out + "/checkpoint", firstNote)
+        let reader = TileReader(directory: out, verifierKey: key)
+        let old = try reader.checkpoint()
+        #expect(old.treeSize == 65_535)
+        #expect(try reader.inclusionProof(leafIndex: 65_534, checkpoint: old).entry == ledger.receiptRecords[request(65_534)])
+        #expect(try reader.tile(level: 1, index: 0, width: 255) == Array(try reader.tile(level: 1, index: 0, width: 256).prefix(255)))
+        writeFile(out + "/checkpoint", newNote)
     }
 
     @Test("growing within one tile keeps the earlier checkpoint's partial tile, as the spec requires")
