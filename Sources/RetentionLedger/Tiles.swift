@@ -184,10 +184,14 @@ public enum LedgerTiles {
         } catch {
             throw builder.failure ?? .ledger(error)
         }
-        // A file cut or changed since the checkpoint was verified.
+        // A file cut or changed since the checkpoint was verified: what this run wrote came from
+        // it, so it goes again (tiles are immutable once served); nothing else was touched yet.
         guard frontier.size == treeSize, frontier.currentRoot.bytes == checkpoint.rootHash else {
+            for path in builder.written { unlink(output.absolute(path)) }
             throw .rootMismatch(treeSize: treeSize)
         }
+        // Only now that the new full tiles are known good may the partials they replace go.
+        for directory in builder.replacedPartials { builder.removed += output.removeDirectory(directory) }
         if bundleCount > 0 {
             try builder.placeChecked(TilePath.entries(index: bundleIndex, width: bundleCount), bundle, full: false)
         }
@@ -239,6 +243,8 @@ private struct TileBuilder {
     var written: [String] = []
     var unchanged = 0
     var removed: [String] = []
+    /// `.p` directories of the full tiles written, removed once the run's root is checked.
+    var replacedPartials: [String] = []
     /// The tile error behind a `LedgerError` the scan's closure had to throw.
     var failure: TileError?
 
@@ -281,7 +287,7 @@ private struct TileBuilder {
         try output.writeAtomically(path, bytes)
         written.append(path)
         // The spec lets a log delete partial tiles once the full tile is there.
-        if full { removed += output.removeDirectory(path + ".p") }
+        if full { replacedPartials.append(path + ".p") }
     }
 
     mutating func finishPartials() throws(TileError) {
