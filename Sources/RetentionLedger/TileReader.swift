@@ -15,6 +15,7 @@ public struct TileReader: Sendable {
     /// The pinned verifier key (epoch 0, as an auditor holds it).
     public let verifierKey: VerifierKey
 
+    /// A reader of the tiles in `directory`, trusting only `verifierKey`. Nothing is read yet.
     public init(directory: String, verifierKey: VerifierKey) {
         self.directory = directory
         self.verifierKey = verifierKey
