@@ -7,6 +7,7 @@ import Testing
         [], ["doctor"], ["selftest"], ["drill"], ["scan"], ["ledger"],
         ["ledger", "keygen"], ["ledger", "verify"], ["ledger", "show"], ["ledger", "export"],
         ["ledger", "prove"], ["ledger", "check-receipt"], ["ledger", "consistency"], ["ledger", "monitor"],
+        ["ledger", "tiles"],
     ]
 
     @Test("help exits zero and shows usage", arguments: commandPaths)
@@ -61,6 +62,10 @@ import Testing
         ["ledger", "keygen"],
         ["ledger", "prove", "ledger.bin", "--out", "x"],
         ["ledger", "check-receipt", "bundle"],
+        ["ledger", "tiles", "ledger.bin"],
+        ["ledger", "tiles", "--out", "dir"],
+        ["ledger", "prove", "--request", "0123456789abcdef0123456789abcdef", "--key", "a+b"],
+        ["ledger", "prove", "ledger.bin", "--tiles", "dir", "--request", "0123456789abcdef0123456789abcdef", "--key", "a+b"],
         ["help", "nothing"],
     ]
 

@@ -19,7 +19,7 @@ enum CLI {
     static let root: CommandSpec = {
         let ledger = CommandSpec(
             path: ["ledger"],
-            summary: "Create keys for, verify, show and export the retention ledger; prove and check receipts.",
+            summary: "Create keys for, verify, show and export the retention ledger; prove and check receipts; publish tiles.",
             subcommands: LedgerCommands.all.map { $0.spec }
         )
         return CommandSpec(

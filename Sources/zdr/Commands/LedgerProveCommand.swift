@@ -7,6 +7,8 @@ enum LedgerProveCommand: ZDRCommand {
     static let request = OptionSpec.required("request", "ID", "The request id (32 hex digits).")
     static let key = OptionSpec.required("key", "VKEY", LedgerCommands.keyHelp)
     static let out = OptionSpec.value("out", "PATH", "Write the bundle here instead of standard output.")
+    static let tiles = OptionSpec.value(
+        "tiles", "DIR", "Build the bundle from a C2SP tlog-tiles directory (zdr ledger tiles) instead of a ledger file.")
 
     static let spec = CommandSpec(
         path: ["ledger", "prove"],
@@ -14,26 +16,45 @@ enum LedgerProveCommand: ZDRCommand {
         discussion: """
             The bundle holds the discard receipt, its inclusion proof and a signed checkpoint \
             covering it; `zdr ledger check-receipt` (or any RFC 6962 and signed-note code) checks \
-            it offline with only the verifier key. The ledger is verified first.
-            Exit status: 0 written, 1 no checkpointed receipt for the request or the ledger is \
-            invalid, 2 failure, 64 usage error.
+            it offline with only the verifier key. The ledger is verified first. With --tiles \
+            instead of LEDGER, the bundle comes from the tiles alone: the checkpoint is verified \
+            (following the key chain in the entries), every entry bundle is read and must hash to \
+            its root, and the inclusion proof is built from the hash tiles.
+            Exit status: 0 written, 1 no checkpointed receipt for the request or the ledger (or \
+            tiles) invalid, 2 failure, 64 usage error.
             """,
-        options: [request, key, out],
-        positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file.", isOptional: false)]
+        options: [request, key, out, tiles],
+        positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file (or pass --tiles).", isOptional: true)]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
-        let path = arguments.positional(0)!
+        let tilesDirectory = arguments.value(Self.tiles)
+        guard (arguments.positional(0) == nil) != (tilesDirectory == nil) else {
+            throw arguments.usage("pass either a LEDGER file or --tiles DIR")
+        }
         let request = try LedgerCommands.requestID(try arguments.required(Self.request), arguments: arguments)
         let key = try LedgerCommands.verifierKey(try arguments.required(Self.key))
         let bundle: ReceiptBundle
-        do {
-            bundle = try LedgerVerifier.receiptBundle(path: path, request: request, verifierKey: key)
-        } catch {
-            if case .requestNotFound = error {
-                throw .finding("no discard receipt covered by a signed checkpoint for request \(request)")
+        if let tilesDirectory {
+            do throws(TileError) {
+                let verifier: VerifierKey
+                do { verifier = try VerifierKey(key) } catch { throw .ledger(error) }
+                bundle = try TileReader(directory: tilesDirectory, verifierKey: verifier).receiptBundle(request: request)
+            } catch .requestNotFound {
+                throw .finding("no discard receipt for request \(request) under the tiles' checkpoint")
+            } catch {
+                throw LedgerCommands.cliError(error, ledger: nil, tiles: tilesDirectory)
             }
-            throw LedgerCommands.cliError(error, path: path)
+        } else {
+            let path = arguments.positional(0)!
+            do {
+                bundle = try LedgerVerifier.receiptBundle(path: path, request: request, verifierKey: key)
+            } catch {
+                if case .requestNotFound = error {
+                    throw .finding("no discard receipt covered by a signed checkpoint for request \(request)")
+                }
+                throw LedgerCommands.cliError(error, path: path)
+            }
         }
         if let out = arguments.value(Self.out) {
             try LedgerCommands.writeFile(bundle.json + "\n", to: out, mode: 0o644)

@@ -14,7 +14,7 @@ enum LedgerCommands {
         [
             LedgerKeygenCommand.self, LedgerVerifyCommand.self, LedgerShowCommand.self,
             LedgerExportCommand.self, LedgerProveCommand.self, LedgerCheckReceiptCommand.self,
-            LedgerConsistencyCommand.self, LedgerMonitorCommand.self,
+            LedgerConsistencyCommand.self, LedgerMonitorCommand.self, LedgerTilesCommand.self,
         ]
     }
 
@@ -64,6 +64,24 @@ enum LedgerCommands {
             return .failure("the key is malformed (expected name+keyid+base64 for a verifier key)")
         }
         return isVerificationFailure(error) ? .finding("verification failed: \(error)") : .failure("\(error)")
+    }
+
+    /// The CLI error for a tiles error: the ledger's own errors as ``cliError(_:path:)``; tiles
+    /// that are missing, damaged or of another tree are findings (exit 1), I/O is a failure.
+    static func cliError(_ error: TileError, ledger: String?, tiles: String) -> CLIError {
+        switch error {
+        case .ledger(let inner):
+            return cliError(inner, path: ledger ?? tiles + "/checkpoint")
+        case .io(let operation, let code, let path):
+            return .failure("cannot \(operation.rawValue) \(tiles)/\(path): \(Errno(rawValue: code))")
+        case .missing(path: TilePath.checkpoint):
+            return .failure("no checkpoint in \(tiles)")
+        case .missing, .wrongSize, .malformedEntryBundle, .invalidCoordinates, .rootMismatch, .entryMismatch,
+             .existingTileDiffers, .requestNotFound:
+            return .finding("verification failed: \(error)")
+        case .noCheckpoint, .verifierKeyRequired:
+            return .failure("\(error)")
+        }
     }
 
     /// JSON for a ledger error: a machine-readable kind plus the content-free message.
