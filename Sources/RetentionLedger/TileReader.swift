@@ -8,17 +8,36 @@ import Glibc
 import VaultSystem
 
 /// A reader of the tiles ``LedgerTiles/write(ledgerPath:to:verifierKey:)`` writes (or any
-/// C2SP tlog-tiles log of this ledger's records), from the directory alone.
+/// C2SP tlog-tiles log of this ledger's records), from the log's files alone: a directory, or
+/// whatever `fetch` reaches (the CLI fetches over HTTP from any static server, object store or
+/// CDN).
 public struct TileReader: Sendable {
-    /// The tiles directory (the log's prefix).
-    public let directory: String
+    /// Gets one of the log's files: its path relative to the log's prefix (`checkpoint`,
+    /// `tile/0/x001/067`, `tile/entries/000.p/5`) and the most bytes it may have, to its bytes.
+    /// More than `limit` bytes may be cut to `limit + 1` (no size check accepts that). Throw
+    /// ``TileError/missing(path:)`` for a file that is not there (an HTTP 404), so that a
+    /// reader can fall back from a partial tile to its full tile as the spec allows.
+    public typealias Fetch = @Sendable (_ path: String, _ limit: Int) throws(TileError) -> [UInt8]
+
     /// The pinned verifier key (epoch 0, as an auditor holds it).
     public let verifierKey: VerifierKey
+    private let fetchFile: Fetch
 
     /// A reader of the tiles in `directory`, trusting only `verifierKey`. Nothing is read yet.
     public init(directory: String, verifierKey: VerifierKey) {
-        self.directory = directory
+        self.init(verifierKey: verifierKey, fetch: { (path, limit) throws(TileError) -> [UInt8] in
+            do throws(Errno) { return try FileSystem.live.readFile(directory + "/" + path, limit: limit + 1) } catch {
+                if error.rawValue == ENOENT || error.rawValue == ENOTDIR { throw .missing(path: path) }
+                throw .io(.read, errno: error.rawValue, path: path)
+            }
+        })
+    }
+
+    /// A reader of the tiles `fetch` gets, trusting only `verifierKey`. Nothing is fetched yet;
+    /// nothing fetched is trusted before it hashes to a root `verifierKey`'s chain signed.
+    public init(verifierKey: VerifierKey, fetch: @escaping Fetch) {
         self.verifierKey = verifierKey
+        self.fetchFile = fetch
     }
 
     /// The hashes of one tile: `width` 32-byte hashes (256 for a full tile). A missing partial
@@ -202,13 +221,12 @@ public struct TileReader: Sendable {
         stride(from: 0, to: bytes.count, by: 32).map { Hash32(Array(bytes[$0..<($0 + 32)]))! }
     }
 
-    /// A file under the directory, at most `limit` bytes (more reads as `limit + 1`, which no
-    /// size check accepts). Paths are built here from numbers, never taken from input.
+    /// One of the log's files, at most `limit` bytes (more reads as `limit + 1`, which no size
+    /// check accepts; a fetch that returns more is cut to that too). Paths are built here from
+    /// numbers, never taken from input.
     private func fetch(_ path: String, limit: Int) throws(TileError) -> [UInt8] {
-        do { return try FileSystem.live.readFile(directory + "/" + path, limit: limit + 1) } catch {
-            if error.rawValue == ENOENT || error.rawValue == ENOTDIR { throw .missing(path: path) }
-            throw .io(.read, errno: error.rawValue, path: path)
-        }
+        let bytes = try fetchFile(path, limit)
+        return bytes.count > limit ? Array(bytes.prefix(limit + 1)) : bytes
     }
 }
 

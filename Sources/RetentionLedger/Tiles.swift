@@ -24,6 +24,9 @@ public enum TileError: Error, Sendable, Hashable, CustomStringConvertible {
     case io(LedgerIOOperation, errno: Int32, path: String)
     /// A tile, entry bundle or the checkpoint is not there.
     case missing(path: String)
+    /// The server holding the log answered `status` (an HTTP status other than 200 and 404)
+    /// for `path`, or could not be reached (`status` 0).
+    case unavailable(path: String, status: Int)
     /// A tile or entry bundle has the wrong length (truncated, padded).
     case wrongSize(path: String, expected: Int, actual: Int)
     /// An entry bundle is not `width` uint16-length-prefixed entries.
@@ -50,6 +53,8 @@ public enum TileError: Error, Sendable, Hashable, CustomStringConvertible {
         case .ledger(let error): return "\(error)"
         case .io(let operation, let errno, let path): return "tiles I/O failed: \(operation.rawValue) \(path) (errno \(errno))"
         case .missing(let path): return "missing \(path)"
+        case .unavailable(let path, let status):
+            return status == 0 ? "\(path): the server could not be reached" : "\(path): the server answered \(status)"
         case .wrongSize(let path, let expected, let actual): return "\(path) has \(actual) bytes, expected \(expected)"
         case .malformedEntryBundle(let path): return "\(path) is not a well-formed entry bundle"
         case .invalidCoordinates(let level, let index, let width):

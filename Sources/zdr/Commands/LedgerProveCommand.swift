@@ -8,7 +8,8 @@ enum LedgerProveCommand: ZDRCommand {
     static let key = OptionSpec.required("key", "VKEY", LedgerCommands.keyHelp)
     static let out = OptionSpec.value("out", "PATH", "Write the bundle here instead of standard output.")
     static let tiles = OptionSpec.value(
-        "tiles", "DIR", "Build the bundle from a C2SP tlog-tiles directory (zdr ledger tiles) instead of a ledger file.")
+        "tiles", "DIR|URL",
+        "Build the bundle from a C2SP tlog-tiles log (zdr ledger tiles), a directory or an http(s) URL prefix, instead of a ledger file.")
 
     static let spec = CommandSpec(
         path: ["ledger", "prove"],
@@ -17,7 +18,8 @@ enum LedgerProveCommand: ZDRCommand {
             The bundle holds the discard receipt, its inclusion proof and a signed checkpoint \
             covering it; `zdr ledger check-receipt` (or any RFC 6962 and signed-note code) checks \
             it offline with only the verifier key. The ledger is verified first. With --tiles \
-            instead of LEDGER, the bundle comes from the tiles alone: the checkpoint is verified \
+            instead of LEDGER (a directory, or a URL prefix any static web server, object store or \
+            CDN serves), the bundle comes from the tiles alone: the checkpoint is verified \
             (following the key chain in the entries), every entry bundle is read and must hash to \
             its root, and the inclusion proof is built from the hash tiles.
             Exit status: 0 written, 1 no checkpointed receipt for the request or the ledger (or \
@@ -39,7 +41,10 @@ enum LedgerProveCommand: ZDRCommand {
             do throws(TileError) {
                 let verifier: VerifierKey
                 do { verifier = try VerifierKey(key) } catch { throw .ledger(error) }
-                bundle = try TileReader(directory: tilesDirectory, verifierKey: verifier).receiptBundle(request: request)
+                let reader = HTTPTileFetch.isURL(tilesDirectory)
+                    ? HTTPTileFetch.reader(prefix: tilesDirectory, verifierKey: verifier)
+                    : TileReader(directory: tilesDirectory, verifierKey: verifier)
+                bundle = try reader.receiptBundle(request: request)
             } catch .requestNotFound {
                 throw .finding("no discard receipt for request \(request) under the tiles' checkpoint")
             } catch {

@@ -76,6 +76,8 @@ enum LedgerCommands {
             return .failure("cannot \(operation.rawValue) \(tiles)/\(path): \(Errno(rawValue: code))")
         case .missing(path: TilePath.checkpoint):
             return .failure("no checkpoint in \(tiles)")
+        case .unavailable:
+            return .failure("cannot read \(tiles): \(error)")
         case .missing, .wrongSize, .malformedEntryBundle, .invalidCoordinates, .rootMismatch, .entryMismatch,
              .existingTileDiffers, .requestNotFound:
             return .finding("verification failed: \(error)")
