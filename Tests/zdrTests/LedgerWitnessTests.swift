@@ -182,3 +182,79 @@ struct LedgerWitnessTests {
         #expect(try check(path, fixture, []).status == 0)
     }
 }
+
+@Suite("zdr ledger witness-request over HTTP to test witnesses on 127.0.0.1")
+struct LedgerWitnessRequestTests {
+    @Test("the ledger's checkpoints are cosigned as it grows; a rollback is refused; receipts carry the cosignatures")
+    func witnessRequest() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let log = try VerifierKey(fixture.verifierKey)
+        let first = try TestWitness(name: "w1.example/http", logs: [log])
+        let second = try TestWitness(name: "w2.example/http", logs: [log])
+        let servers = [try WitnessHTTPServer(handler: first.handle), try WitnessHTTPServer(handler: second.handle)]
+        defer { servers.forEach { $0.stop() } }
+        let witnessArguments = ["--witness", "\(first.verifierKey)=\(servers[0].url)", "--witness", "\(second.verifierKey)=\(servers[1].url)"]
+        let backup = fixture.path("backup.ledger")
+        try FileManager.default.copyItem(atPath: fixture.ledgerPath, toPath: backup)
+        let note = fixture.path("cosigned.note")
+        func request(_ extra: [String] = []) throws -> ZDRRun {
+            try ZDR.run(["ledger", "witness-request", fixture.ledgerPath, "--key", fixture.verifierKey, "--out", note, "--json"]
+                        + witnessArguments + extra)
+        }
+
+        let initial = try request()
+        #expect(initial.status == 0, "\(initial.out)\(initial.err)")
+        #expect(try initial.json()["cosigned"] as? Int == 2)
+        #expect(servers[0].paths == ["/witness/add-checkpoint"])
+        let size = try #require(first.latest(log.name)?.size)
+        let initialNote = fixture.path("initial.note")
+        try FileManager.default.copyItem(atPath: note, toPath: initialNote)
+
+        // Receipts carry the cosigned checkpoint and meet a quorum of two.
+        let bundle = fixture.path("receipt.json")
+        let prove = try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", fixture.requests[0].description,
+                                 "--key", fixture.verifierKey, "--cosigned", note, "--out", bundle])
+        #expect(prove.status == 0, "\(prove.err)")
+        let check = try ZDR.run(["ledger", "check-receipt", bundle, "--key", fixture.verifierKey, "--json",
+                                 "--witness", first.verifierKey.description, "--witness", second.verifierKey.description])
+        #expect(check.status == 0, "\(check.out)")
+        #expect((try check.json()["cosigners"] as? [String])?.count == 2)
+
+        // The ledger grows: each witness answers the first request (old 0) with 409 and its size,
+        // and cosigns the retry with the consistency proof from that size.
+        try LedgerFixture.append(requests: 2, to: fixture.ledgerPath, keyPath: fixture.keyPath)
+        let grown = try request()
+        #expect(grown.status == 0, "\(grown.out)")
+        #expect(servers[0].paths.count == 3)
+        let grownSize = try #require(first.latest(log.name)?.size)
+        #expect(grownSize > size)
+        // The old cosigned note no longer covers the newest checkpoint's receipts.
+        let stale = try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", fixture.requests[0].description,
+                                 "--key", fixture.verifierKey, "--cosigned", initialNote])
+        #expect(stale.status == 1)
+        #expect(stale.err.contains("is not the checkpoint covering the receipt"))
+
+        // Rolled back: the backup, written on. The witnesses hold a larger size and refuse.
+        try FileManager.default.removeItem(atPath: fixture.ledgerPath)
+        try FileManager.default.copyItem(atPath: backup, toPath: fixture.ledgerPath)
+        try LedgerFixture.append(requests: 1, to: fixture.ledgerPath, keyPath: fixture.keyPath)
+        let rolled = try request()
+        #expect(rolled.status == 1)
+        let witnesses = try #require(try rolled.json()["witnesses"] as? [[String: Any]])
+        #expect(witnesses.count == 2)
+        for witness in witnesses {
+            #expect(witness["cosigned"] as? Bool == false)
+            #expect(witness["witnessTreeSize"] as? Int == Int(grownSize))
+            #expect((witness["problem"] as? String)?.contains("rolled back or forked") == true)
+        }
+        #expect(first.latest(log.name)?.size == grownSize)
+
+        // A refusal is a finding (1) even when the other witness is unreachable; no witness
+        // reachable at all is a failure (2).
+        servers[1].stop()
+        #expect(try request(["--quorum", "1"]).status == 1)
+        servers[0].stop()
+        #expect(try request(["--quorum", "1"]).status == 2)
+    }
+}

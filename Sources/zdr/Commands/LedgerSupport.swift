@@ -15,6 +15,7 @@ enum LedgerCommands {
             LedgerKeygenCommand.self, LedgerVerifyCommand.self, LedgerShowCommand.self,
             LedgerExportCommand.self, LedgerProveCommand.self, LedgerCheckReceiptCommand.self,
             LedgerConsistencyCommand.self, LedgerMonitorCommand.self, LedgerTilesCommand.self,
+            LedgerWitnessRequestCommand.self,
         ]
     }
 
