@@ -12,8 +12,13 @@ final class WitnessHTTPServer: @unchecked Sendable {
     private let handler: @Sendable ([UInt8]) -> TestWitness.Response
     private let stopped = NSLock()
     private var isStopped = false
-    /// Paths requested, in order (read after the CLI returns).
-    private(set) var paths: [String] = []
+    private var requested: [String] = []
+    /// Paths requested, in order.
+    var paths: [String] {
+        stopped.lock()
+        defer { stopped.unlock() }
+        return requested
+    }
 
     init(handler: @escaping @Sendable ([UInt8]) -> TestWitness.Response) throws {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -84,7 +89,7 @@ final class WitnessHTTPServer: @unchecked Sendable {
                 }
                 let requestLine = header.split(separator: "\r\n").first.map(String.init) ?? ""
                 stopped.lock()
-                paths.append(requestLine.split(separator: " ").dropFirst().first.map(String.init) ?? "")
+                requested.append(requestLine.split(separator: " ").dropFirst().first.map(String.init) ?? "")
                 stopped.unlock()
             }
             if let headerEnd, received.count >= headerEnd + contentLength { break }
