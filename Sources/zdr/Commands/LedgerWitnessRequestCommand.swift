@@ -31,7 +31,8 @@ enum LedgerWitnessRequestCommand: ZDRCommand {
             never retried. The checkpoint with every valid cosignature appended is written to \
             --out; pass it to `zdr ledger prove --cosigned` so receipt bundles carry it.
             Exit status: 0 at least --quorum witnesses cosigned, 1 fewer (a witness refused, or \
-            the ledger is invalid), 2 failure (no checkpoint, network), 64 usage error.
+            the ledger is invalid), 2 failure (no checkpoint, or the quorum missed only because \
+            witnesses did not answer), 64 usage error.
             """,
         options: [key, witness, quorum, out, timeout, json],
         positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file.", isOptional: false)]
