@@ -168,7 +168,7 @@ public struct CosignedCheckpoint: Sendable, Hashable {
     /// The note text the signatures cover.
     let body: [UInt8]
 
-    /// Verifies the log's signature exactly as ``SignedCheckpoint/open(note:verifierKey:)`` and
+    /// Verifies the log's signature exactly as ``SignedCheckpoint/open(note:verifierKey:)-(_,VerifierKey)`` and
     /// collects the cosignature-shaped lines (other signature lines are ignored, as the
     /// signed-note spec requires of unknown keys).
     public static func open(note: String, verifierKey: VerifierKey) throws(LedgerError) -> CosignedCheckpoint {
