@@ -145,9 +145,10 @@ public final class Cosigner: Sendable {
     }
 
     /// Cosigns the checkpoint note text `body` (every line before the note's blank line,
-    /// final newline included) at `timestamp` (POSIX seconds, at most 2^63 − 1).
-    public func cosign(body: [UInt8], timestamp: UInt64) -> Cosignature {
-        precondition(timestamp <= UInt64(Int64.max), "cosignature timestamps are at most 2^63 - 1")
+    /// final newline included) at `timestamp` (POSIX seconds). A timestamp above 2^63 − 1,
+    /// which the spec forbids, is ``LedgerError/invalidField(_:)``.
+    public func cosign(body: [UInt8], timestamp: UInt64) throws(LedgerError) -> Cosignature {
+        guard timestamp <= UInt64(Int64.max) else { throw .invalidField("cosignature timestamp") }
         let signature = key.sign(cosignatureMessage(body: body, timestamp: timestamp))
         let verifier = verifierKey
         return Cosignature(name: verifier.name, keyID: verifier.keyID, timestamp: timestamp, signature: signature)
@@ -155,7 +156,7 @@ public final class Cosigner: Sendable {
 
     /// Cosigns `checkpoint` (its note text as the log signed it) at `timestamp`.
     public func cosign(_ checkpoint: SignedCheckpoint, timestamp: UInt64) throws(LedgerError) -> Cosignature {
-        cosign(body: try splitNote(checkpoint.noteText).body, timestamp: timestamp)
+        try cosign(body: try splitNote(checkpoint.noteText).body, timestamp: timestamp)
     }
 }
 

@@ -98,8 +98,10 @@ final class TestWitness: Sendable {
                     else { return Self.status(422) }
                 }
             }
+            guard let cosignature = try? cosigner.cosign(body: Self.noteText(note), timestamp: now()) else {
+                return Self.status(500)
+            }
             latest[checkpoint.origin] = LatestCheckpoint(size: checkpoint.treeSize, root: checkpoint.rootHash)
-            let cosignature = cosigner.cosign(body: Self.noteText(note), timestamp: now())
             return Response(status: 200, contentType: "text/plain; charset=utf-8", body: Array(cosignature.line.utf8))
         }
     }

@@ -56,7 +56,10 @@ struct CosignatureTests {
         let cosigner = Cosigner(key: try SigningKey(signerKey: witnessSignerKey))
         #expect(cosigner.verifierKey.description == witnessVKey)
         #expect(try CosignerKey(witnessVKey) == cosigner.verifierKey)
-        let cosignature = cosigner.cosign(body: Array(specNoteText.utf8), timestamp: 1_679_315_147)
+        let cosignature = try cosigner.cosign(body: Array(specNoteText.utf8), timestamp: 1_679_315_147)
+        #expect(throws: LedgerError.invalidField("cosignature timestamp")) {
+            try cosigner.cosign(body: Array(specNoteText.utf8), timestamp: UInt64(Int64.max) + 1)
+        }
         #expect(cosignature.line == specCosignatureLine)
         #expect(try Cosignature.parseLines(specCosignatureLine) == [cosignature])
         #expect(try CosignerKey(witnessVKey).verifies(cosignature, body: Array(specNoteText.utf8)))
