@@ -51,7 +51,10 @@ enum LedgerWitnessRequestCommand: ZDRCommand {
         let path = arguments.positional(0)!
         let keyText = try LedgerCommands.verifierKey(try arguments.required(Self.key))
         let configured = try arguments.values(Self.witness).map { text throws(CLIError) -> (CosignerKey, String) in
-            guard let equals = text.firstIndex(of: "="), text[text.index(after: equals)...].hasPrefix("http") else {
+            // A key name may hold '=' (a vkey's base64 of 33 bytes has no padding), so split
+            // where the URL starts.
+            guard let equals = [text.range(of: "=http://"), text.range(of: "=https://")].compactMap({ $0 }).map(\.lowerBound).min()
+            else {
                 throw arguments.usage("--witness expects VKEY=URL (a cosigner key, '=', an http or https submission prefix)")
             }
             return (try LedgerCommands.cosignerKey(String(text[..<equals])), String(text[text.index(after: equals)...]))
