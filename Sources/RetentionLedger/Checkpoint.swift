@@ -64,18 +64,31 @@ public struct SignedCheckpoint: Sendable, Hashable {
         return SignedCheckpoint(origin: origin, treeSize: size, rootHash: root, noteText: note)
     }
 
-    /// As ``open(note:verifierKey:)``, and the note must be exactly what this ledger writes: the
-    /// three checkpoint lines and one signature line, by `verifierKey`. Extension lines and other
-    /// signatures, which the signed-note format permits, would be a channel for free text in a
-    /// receipt bundle: refused as ``BundleFault/notCanonical``.
-    static func openCanonical(note: String, verifierKey: VerifierKey) throws(LedgerError) -> SignedCheckpoint {
+    /// As ``open(note:verifierKey:)``, and the note must be what this ledger writes: the three
+    /// checkpoint lines and the signature line by `verifierKey`, then at most
+    /// `maximumCosignatureLines` cosignature lines (C2SP tlog-cosignature: a valid key name and
+    /// exactly key ID, timestamp and Ed25519 signature, each rendered canonically, none
+    /// repeated). Extension lines and other signatures, which the signed-note format permits,
+    /// would be a channel for free text in a receipt bundle: refused as
+    /// ``BundleFault/notCanonical``. The cosignatures are returned unverified.
+    static func openCanonical(note: String, verifierKey: VerifierKey) throws(LedgerError) -> (SignedCheckpoint, [Cosignature]) {
         let signed = try open(note: note, verifierKey: verifierKey)
         let (_, signatures) = try splitNote(note)
-        guard signatures.count == 1, let (_, _, signature) = signatures.first,
-              SignedCheckpoint(origin: signed.origin, treeSize: signed.treeSize, rootHash: signed.rootHash,
-                               keyName: verifierKey.name, keyID: verifierKey.keyID, signature: signature).noteText == note
-        else { throw .bundleInvalid(.notCanonical) }
-        return signed
+        guard let (_, _, signature) = signatures.first, signatures.count <= 1 + maximumCosignatureLines else {
+            throw .bundleInvalid(.notCanonical)
+        }
+        var canonical = SignedCheckpoint(origin: signed.origin, treeSize: signed.treeSize, rootHash: signed.rootHash,
+                                         keyName: verifierKey.name, keyID: verifierKey.keyID, signature: signature).noteText
+        var cosignatures: [Cosignature] = []
+        for (name, keyID, blob) in signatures.dropFirst() {
+            guard let cosignature = Cosignature(name: name, keyID: keyID, blob: blob), !cosignatures.contains(cosignature),
+                  name != verifierKey.name || keyID != verifierKey.keyID
+            else { throw .bundleInvalid(.notCanonical) }
+            cosignatures.append(cosignature)
+            canonical += cosignature.line
+        }
+        guard canonical == note else { throw .bundleInvalid(.notCanonical) }
+        return (signed, cosignatures)
     }
 
     /// The checkpoint body of `note` parsed without checking any signature (a monitor's own
@@ -123,8 +136,15 @@ func splitNote(_ note: String) throws(LedgerError) -> (body: [UInt8], signatures
     let body = Array(bytes[0...split])
     // Control characters other than newline are not allowed in the text.
     guard body.allSatisfy({ $0 >= 0x20 || $0 == 0x0A }) else { throw .bundleInvalid(.malformedCheckpoint) }
+    return (body, try parseSignatureLines(bytes[(split + 2)...]))
+}
+
+/// Parses newline-terminated signed-note signature lines (`— name base64(keyid || sig)\n`),
+/// at least one; anything else is ``BundleFault/malformedCheckpoint``.
+func parseSignatureLines(_ bytes: ArraySlice<UInt8>) throws(LedgerError) -> [(String, UInt32, [UInt8])] {
+    guard bytes.count <= maximumNoteBytes, bytes.last == 0x0A else { throw .bundleInvalid(.malformedCheckpoint) }
     var signatures: [(String, UInt32, [UInt8])] = []
-    let lines = bytes[(split + 2)...].split(separator: 0x0A, omittingEmptySubsequences: false).dropLast()
+    let lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast()
     guard !lines.isEmpty else { throw .bundleInvalid(.malformedCheckpoint) }
     for line in lines {
         let lineBytes = Array(line)
@@ -140,5 +160,5 @@ func splitNote(_ note: String) throws(LedgerError) -> (body: [UInt8], signatures
         let keyID = UInt32(blob[0]) << 24 | UInt32(blob[1]) << 16 | UInt32(blob[2]) << 8 | UInt32(blob[3])
         signatures.append((name, keyID, Array(blob[4...])))
     }
-    return (body, signatures)
+    return signatures
 }

@@ -39,9 +39,17 @@ public enum BundleFault: String, Sendable, Hashable {
     /// The checkpoint's origin is not the log the verifier key (or `--origin`) names.
     case originMismatch
     /// Not the canonical form: an unknown or repeated key, keys out of order, extra whitespace,
-    /// or a checkpoint note with lines beyond the checkpoint and its one signature. A bundle
-    /// carries no field a writer could fill with free text.
+    /// or a checkpoint note with lines beyond the checkpoint, its signature and cosignature
+    /// lines. A bundle carries no field a writer could fill with free text (but the key names
+    /// of cosignature lines: Docs/LedgerFormat.md §11).
     case notCanonical
+    /// A signature line that should be a cosignature (key ID, u64 timestamp, 64-byte Ed25519
+    /// signature, under a valid key name) is not.
+    case malformedCosignature
+    /// A cosignature names a pinned witness key (name and key ID) but does not verify.
+    case cosignatureInvalid
+    /// Fewer distinct pinned witness keys cosigned the checkpoint than the quorum requires.
+    case witnessQuorumNotMet
 }
 
 /// Everything the ledger can refuse or fail at.

@@ -89,6 +89,16 @@ public struct ReceiptBundle: Sendable, Hashable {
     /// `origin`, by default the key's name (this ledger names its log after its key): a valid
     /// signature over another log's checkpoint proves nothing about this one.
     public func verify(verifierKey: VerifierKey, origin: String? = nil) throws(LedgerError) -> VerifiedReceipt {
+        try verify(verifierKey: verifierKey, origin: origin, witnesses: [], quorum: 0)
+    }
+
+    /// As ``verify(verifierKey:origin:)``, and the checkpoint must carry valid cosignatures
+    /// (C2SP tlog-cosignature) from at least `quorum` distinct keys among `witnesses`: fewer is
+    /// ``BundleFault/witnessQuorumNotMet``, and a cosignature line of one of these keys that
+    /// does not verify is ``BundleFault/cosignatureInvalid``. Lines of other keys are ignored.
+    public func verify(
+        verifierKey: VerifierKey, origin: String? = nil, witnesses: [CosignerKey], quorum: Int
+    ) throws(LedgerError) -> VerifiedReceipt {
         var key = verifierKey
         var epoch: UInt32 = 0
         for bytes in keyRotations {
@@ -100,8 +110,10 @@ public struct ReceiptBundle: Sendable, Hashable {
             key = next
             epoch = rotation.epoch
         }
-        let signed = try SignedCheckpoint.openCanonical(note: checkpoint, verifierKey: key)
+        let (signed, cosignatures) = try SignedCheckpoint.openCanonical(note: checkpoint, verifierKey: key)
         guard signed.origin == (origin ?? verifierKey.name) else { throw .bundleInvalid(.originMismatch) }
+        let cosigned = CosignedCheckpoint(checkpoint: signed, cosignatures: cosignatures, body: try splitNote(checkpoint).body)
+        let cosigners = try cosigned.requireQuorum(quorum, of: witnesses)
         guard signed.treeSize == treeSize else { throw .bundleInvalid(.malformedCheckpoint) }
         guard leafIndex < treeSize else { throw .bundleInvalid(.leafOutsideTree) }
         guard let decoded = try? LedgerRecord(canonicalBytes: record) else { throw .bundleInvalid(.malformedRecord) }
@@ -110,7 +122,8 @@ public struct ReceiptBundle: Sendable, Hashable {
             leafIndex: leafIndex, treeSize: treeSize, leafHash: MerkleProofs.leafHash(record), proof: inclusionProof,
             root: signed.rootHash)
         else { throw .bundleInvalid(.inclusionProofInvalid) }
-        return VerifiedReceipt(receipt: receipt, recordedAt: decoded.recordedAt, leafIndex: leafIndex, checkpoint: signed, keyEpoch: epoch)
+        return VerifiedReceipt(receipt: receipt, recordedAt: decoded.recordedAt, leafIndex: leafIndex, checkpoint: signed, keyEpoch: epoch,
+                               cosigners: cosigners)
     }
 }
 
@@ -122,6 +135,9 @@ public struct VerifiedReceipt: Sendable, Hashable {
     public let checkpoint: SignedCheckpoint
     /// The key epoch that signed the checkpoint (0 without forward security).
     public let keyEpoch: UInt32
+    /// The pinned witness keys whose cosignatures on the checkpoint verified (empty when none
+    /// were asked for).
+    public let cosigners: [CosignerKey]
 }
 
 /// A JSON string literal for `text` (escapes quotes, backslashes and control characters).

@@ -7,7 +7,7 @@ import Testing
         [], ["doctor"], ["selftest"], ["drill"], ["scan"], ["ledger"],
         ["ledger", "keygen"], ["ledger", "verify"], ["ledger", "show"], ["ledger", "export"],
         ["ledger", "prove"], ["ledger", "check-receipt"], ["ledger", "consistency"], ["ledger", "monitor"],
-        ["ledger", "tiles"],
+        ["ledger", "tiles"], ["ledger", "witness-request"],
     ]
 
     @Test("help exits zero and shows usage", arguments: commandPaths)
@@ -66,6 +66,9 @@ import Testing
         ["ledger", "tiles", "--out", "dir"],
         ["ledger", "prove", "--request", "0123456789abcdef0123456789abcdef", "--key", "a+b"],
         ["ledger", "prove", "ledger.bin", "--tiles", "dir", "--request", "0123456789abcdef0123456789abcdef", "--key", "a+b"],
+        ["ledger", "witness-request", "ledger.bin", "--key", "a+b"],
+        ["ledger", "witness-request", "ledger.bin", "--key", "a+b", "--witness", "no-url"],
+        ["ledger", "check-receipt", "bundle", "--key", "a+b", "--quorum", "1"],
         ["help", "nothing"],
     ]
 

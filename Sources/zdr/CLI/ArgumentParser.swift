@@ -11,6 +11,8 @@ struct OptionSpec: Sendable {
     let help: String
     /// The parser rejects a command line without it.
     var isRequired = false
+    /// It may be given more than once; ``ParsedArguments/values(_:)`` reads every value.
+    var isRepeatable = false
 
     static func flag(_ name: String, _ help: String) -> OptionSpec {
         OptionSpec(name: name, valueName: nil, help: help)
@@ -22,6 +24,11 @@ struct OptionSpec: Sendable {
 
     static func required(_ name: String, _ valueName: String, _ help: String) -> OptionSpec {
         OptionSpec(name: name, valueName: valueName, help: help + " Required.", isRequired: true)
+    }
+
+    /// An option that may be given several times (`--witness A --witness B`).
+    static func repeatable(_ name: String, _ valueName: String, _ help: String) -> OptionSpec {
+        OptionSpec(name: name, valueName: valueName, help: help + " Repeatable.", isRepeatable: true)
     }
 
     var isFlag: Bool { valueName == nil }
@@ -145,6 +152,7 @@ struct ParsedArguments: Sendable {
     let spec: CommandSpec
     private(set) var values: [String: String] = [:]
     private(set) var flags: Set<String> = []
+    private(set) var repeated: [String: [String]] = [:]
     private(set) var positionals: [String] = []
 
     init(spec: CommandSpec) { self.spec = spec }
@@ -161,6 +169,12 @@ struct ParsedArguments: Sendable {
     func value(_ option: OptionSpec) -> String? {
         assert(spec.option(named: option.name) != nil, "--\(option.name) is not an option of \(spec.displayName)")
         return values[option.name]
+    }
+
+    /// Every value of a repeatable option, in command-line order (empty when absent).
+    func values(_ option: OptionSpec) -> [String] {
+        assert(spec.option(named: option.name)?.isRepeatable == true, "--\(option.name) is not a repeatable option of \(spec.displayName)")
+        return repeated[option.name] ?? []
     }
 
     func positional(_ index: Int) -> String? {
@@ -201,7 +215,12 @@ struct ParsedArguments: Sendable {
     }
 
     fileprivate mutating func set(_ option: OptionSpec, value: String?) {
-        if let value { values[option.name] = value } else { flags.insert(option.name) }
+        if let value {
+            values[option.name] = value
+            if option.isRepeatable { repeated[option.name, default: []].append(value) }
+        } else {
+            flags.insert(option.name)
+        }
     }
 
     fileprivate mutating func append(positional: String) { positionals.append(positional) }
@@ -284,7 +303,7 @@ enum ArgumentParser {
                 value = arguments[index]
                 index += 1
             }
-            if parsed.value(option) != nil {
+            if !option.isRepeatable, parsed.value(option) != nil {
                 throw .usage("--\(name) given more than once", command: spec.displayName)
             }
             parsed.set(option, value: value)

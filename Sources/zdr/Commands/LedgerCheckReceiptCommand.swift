@@ -8,6 +8,11 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
     static let request = OptionSpec.value("request", "ID", "Require the receipt to be for this request id.")
     static let origin = OptionSpec.value(
         "origin", "ORIGIN", "The log the checkpoint must be of (default: the verifier key's name).")
+    static let witness = OptionSpec.repeatable(
+        "witness", "VKEY",
+        "A witness's cosigner key, name+keyid+base64 of type 0x04 (C2SP tlog-cosignature), or a file holding it.")
+    static let quorum = OptionSpec.value(
+        "quorum", "K", "Valid cosignatures required from distinct --witness keys (default: all of them).")
     static let json = OptionSpec.flag("json", "Print the result as JSON.")
 
     static let spec = CommandSpec(
@@ -19,9 +24,13 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
             the log the key names (or --origin), and the bundle in its canonical form (no field \
             beyond those it proves). Pass --request to also require that the receipt is for the \
             request you expect.
+            With --witness (repeatable), the checkpoint must also carry valid cosignatures \
+            (C2SP tlog-cosignature) from at least --quorum distinct of those witnesses; \
+            cosignature lines of other keys are ignored, and one of a given key that does not \
+            verify makes the bundle invalid.
             Exit status: 0 valid, 1 invalid or for another request, 2 failure, 64 usage error.
             """,
-        options: [key, request, origin, json],
+        options: [key, request, origin, witness, quorum, json],
         positionals: [PositionalSpec(name: "BUNDLE", help: "The receipt bundle file.", isOptional: false)]
     )
 
@@ -32,13 +41,22 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
             try LedgerCommands.requestID(text, arguments: arguments)
         }
         let json = arguments.flag(Self.json)
+        let witnesses = try arguments.values(Self.witness).map { text throws(CLIError) in try LedgerCommands.cosignerKey(text) }
+        let distinct = witnesses.reduce(into: [CosignerKey]()) { if !$0.contains($1) { $0.append($1) } }
+        let quorum: Int
+        if let text = arguments.value(Self.quorum) {
+            guard !witnesses.isEmpty else { throw arguments.usage("--quorum needs at least one --witness") }
+            quorum = try arguments.parseInteger(text, option: Self.quorum, in: 1...max(1, distinct.count))
+        } else {
+            quorum = distinct.count
+        }
         guard case .success(let bytes) = ProcFS.readBytes(path, limit: 512 * 1024) else {
             throw .failure("cannot read bundle \(path)")
         }
         let verified: VerifiedReceipt
         do {
-            verified = try ReceiptBundle.verify(
-                json: String(decoding: bytes, as: UTF8.self), verifierKey: key, origin: arguments.value(Self.origin))
+            verified = try ReceiptBundle(json: String(decoding: bytes, as: UTF8.self)).verify(
+                verifierKey: VerifierKey(key), origin: arguments.value(Self.origin), witnesses: distinct, quorum: quorum)
         } catch {
             guard LedgerCommands.isVerificationFailure(error) else { throw LedgerCommands.cliError(error, path: path) }
             if json {
@@ -69,6 +87,8 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
                 ("checkpointTreeSize", .uint(verified.checkpoint.treeSize)),
                 ("checkpointOrigin", .string(verified.checkpoint.origin)),
                 ("keyEpoch", .int(Int(verified.keyEpoch))),
+                ("witnessQuorum", .int(Int64(quorum))),
+                ("cosigners", .array(verified.cosigners.map { .string($0.name) })),
             ]).rendered())
         } else {
             if matches {
@@ -78,6 +98,9 @@ enum LedgerCheckReceiptCommand: ZDRCommand {
             }
             console.out("  request \(receipt.requestID): \(LedgerCommands.summary(.discardReceipt(receipt)))")
             console.out("  discarded \(LedgerCommands.isoTime(receipt.discardedAt)), leaf \(verified.leafIndex) under checkpoint \(verified.checkpoint.origin) size \(verified.checkpoint.treeSize), key epoch \(verified.keyEpoch)")
+            if !distinct.isEmpty {
+                console.out("  cosigned by \(verified.cosigners.count) of \(distinct.count) pinned witnesses (quorum \(quorum)): \(verified.cosigners.map(\.name).joined(separator: ", "))")
+            }
         }
         return matches ? .ok : .finding
     }

@@ -10,6 +10,9 @@ enum LedgerProveCommand: ZDRCommand {
     static let tiles = OptionSpec.value(
         "tiles", "DIR|URL",
         "Build the bundle from a C2SP tlog-tiles log (zdr ledger tiles), a directory or an http(s) URL prefix, instead of a ledger file.")
+    static let cosigned = OptionSpec.value(
+        "cosigned", "FILE",
+        "A cosigned checkpoint note (zdr ledger witness-request --out): the bundle carries its cosignatures. It must be the checkpoint covering the receipt.")
 
     static let spec = CommandSpec(
         path: ["ledger", "prove"],
@@ -25,18 +28,18 @@ enum LedgerProveCommand: ZDRCommand {
             Exit status: 0 written, 1 no checkpointed receipt for the request or the ledger (or \
             tiles) invalid, 2 failure, 64 usage error.
             """,
-        options: [request, key, out, tiles],
+        options: [request, key, out, tiles, cosigned],
         positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file (or pass --tiles).", isOptional: true)]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
         let tilesDirectory = arguments.value(Self.tiles)
         guard (arguments.positional(0) == nil) != (tilesDirectory == nil) else {
-            throw arguments.usage("pass either a LEDGER file or --tiles DIR")
+            throw arguments.usage("pass either a LEDGER file or --tiles DIR|URL")
         }
         let request = try LedgerCommands.requestID(try arguments.required(Self.request), arguments: arguments)
         let key = try LedgerCommands.verifierKey(try arguments.required(Self.key))
-        let bundle: ReceiptBundle
+        var bundle: ReceiptBundle
         if let tilesDirectory {
             do throws(TileError) {
                 let verifier: VerifierKey
@@ -60,6 +63,17 @@ enum LedgerProveCommand: ZDRCommand {
                 }
                 throw LedgerCommands.cliError(error, path: path)
             }
+        }
+        if let cosignedPath = arguments.value(Self.cosigned) {
+            guard case .success(let bytes) = ProcFS.readBytes(cosignedPath, limit: 64 * 1024) else {
+                throw .failure("cannot read cosigned checkpoint \(cosignedPath)")
+            }
+            let note = String(decoding: bytes, as: UTF8.self)
+            // The ledger's own note, then signature lines only (check-receipt admits cosignatures).
+            guard note.hasPrefix(bundle.checkpoint) else {
+                throw .finding("\(cosignedPath) is not the checkpoint covering the receipt (size \(bundle.treeSize)): ask the witnesses again after this checkpoint")
+            }
+            bundle.checkpoint = note
         }
         if let out = arguments.value(Self.out) {
             try LedgerCommands.writeFile(bundle.json + "\n", to: out, mode: 0o644)

@@ -15,6 +15,7 @@ enum LedgerCommands {
             LedgerKeygenCommand.self, LedgerVerifyCommand.self, LedgerShowCommand.self,
             LedgerExportCommand.self, LedgerProveCommand.self, LedgerCheckReceiptCommand.self,
             LedgerConsistencyCommand.self, LedgerMonitorCommand.self, LedgerTilesCommand.self,
+            LedgerWitnessRequestCommand.self,
         ]
     }
 
@@ -33,6 +34,23 @@ enum LedgerCommands {
             throw .failure("--key is neither a verifier key (name+keyid+base64) nor a readable file: \(argument.count) characters")
         }
         return argument
+    }
+
+    /// A witness's cosigner key from `--witness`: the vkey text, or the first line of the file
+    /// it names.
+    static func cosignerKey(_ argument: String) throws(CLIError) -> CosignerKey {
+        var text = argument
+        if ProcFS.exists(argument) {
+            guard let contents = ProcFS.readText(argument), !contents.isEmpty else {
+                throw .failure("cannot read witness key file \(argument)")
+            }
+            text = String(contents.split(separator: "\n").first ?? "")
+        }
+        do {
+            return try CosignerKey(text)
+        } catch {
+            throw .failure("a --witness key is malformed (expected name+keyid+base64 of a cosigner key, type 0x04)")
+        }
     }
 
     /// A request id argument (32 lowercase hex digits).
