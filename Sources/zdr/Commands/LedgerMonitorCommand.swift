@@ -8,7 +8,7 @@ import RetentionLedger
 enum LedgerMonitorCommand: ZDRCommand {
     // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
     static let state = OptionSpec.value("state", "FILE", "Where the newest verified checkpoint is kept between runs (LEDGER or --tiles).")
-    static let key = OptionSpec.value("key", "VKEY", LedgerCommands.keyHelp + " (LEDGER or --tiles)")
+    static let key = OptionSpec.value("key", "VKEY", LedgerCommands.keyHelp + " Not with --fleet.")
     static let tiles = OptionSpec.value(
         "tiles", "DIR|URL", "Monitor a C2SP tlog-tiles log (zdr ledger tiles), a directory or an http(s) URL prefix, instead of a ledger file.")
     static let witness = OptionSpec.repeatable(

@@ -188,7 +188,8 @@ extension LedgerMonitorCommand {
             default: console.out(console.paint(line, .red))
             }
         }
-        console.out("age: since \(ageSource); " + receiptsNote)
+        console.out("age: since \(ageSource)")
+        console.out(receiptsNote)
         if stateDirectory == nil {
             console.out(console.paint("no --state-dir: each log was verified alone, not against an earlier checkpoint", .yellow))
         }

@@ -88,6 +88,19 @@ extension LedgerMonitorCommand {
         }
         let served = cosigned.checkpoint
         result.served = served
+        if !witnesses.isEmpty { result.cosigners = (try? cosigned.validCosigners(among: witnesses)) ?? [] }
+        // Before the consistency check: the served checkpoint is verified, so its age is worth
+        // showing even when it does not extend the trusted one.
+        if newestRecord && served.treeSize > 0 {
+            do throws(TileError) {
+                // The entry comes with its inclusion proof checked against the served root.
+                let (entry, _) = try reader.inclusionProof(leafIndex: served.treeSize - 1, checkpoint: served)
+                do { result.newestRecordAt = try LedgerRecord(canonicalBytes: entry).recordedAt } catch { throw .ledger(error) }
+            } catch {
+                record(error)
+                return result
+            }
+        }
         if let trusted = result.trusted {
             do throws(TileError) {
                 try reader.requireConsistency(from: trusted, to: served)
@@ -108,16 +121,6 @@ extension LedgerMonitorCommand {
             } catch {
                 result.cosigners = (try? cosigned.validCosigners(among: witnesses)) ?? []
                 result.fail(.finding, "quorum", "witness quorum not met: \(result.cosigners.count) of \(quorum) required valid cosignatures (\(error))")
-                return result
-            }
-        }
-        if newestRecord && served.treeSize > 0 {
-            do throws(TileError) {
-                // The entry comes with its inclusion proof checked against the served root.
-                let (entry, _) = try reader.inclusionProof(leafIndex: served.treeSize - 1, checkpoint: served)
-                do { result.newestRecordAt = try LedgerRecord(canonicalBytes: entry).recordedAt } catch { throw .ledger(error) }
-            } catch {
-                record(error)
                 return result
             }
         }
