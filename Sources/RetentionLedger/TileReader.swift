@@ -106,13 +106,16 @@ public struct TileReader: Sendable {
 
     /// Requires `checkpoint` (from ``checkpoint()``) to extend `trusted`, a checkpoint of this
     /// log seen earlier (a monitor's state): the same origin, a size at least `trusted`'s, and
-    /// a consistency proof from the tiles that verifies against both roots. A smaller size
+    /// a consistency proof from the tiles that verifies against both roots (for size 0, the
+    /// empty tree's root, which RFC 9162 leaves to the caller). A smaller size
     /// (rollback) or another tree at `trusted`'s size (fork) is
     /// ``LedgerError/notConsistent(trustedSize:currentSize:)``, wrapped in
     /// ``TileError/ledger(_:)``; tiles that cannot be read are their own errors.
     public func requireConsistency(from trusted: SignedCheckpoint, to checkpoint: SignedCheckpoint) throws(TileError) {
         let inconsistent = TileError.ledger(.notConsistent(trustedSize: trusted.treeSize, currentSize: checkpoint.treeSize))
         guard trusted.origin == checkpoint.origin, trusted.treeSize <= checkpoint.treeSize else { throw inconsistent }
+        // RFC 9162 proves nothing from size 0; the empty tree has one root.
+        guard trusted.treeSize > 0 || trusted.rootHash == MerkleHashing.emptyRoot.bytes else { throw inconsistent }
         let proof = try consistencyProof(from: trusted.treeSize, to: checkpoint)
         guard MerkleProofs.verifyConsistency(
             firstSize: trusted.treeSize, secondSize: checkpoint.treeSize,
