@@ -216,6 +216,36 @@ struct LedgerMonitorTilesTests {
         #expect(try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", stateDirectory]).status == 0)
     }
 
+    @Test("a fleet log that cannot be read is exit 2; with a rolled-back or forked log beside it, exit 1 (a finding outranks a failure)")
+    func fleetFailureAndPrecedence() throws {
+        let healthy = try LedgerFixture(name: "a.example/zdr")
+        defer { healthy.cleanup() }
+        let healthyTiles = healthy.path("tiles")
+        try tiles(healthy.ledgerPath, into: healthyTiles, key: healthy.verifierKey)
+        let absent = try LedgerFixture(name: "c.example/zdr")
+        defer { absent.cleanup() }
+        let fleet = healthy.path("fleet.txt")
+        let stateDirectory = healthy.path("state")
+        let lines = "a.example/zdr \(healthy.verifierKey) \(healthyTiles)\nc.example/zdr \(absent.verifierKey) \(absent.path("no-tiles-here"))\n"
+        try lines.write(toFile: fleet, atomically: true, encoding: .utf8)
+        let run = try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", stateDirectory, "--json"])
+        #expect(run.status == 2, "\(run.out)\(run.err)")
+        let logs = try #require(try run.json()["logs"] as? [[String: Any]])
+        #expect(logs.map { $0["status"] as? String } == ["first_run", "failure"])
+        #expect((logs.last?["problem"] as? [String: Any])?["kind"] as? String == "unavailable")
+
+        // The healthy log replaced by a fork under its key: now a finding beside the failure.
+        let forkLedger = healthy.path("fork.ledger")
+        try LedgerFixture.append(requests: 3, to: forkLedger, keyPath: healthy.keyPath)
+        let forkTiles = healthy.path("tiles-fork")
+        try tiles(forkLedger, into: forkTiles, key: healthy.verifierKey)
+        try lines.replacingOccurrences(of: healthyTiles, with: forkTiles).write(toFile: fleet, atomically: true, encoding: .utf8)
+        let table = try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", stateDirectory])
+        #expect(table.status == 1)
+        #expect(table.out.split(separator: "\n").contains { $0.hasPrefix("a.example/zdr ") && $0.contains("FORK") }, "\(table.out)")
+        #expect(table.out.split(separator: "\n").contains { $0.hasPrefix("c.example/zdr ") && $0.contains("UNAVAILABLE") }, "\(table.out)")
+    }
+
     @Test("a malformed fleet line is a usage error naming its number", arguments: ["two fields", "bad key", "quorum", "origin"])
     func malformedFleetLine(kind: String) throws {
         let fixture = try LedgerFixture()
