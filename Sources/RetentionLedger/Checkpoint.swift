@@ -91,9 +91,10 @@ public struct SignedCheckpoint: Sendable, Hashable {
         return (signed, cosignatures)
     }
 
-    /// The checkpoint body of `note` parsed without checking any signature (a monitor's own
-    /// state file, which it wrote after verifying).
-    static func parseUnverified(note: String) throws(LedgerError) -> SignedCheckpoint {
+    /// The checkpoint body of `note` parsed without checking any signature: only for a
+    /// monitor's own state file, which it wrote after verifying the note (a later epoch's key
+    /// may have signed it, which the pinned key alone cannot check).
+    public static func parseUnverified(note: String) throws(LedgerError) -> SignedCheckpoint {
         let (body, _) = try splitNote(note)
         let lines = body.split(separator: 0x0A, omittingEmptySubsequences: false)
         guard lines.count >= 4, let origin = Optional(String(decoding: lines[0], as: UTF8.self)), isValidOrigin(origin),

@@ -82,21 +82,45 @@ public struct TileReader: Sendable {
     /// in the entries lead to, and the tiles hash to its root. Other signature lines (a
     /// witness's cosignature) are allowed and ignored, as the signed-note spec says.
     public func checkpoint() throws(TileError) -> SignedCheckpoint {
-        let note = try checkpointNote()
-        let signed: SignedCheckpoint
-        do throws(LedgerError) {
-            let opened = try SignedCheckpoint.open(note: note, verifierKey: verifierKey)
-            guard opened.origin == verifierKey.name else { throw .bundleInvalid(.originMismatch) }
-            signed = opened
-        } catch .bundleInvalid(.checkpointSignatureInvalid) {
-            // Perhaps a later epoch's key: the entries hold the rotations.
-            signed = try scanEntries(note: note, request: nil).checkpoint
-        } catch {
-            throw .ledger(error)
-        }
-        var tree = TileTree(reader: self, treeSize: signed.treeSize)
-        guard try tree.root().bytes == signed.rootHash else { throw .rootMismatch(treeSize: signed.treeSize) }
-        return signed
+        try verifiedCheckpoint().checkpoint
+    }
+
+    /// The `checkpoint`, verified as ``checkpoint()`` does, with the cosignature lines the
+    /// served note carries (C2SP tlog-cosignature; not verified until
+    /// ``CosignedCheckpoint/requireQuorum(_:of:)`` is asked with the witnesses' keys).
+    public func cosignedCheckpoint() throws(TileError) -> CosignedCheckpoint {
+        let (signed, key) = try verifiedCheckpoint()
+        do { return try CosignedCheckpoint.open(note: signed.noteText, verifierKey: key) } catch { throw .ledger(error) }
+    }
+
+    /// The RFC 9162 consistency proof PROOF(`oldSize`, D[0:n]) for the tree of `checkpoint`
+    /// (from ``checkpoint()``), built from its tiles. Nothing in it is trusted until
+    /// ``MerkleProofs/verifyConsistency(firstSize:secondSize:firstRoot:secondRoot:proof:)``
+    /// checks it against both roots. `oldSize` past the checkpoint is
+    /// ``TileError/invalidCoordinates(level:index:width:)``.
+    public func consistencyProof(from oldSize: UInt64, to checkpoint: SignedCheckpoint) throws(TileError) -> [[UInt8]] {
+        guard oldSize <= checkpoint.treeSize else { throw .invalidCoordinates(level: 0, index: oldSize, width: 0) }
+        var tree = TileTree(reader: self, treeSize: checkpoint.treeSize)
+        return try tree.consistencyProof(first: oldSize).map(\.bytes)
+    }
+
+    /// Requires `checkpoint` (from ``checkpoint()``) to extend `trusted`, a checkpoint of this
+    /// log seen earlier (a monitor's state): the same origin, a size at least `trusted`'s, and
+    /// a consistency proof from the tiles that verifies against both roots (for size 0, the
+    /// empty tree's root, which RFC 9162 leaves to the caller). A smaller size
+    /// (rollback) or another tree at `trusted`'s size (fork) is
+    /// ``LedgerError/notConsistent(trustedSize:currentSize:)``, wrapped in
+    /// ``TileError/ledger(_:)``; tiles that cannot be read are their own errors.
+    public func requireConsistency(from trusted: SignedCheckpoint, to checkpoint: SignedCheckpoint) throws(TileError) {
+        let inconsistent = TileError.ledger(.notConsistent(trustedSize: trusted.treeSize, currentSize: checkpoint.treeSize))
+        guard trusted.origin == checkpoint.origin, trusted.treeSize <= checkpoint.treeSize else { throw inconsistent }
+        // RFC 9162 proves nothing from size 0; the empty tree has one root.
+        guard trusted.treeSize > 0 || trusted.rootHash == MerkleHashing.emptyRoot.bytes else { throw inconsistent }
+        let proof = try consistencyProof(from: trusted.treeSize, to: checkpoint)
+        guard MerkleProofs.verifyConsistency(
+            firstSize: trusted.treeSize, secondSize: checkpoint.treeSize,
+            firstRoot: trusted.rootHash, secondRoot: checkpoint.rootHash, proof: proof)
+        else { throw inconsistent }
     }
 
     /// The RFC 9162 inclusion proof of the leaf at `leafIndex` under `checkpoint` (from
@@ -143,6 +167,29 @@ public struct TileReader: Sendable {
     }
 
     // MARK: - Internals
+
+    /// The checkpoint and the key of the chain that signed it, its root checked against the tiles.
+    private func verifiedCheckpoint() throws(TileError) -> (checkpoint: SignedCheckpoint, key: VerifierKey) {
+        let note = try checkpointNote()
+        let signed: SignedCheckpoint
+        let key: VerifierKey
+        do throws(LedgerError) {
+            let opened = try SignedCheckpoint.open(note: note, verifierKey: verifierKey)
+            guard opened.origin == verifierKey.name else { throw .bundleInvalid(.originMismatch) }
+            signed = opened
+            key = verifierKey
+        } catch .bundleInvalid(.checkpointSignatureInvalid) {
+            // Perhaps a later epoch's key: the entries hold the rotations.
+            let scan = try scanEntries(note: note, request: nil)
+            signed = scan.checkpoint
+            key = scan.key
+        } catch {
+            throw .ledger(error)
+        }
+        var tree = TileTree(reader: self, treeSize: signed.treeSize)
+        guard try tree.root().bytes == signed.rootHash else { throw .rootMismatch(treeSize: signed.treeSize) }
+        return (signed, key)
+    }
 
     private func checkpointNote() throws(TileError) -> String {
         let bytes = try fetch(TilePath.checkpoint, limit: 16 << 10)
@@ -281,6 +328,29 @@ struct TileTree {
 
     mutating func root() throws(TileError) -> Hash32 {
         treeSize == 0 ? MerkleHashing.emptyRoot : try subtree(start: 0, count: treeSize)
+    }
+
+    /// RFC 9162 §2.1.4.1 PROOF(first, D[0:treeSize]): empty when `first` is 0 or the whole tree.
+    mutating func consistencyProof(first: UInt64) throws(TileError) -> [Hash32] {
+        guard first > 0 && first < treeSize else { return [] }
+        var proof: [Hash32] = []
+        try subproof(first: first, start: 0, count: treeSize, complete: true, into: &proof)
+        return proof
+    }
+
+    private mutating func subproof(first: UInt64, start: UInt64, count: UInt64, complete: Bool, into proof: inout [Hash32]) throws(TileError) {
+        if first == count {
+            if !complete { proof.append(try subtree(start: start, count: count)) }
+            return
+        }
+        let split = largestPowerOfTwo(below: count)
+        if first <= split {
+            try subproof(first: first, start: start, count: split, complete: complete, into: &proof)
+            proof.append(try subtree(start: start + split, count: count - split))
+        } else {
+            try subproof(first: first - split, start: start + split, count: count - split, complete: false, into: &proof)
+            proof.append(try subtree(start: start, count: split))
+        }
     }
 
     /// RFC 9162 PATH(index, D[0:treeSize]), leaf side first.

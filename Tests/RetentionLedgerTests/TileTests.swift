@@ -202,6 +202,44 @@ struct TileTests {
         writeFile(out + "/checkpoint", newNote)
     }
 
+    @Test("consistency from the tiles: the ledger's own proof for every old size; a forged old root, a larger old size, another origin refused")
+    func consistencyFromTiles() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let signer = try SigningKey.generate(name: "tiles.example")
+        var ledger = SyntheticLedger(path: directory.file("ledger.zdr"), signer: signer)
+        ledger.grow(to: 600)
+        let out = directory.file("tiles")
+        _ = try writeTiles(ledger, out)
+        let reader = TileReader(directory: out, verifierKey: signer.verifier)
+        let served = try reader.checkpoint()
+        let size = served.treeSize
+        #expect(size == 600)
+        for old: UInt64 in [0, 1, 2, 3, 255, 256, 257, 300, 511, 512, 513, 599, 600] {
+            let proof = try reader.consistencyProof(from: old, to: served)
+            #expect(proof == (try LedgerVerifier.consistencyProof(path: ledger.path, firstSize: old, secondSize: size)), "old size \(old)")
+            let root = try LedgerVerifier.rootHash(path: ledger.path, size: old)
+            #expect(MerkleProofs.verifyConsistency(firstSize: old, secondSize: size, firstRoot: root, secondRoot: served.rootHash, proof: proof))
+            let trusted = SignedCheckpoint(origin: signer.name, treeSize: old, rootHash: root, keyName: signer.name, keyID: 0, signature: [])
+            try reader.requireConsistency(from: trusted, to: served)
+            var forged = root
+            forged[0] ^= 1
+            let fork = SignedCheckpoint(origin: signer.name, treeSize: old, rootHash: forged, keyName: signer.name, keyID: 0, signature: [])
+            #expect(throws: TileError.ledger(.notConsistent(trustedSize: old, currentSize: size)), "old size \(old)") {
+                try reader.requireConsistency(from: fork, to: served)
+            }
+        }
+        let larger = SignedCheckpoint(origin: signer.name, treeSize: size + 1, rootHash: served.rootHash, keyName: signer.name, keyID: 0, signature: [])
+        #expect(throws: TileError.ledger(.notConsistent(trustedSize: size + 1, currentSize: size))) {
+            try reader.requireConsistency(from: larger, to: served)
+        }
+        let other = SignedCheckpoint(origin: "other.example", treeSize: size, rootHash: served.rootHash, keyName: "other.example", keyID: 0, signature: [])
+        #expect(throws: TileError.self) { try reader.requireConsistency(from: other, to: served) }
+        #expect(throws: TileError.invalidCoordinates(level: 0, index: size + 1, width: 0)) {
+            _ = try reader.consistencyProof(from: size + 1, to: served)
+        }
+    }
+
     @Test("growing within one tile keeps the earlier checkpoint's partial tile, as the spec requires")
     func partialsOfEarlierCheckpointsStay() throws {
         let directory = TemporaryDirectory()

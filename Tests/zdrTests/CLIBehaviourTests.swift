@@ -69,6 +69,14 @@ import Testing
         ["ledger", "witness-request", "ledger.bin", "--key", "a+b"],
         ["ledger", "witness-request", "ledger.bin", "--key", "a+b", "--witness", "no-url"],
         ["ledger", "check-receipt", "bundle", "--key", "a+b", "--quorum", "1"],
+        ["ledger", "monitor", "--state", "s", "--key", "a+b"],
+        ["ledger", "monitor", "ledger.bin", "--tiles", "dir", "--state", "s", "--key", "a+b"],
+        ["ledger", "monitor", "--tiles", "dir", "--key", "a+b"],
+        ["ledger", "monitor", "--tiles", "dir", "--state", "s", "--key", "a+b", "--quorum", "1"],
+        ["ledger", "monitor", "ledger.bin", "--state", "s", "--key", "a+b", "--witness", "w+1+AAAA"],
+        ["ledger", "monitor", "ledger.bin", "--state", "s", "--key", "a+b", "--state-dir", "d"],
+        ["ledger", "monitor", "--fleet", "fleet.txt", "--state", "s"],
+        ["ledger", "monitor", "--fleet", "fleet.txt", "--tiles", "dir"],
         ["help", "nothing"],
     ]
 

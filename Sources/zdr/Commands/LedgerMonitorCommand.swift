@@ -7,8 +7,20 @@ import RetentionLedger
 /// on its own.
 enum LedgerMonitorCommand: ZDRCommand {
     // Options, declared once: the spec lists them and run(_:console:) reads them by these keys.
-    static let state = OptionSpec.required("state", "FILE", "Where the newest verified checkpoint is kept between runs.")
-    static let key = OptionSpec.required("key", "VKEY", LedgerCommands.keyHelp)
+    static let state = OptionSpec.value("state", "FILE", "Where the newest verified checkpoint is kept between runs (LEDGER or --tiles).")
+    static let key = OptionSpec.value("key", "VKEY", LedgerCommands.keyHelp + " Not with --fleet.")
+    static let tiles = OptionSpec.value(
+        "tiles", "DIR|URL", "Monitor a C2SP tlog-tiles log (zdr ledger tiles), a directory or an http(s) URL prefix, instead of a ledger file.")
+    static let witness = OptionSpec.repeatable(
+        "witness", "VKEY",
+        "With --tiles: a witness's cosigner key (type 0x04) whose cosignature the served checkpoint must carry, or a file holding it.")
+    static let quorum = OptionSpec.value(
+        "quorum", "K", "With --tiles: valid cosignatures required from distinct --witness keys (default: all of them).")
+    static let fleet = OptionSpec.value(
+        "fleet", "FILE",
+        "Monitor every log of a fleet file (lines: origin verifier-key tiles-location [witness-vkey ...] [quorum=K]) and print one table.")
+    static let stateDirectory = OptionSpec.value(
+        "state-dir", "DIR", "With --fleet: the directory keeping each log's newest checkpoint (one file per origin; created if missing).")
     static let json = OptionSpec.flag("json", "Print the result as JSON.")
 
     static let spec = CommandSpec(
@@ -20,18 +32,52 @@ enum LedgerMonitorCommand: ZDRCommand {
             then stores the ledger's newest checkpoint there. The first run trusts what it finds \
             (trust on first use) and says so. A rollback or fork leaves the state file as it \
             was and prints both checkpoints.
-            Exit status: 0 consistent, 1 rollback, fork or verification failure, 2 failure, \
-            64 usage error.
+            With --tiles instead of LEDGER, the log's served checkpoint is verified from its \
+            tiles (signature along the key chain, tiles hashing to its root) and must extend the \
+            one in --state by a consistency proof built from the tiles; with --witness, it must \
+            also carry --quorum valid cosignatures. With --fleet, every log of the file is checked \
+            so, each against its own state under --state-dir, and one table is printed (origin, \
+            size, age of the newest record, witnesses, problems).
+            Exit status: 0 consistent, 1 rollback, fork, quorum not met or verification failure \
+            (for --fleet: of any log), 2 failure (for --fleet: some log could not be checked and \
+            none has a problem), 64 usage error (a malformed fleet line is named by its number).
             """,
-        options: [state, key, json],
-        positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file.", isOptional: false)]
+        options: [state, key, tiles, witness, quorum, fleet, stateDirectory, json],
+        positionals: [PositionalSpec(name: "LEDGER", help: "The ledger file (or pass --tiles or --fleet).", isOptional: true)]
     )
 
     static func run(_ arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
-        let path = arguments.positional(0)!
-        let statePath = try arguments.required(Self.state)
         let json = arguments.flag(Self.json)
+        let witnessTexts = arguments.values(Self.witness)
+        if let fleetPath = arguments.value(Self.fleet) {
+            guard arguments.positional(0) == nil, arguments.value(Self.tiles) == nil, arguments.value(Self.state) == nil,
+                  arguments.value(Self.key) == nil, witnessTexts.isEmpty, arguments.value(Self.quorum) == nil
+            else { throw arguments.usage("--fleet takes the logs, keys and witnesses from its file: pass only --state-dir and --json with it") }
+            return try runFleet(path: fleetPath, stateDirectory: arguments.value(Self.stateDirectory), json: json,
+                                arguments: arguments, console: console)
+        }
+        guard arguments.value(Self.stateDirectory) == nil else { throw arguments.usage("--state-dir goes with --fleet (use --state otherwise)") }
+        let tilesLocation = arguments.value(Self.tiles)
+        guard (arguments.positional(0) == nil) != (tilesLocation == nil) else {
+            throw arguments.usage("pass either a LEDGER file, --tiles DIR|URL or --fleet FILE")
+        }
+        let statePath = try arguments.required(Self.state)
         let keyText = try LedgerCommands.verifierKey(try arguments.required(Self.key))
+        if let tilesLocation {
+            let witnesses = try witnessTexts.map { text throws(CLIError) in try LedgerCommands.cosignerKey(text) }
+            let distinct = witnesses.reduce(into: [CosignerKey]()) { if !$0.contains($1) { $0.append($1) } }
+            var quorum = distinct.count
+            if let text = arguments.value(Self.quorum) {
+                guard !distinct.isEmpty else { throw arguments.usage("--quorum needs at least one --witness") }
+                quorum = try arguments.parseInteger(text, option: Self.quorum, in: 1...distinct.count)
+            }
+            return try runTiles(location: tilesLocation, statePath: statePath, keyText: keyText, witnesses: distinct,
+                                quorum: quorum, json: json, console: console)
+        }
+        guard witnessTexts.isEmpty, arguments.value(Self.quorum) == nil else {
+            throw arguments.usage("--witness and --quorum go with --tiles (a ledger file holds no cosignatures)")
+        }
+        let path = arguments.positional(0)!
         let previous: String? = ProcFS.exists(statePath)
             ? try readNote(statePath)
             : nil
@@ -102,7 +148,7 @@ enum LedgerMonitorCommand: ZDRCommand {
         return note
     }
 
-    private static func readNote(_ path: String) throws(CLIError) -> String {
+    static func readNote(_ path: String) throws(CLIError) -> String {
         guard case .success(let bytes) = ProcFS.readBytes(path, limit: 64 << 10) else {
             throw .failure("cannot read monitor state \(path)")
         }

@@ -13,12 +13,13 @@ struct LedgerFixture {
     let ledgerPath: String
     let requests: [RequestID]
 
-    init(requests count: Int = 3) throws {
+    /// `name` is the signing key's name, so the log's origin (distinct logs of a fleet need distinct ones).
+    init(requests count: Int = 3, name: String = "test.example/zdr") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-ledger-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         keyPath = directory.appendingPathComponent("signing.key").path
         ledgerPath = directory.appendingPathComponent("zdr.ledger").path
-        let keygen = try ZDR.run(["ledger", "keygen", "--out", keyPath, "--name", "test.example/zdr", "--json"])
+        let keygen = try ZDR.run(["ledger", "keygen", "--out", keyPath, "--name", name, "--json"])
         try #require(keygen.status == 0)
         verifierKey = try #require(try keygen.json()["verifierKey"] as? String)
 
