@@ -59,6 +59,10 @@ public struct LedgerConfiguration: Sendable {
     /// checkpoint, and only periodic ones count towards key evolution. Turn it off only where a
     /// record may stay unsigned until the next periodic checkpoint.
     public var signsEveryFlush: Bool
+    /// What the host is (``SoftwareIdentityRecord/current(policyDocument:configuration:version:)``):
+    /// recorded at open and after every key rotation, so that every receipt has an identity in
+    /// force before it (`zdr ledger verify --expect-binary`). `nil` records none.
+    public var softwareIdentity: SoftwareIdentityRecord?
     /// The file calls (tests: forced failures through a `FaultInjection`).
     package var fileSystem: FileSystem = .live
 
@@ -71,6 +75,7 @@ public struct LedgerConfiguration: Sendable {
         keyEvolution: KeyEvolution? = nil,
         sinks: [any LedgerSink] = [],
         signsEveryFlush: Bool = true,
+        softwareIdentity: SoftwareIdentityRecord? = nil,
         clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
         self.flushIntervalNanoseconds = flushIntervalNanoseconds
@@ -82,6 +87,7 @@ public struct LedgerConfiguration: Sendable {
         self.keyEvolution = keyEvolution
         self.sinks = sinks
         self.signsEveryFlush = signsEveryFlush
+        self.softwareIdentity = softwareIdentity
         self.clock = clock
     }
 }

@@ -53,7 +53,7 @@ public struct IdentifierRegistry: Sendable, Hashable {
             if let agent = r.agent, agent != .undeclared { try require(agent, .agent) }
         case .usage, .discardReceipt, .serviceHealth:
             break
-        case .keyRotation, .checkpoint:
+        case .keyRotation, .checkpoint, .softwareIdentity:
             throw .reservedRecordKind
         }
     }

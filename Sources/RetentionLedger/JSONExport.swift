@@ -59,6 +59,15 @@ extension LedgerRecord {
                 ("aead", quoted(name(r.aead))),
                 ("external_holders", "[" + holders.joined(separator: ",") + "]"),
             ]
+        case .softwareIdentity(let r):
+            fields += [
+                ("executable_sha256", quoted(Base64.encode(r.executableSHA256))),
+                ("policy_sha256", quoted(Base64.encode(r.policySHA256))),
+                ("configuration_sha256", quoted(Base64.encode(r.configurationSHA256))),
+                ("version_major", String(r.version.major)),
+                ("version_minor", String(r.version.minor)),
+                ("version_patch", String(r.version.patch)),
+            ]
         case .serviceHealth(let r):
             fields += [
                 ("window_start_ns", String(r.windowStart.nanosecondsSinceEpoch)),

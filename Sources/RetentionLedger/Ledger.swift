@@ -103,6 +103,8 @@ public final class Ledger: Sendable {
             files.close(fd)
             throw error
         }
+        // Fully initialized now, so a failure here closes the file once, in deinit.
+        try state.withLock { (writer: inout WriterState) throws(LedgerError) in try self.recordSoftwareIdentity(to: &writer) }
         startFlusher()
     }
 
@@ -208,7 +210,17 @@ public final class Ledger: Sendable {
         return index
     }
 
-    /// Appends an internal record (checkpoint, key rotation) under the writer lock.
+    /// The configured software identity, stamped now: at open and after each key rotation.
+    private func recordSoftwareIdentity(to writer: inout WriterState) throws(LedgerError) {
+        guard let identity = configuration.softwareIdentity else { return }
+        let record = LedgerRecord(
+            recordedAt: Coarsening.floor(configuration.clock(), resolution: configuration.timestampResolutionNanoseconds),
+            .softwareIdentity(identity))
+        try record.validateShape()
+        try appendInternalLocked(record, to: &writer)
+    }
+
+    /// Appends an internal record (checkpoint, key rotation, software identity) under the writer lock.
     private func appendInternalLocked(_ record: LedgerRecord, to writer: inout WriterState) throws(LedgerError) {
         try withFrame(of: record) { (frame: Span<UInt8>, leafHash: Hash32) throws(LedgerError) in
             _ = self.appendLocked(record, frame: frame, leafHash: leafHash, to: &writer)
@@ -247,6 +259,7 @@ public final class Ledger: Sendable {
             let rotation = try signer.evolve(treeSize: writer.replay.tree.size)
             let rotationRecord = LedgerRecord(recordedAt: record.recordedAt, .keyRotation(rotation))
             try appendInternalLocked(rotationRecord, to: &writer)
+            try recordSoftwareIdentity(to: &writer)
             writer.checkpointsInEpoch = 0
             if evolution.keyFilePath != nil { writer.keySavePendingAt = writer.replay.tree.size }
         }

@@ -98,7 +98,7 @@ public enum LedgerError: Error, Sendable, Hashable, CustomStringConvertible {
         case .invalidRecord(let index, let offset, let fault):
             return "ledger record \(index) at byte offset \(offset) is invalid: \(fault.rawValue)"
         case .undeclaredIdentifier(let kind): return "\(kind.rawValue) identifier is not declared in the registry"
-        case .reservedRecordKind: return "checkpoint and key-rotation records are written by the ledger only"
+        case .reservedRecordKind: return "checkpoint, key-rotation and software-identity records are written by the ledger only"
         case .invalidField(let field): return "record field out of range: \(field)"
         case .closed: return "ledger is closed"
         case .requestNotFound: return "no discard receipt recorded for the request"

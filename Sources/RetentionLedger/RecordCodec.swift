@@ -218,6 +218,10 @@ extension LedgerRecord {
             guard rotation.newPublicKey.count == 32, rotation.signature.count == 64 else { throw .invalidField("key_rotation") }
         case .checkpoint(let checkpoint):
             guard checkpoint.rootHash.count == 32, checkpoint.signature.count == 64 else { throw .invalidField("checkpoint") }
+        case .softwareIdentity(let identity):
+            guard identity.executableSHA256.count == 32, identity.policySHA256.count == 32,
+                  identity.configurationSHA256.count == 32
+            else { throw .invalidField("software_identity") }
         case .requestOpened, .upstreamEgress, .policyDecision, .serviceHealth:
             break
         }
@@ -243,6 +247,7 @@ extension LedgerRecord {
         case .serviceHealth(let r): r.encode(into: &out)
         case .keyRotation(let r): r.encode(into: &out)
         case .checkpoint(let r): r.encode(into: &out)
+        case .softwareIdentity(let r): r.encode(into: &out)
         }
     }
 
@@ -271,6 +276,7 @@ extension LedgerRecord {
         case .serviceHealth: body = .serviceHealth(try ServiceHealthRecord(from: &input))
         case .keyRotation: body = .keyRotation(try KeyRotationRecord(from: &input))
         case .checkpoint: body = .checkpoint(try CheckpointRecord(from: &input))
+        case .softwareIdentity: body = .softwareIdentity(try SoftwareIdentityRecord(from: &input))
         }
         try input.finish()
         return LedgerRecord(recordedAt: recordedAt, body)

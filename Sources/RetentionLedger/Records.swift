@@ -332,6 +332,65 @@ extension KeyRotationRecord: RecordBodyCoding {
     }
 }
 
+/// What produced the records after it: SHA-256 of the running executable, of the loaded policy
+/// document and of the vault's configuration, and the package version. Written by the ledger
+/// only, at open and after each key rotation, when ``LedgerConfiguration/softwareIdentity`` is
+/// set. Self-reported: a modified binary can report another's hashes until the record is bound
+/// to a hardware attestation (Docs/ThreatModel.md).
+public struct SoftwareIdentityRecord: Sendable, Hashable {
+    /// SHA-256 of the executable (32 bytes), as `/proc/self/exe` reads.
+    public var executableSHA256: [UInt8]
+    /// SHA-256 of the policy document as loaded (32 bytes).
+    public var policySHA256: [UInt8]
+    /// SHA-256 of the vault's configuration as the host encodes it (32 bytes).
+    public var configurationSHA256: [UInt8]
+    /// The package version, `major.minor.patch`.
+    public var version: SoftwareVersion
+
+    /// An identity from its hashes and version.
+    public init(executableSHA256: [UInt8], policySHA256: [UInt8], configurationSHA256: [UInt8], version: SoftwareVersion) {
+        self.executableSHA256 = executableSHA256
+        self.policySHA256 = policySHA256
+        self.configurationSHA256 = configurationSHA256
+        self.version = version
+    }
+}
+
+/// A package version, `major.minor.patch`: numbers only, so the record holds no free text.
+public struct SoftwareVersion: Sendable, Hashable, CustomStringConvertible {
+    public var major: UInt16
+    public var minor: UInt16
+    public var patch: UInt16
+
+    /// `major.minor.patch`.
+    public init(major: UInt16, minor: UInt16, patch: UInt16) {
+        self.major = major
+        self.minor = minor
+        self.patch = patch
+    }
+
+    /// `major.minor.patch`.
+    public var description: String { "\(major).\(minor).\(patch)" }
+}
+
+extension SoftwareIdentityRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.raw(executableSHA256)
+        out.raw(policySHA256)
+        out.raw(configurationSHA256)
+        out.u16(version.major)
+        out.u16(version.minor)
+        out.u16(version.patch)
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        executableSHA256 = try input.raw(32)
+        policySHA256 = try input.raw(32)
+        configurationSHA256 = try input.raw(32)
+        version = SoftwareVersion(major: try input.u16(), minor: try input.u16(), patch: try input.u16())
+    }
+}
+
 /// A signed checkpoint of all records before it. Written by the ledger only.
 public struct CheckpointRecord: Sendable, Hashable {
     /// The number of records covered (equals this record's own leaf index).
@@ -370,6 +429,7 @@ public enum LedgerRecordBody: Sendable, Hashable {
     case serviceHealth(ServiceHealthRecord)
     case keyRotation(KeyRotationRecord)
     case checkpoint(CheckpointRecord)
+    case softwareIdentity(SoftwareIdentityRecord)
 
     /// The kind byte on disk.
     public var kind: LedgerRecordKind {
@@ -382,6 +442,7 @@ public enum LedgerRecordBody: Sendable, Hashable {
         case .serviceHealth: .serviceHealth
         case .keyRotation: .keyRotation
         case .checkpoint: .checkpoint
+        case .softwareIdentity: .softwareIdentity
         }
     }
 }
@@ -396,6 +457,7 @@ public enum LedgerRecordKind: UInt8, Sendable, Hashable, CaseIterable {
     case serviceHealth = 6
     case keyRotation = 7
     case checkpoint = 8
+    case softwareIdentity = 9
 
     /// Kinds only the ledger itself writes.
     public var isReserved: Bool { self == .keyRotation || self == .checkpoint }
@@ -411,6 +473,7 @@ public enum LedgerRecordKind: UInt8, Sendable, Hashable, CaseIterable {
         case .serviceHealth: "service_health"
         case .keyRotation: "key_rotation"
         case .checkpoint: "checkpoint"
+        case .softwareIdentity: "software_identity"
         }
     }
 }
@@ -443,7 +506,7 @@ public struct LedgerRecord: Sendable, Hashable {
         case .upstreamEgress(let r): r.requestID
         case .policyDecision(let r): r.requestID
         case .discardReceipt(let r): r.requestID
-        case .serviceHealth, .keyRotation, .checkpoint: nil
+        case .serviceHealth, .keyRotation, .checkpoint, .softwareIdentity: nil
         }
     }
 }

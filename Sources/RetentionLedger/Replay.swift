@@ -122,7 +122,7 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             }
             if indexes { receipts.add(receipt.requestID, RecordLocation(leafIndex: index, offset: offset, length: frameLength)) }
             recordsSinceCheckpoint += 1
-        case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth:
+        case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth, .softwareIdentity:
             recordsSinceCheckpoint += 1
         }
         tree.append(leafHash: leafHash)

@@ -17,6 +17,7 @@ struct RecordTests {
         records.append(.discardReceipt(receipt))
         records.append(LedgerRecord(.keyRotation(KeyRotationRecord(epoch: 1, newPublicKey: Array(repeating: 7, count: 32), treeSize: 9, signature: Array(repeating: 9, count: 64)))))
         records.append(LedgerRecord(.checkpoint(CheckpointRecord(treeSize: 9, rootHash: Array(repeating: 1, count: 32), keyEpoch: 0, signature: Array(repeating: 2, count: 64)))))
+        records.append(LedgerRecord(.softwareIdentity(sampleIdentity)))
         return records
     }
 
@@ -168,13 +169,15 @@ struct RecordTests {
         defer { directory.cleanup() }
         let path = directory.file("ledger.zdr")
         let signer = try SigningKey.generate(name: "ledger.example")
-        let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration(keyEvolution: KeyEvolution()))
+        var configuration = quietConfiguration(keyEvolution: KeyEvolution())
+        configuration.softwareIdentity = sampleIdentity
+        let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: configuration)
         for record in sampleRecords(request(1)) { try ledger.append(record) }
         _ = try ledger.checkpoint()
         try ledger.close()
         let export = try LedgerVerifier.exportJSONLines(path: path)
         let lines = export.split(separator: "\n")
-        #expect(lines.count == 8)  // six records, a checkpoint and a key rotation
+        #expect(lines.count == 10)  // the identity, six records, a checkpoint, a key rotation, the identity again
         let declared = Set((testRegistry.workspaces.union(testRegistry.agents).union(testRegistry.models).union(testRegistry.providers)).map(\.value))
         let kindNames = Set(LedgerRecordKind.allCases.map(\.name))
         var enumNames = kindNames

@@ -102,3 +102,8 @@ func readFile(_ path: String) -> [UInt8] { Array(FileManager.default.contents(at
 func writeFile(_ path: String, _ bytes: [UInt8]) {
     _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
 }
+
+/// A software identity with recognisable hashes.
+let sampleIdentity = SoftwareIdentityRecord(
+    executableSHA256: Array(repeating: 0xE1, count: 32), policySHA256: Array(repeating: 0xB0, count: 32),
+    configurationSHA256: Array(repeating: 0xC0, count: 32), version: SoftwareVersion(major: 0, minor: 15, patch: 1))

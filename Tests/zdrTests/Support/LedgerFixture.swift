@@ -29,13 +29,15 @@ struct LedgerFixture {
     /// Appends `count` requests (opened, used, discarded) and a checkpoint to the ledger at
     /// `path`, signing with the key at `keyPath`; returns their ids and the checkpoint note.
     @discardableResult
-    static func append(requests count: Int, to path: String, keyPath: String) throws -> (requests: [RequestID], checkpoint: String) {
+    static func append(
+        requests count: Int, to path: String, keyPath: String, identity: SoftwareIdentityRecord? = nil
+    ) throws -> (requests: [RequestID], checkpoint: String) {
         let signer = try SigningKey(loadingFrom: keyPath)
         let workspace = Identifier("ws-test")!, model = Identifier("model-a")!
         let ledger = try Ledger(
             path: path, registry: IdentifierRegistry(workspaces: [workspace], models: [model]), signer: signer,
             configuration: LedgerConfiguration(flushIntervalNanoseconds: nil, checkpointEveryRecords: nil,
-                                               checkpointIntervalNanoseconds: nil))
+                                               checkpointIntervalNanoseconds: nil, softwareIdentity: identity))
         var ids: [RequestID] = []
         for index in 0..<count {
             let id = RequestID.random()
