@@ -11,6 +11,8 @@
 
 @_exported import class RetentionLedger.Ledger
 @_exported import struct RetentionLedger.LedgerConfiguration
+@_exported import struct RetentionLedger.SoftwareIdentityRecord
+@_exported import struct RetentionLedger.SoftwareVersion
 @_exported import struct RetentionLedger.KeyEvolution
 @_exported import struct RetentionLedger.IdentifierRegistry
 @_exported import class RetentionLedger.SigningKey

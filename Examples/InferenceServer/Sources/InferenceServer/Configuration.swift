@@ -1,4 +1,5 @@
 import Foundation
+import ZeroRetention
 
 /// The command line: `inference-server [--host H] [--port N] [--policy FILE] [--ledger FILE]
 /// [--signing-key FILE] [--data DIR] [--budget-mib N] [--plain-routes]`.
@@ -12,6 +13,9 @@ struct ServerConfiguration {
     var budgetMiB = 256
     /// Also serve `/plain/…`: the same engines without the vault, for the throughput comparison.
     var plainRoutes = false
+
+    /// The reference server's version, recorded in the ledger's software-identity records.
+    static let version = SoftwareVersion(major: 0, minor: 1, patch: 0)
 
     var ledger: String { ledgerPath ?? dataDirectory + "/ledger.zdr" }
     var signingKey: String { signingKeyPath ?? dataDirectory + "/ledger.key" }

@@ -39,8 +39,9 @@ do {
     try Vault.installFatalSignalHandlers()
     try Vault.installTerminationHandlers()
     let vault = try Vault(configuration: .init(byteBudget: configuration.budgetMiB << 20))
-    let policy = try configuration.policyPath.map { path throws(PolicyConfigurationError) in try RetentionPolicy(contentsOfFile: path) }
-        ?? RetentionPolicy(json: Array(DemoPolicy.json.utf8))
+    let policyDocument = try configuration.policyPath.map { path in [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
+        ?? Array(DemoPolicy.json.utf8)
+    let policy = try RetentionPolicy(json: policyDocument)
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let signer: SigningKey
     if configuration.signingKeyPath == nil, !FileManager.default.fileExists(atPath: configuration.signingKey) {
@@ -52,7 +53,13 @@ do {
     }
     let registry = IdentifierRegistry(
         declaredBy: policy, additionalModels: Set(DemoPolicy.additionalModels.compactMap(Identifier.init)))
-    let ledger = try Ledger(path: configuration.ledger, registry: registry, signer: signer)
+    // What produced the receipts: this binary, this policy, this budget (a self-reported label
+    // until bound to an attestation; `zdr ledger verify --expect-binary`).
+    let identity = try SoftwareIdentityRecord.current(
+        policyDocument: policyDocument, configuration: Array("byteBudget=\(configuration.budgetMiB << 20)".utf8),
+        version: ServerConfiguration.version)
+    let ledger = try Ledger(
+        path: configuration.ledger, registry: registry, signer: signer, configuration: LedgerConfiguration(softwareIdentity: identity))
     audited = AuditedVault(vault: vault, policy: policy, ledger: ledger)
     FileHandle.standardOutput.write(Data("inference-server: verifier key \(signer.verifierKey)\n".utf8))
 } catch {
