@@ -358,8 +358,11 @@ public struct SoftwareIdentityRecord: Sendable, Hashable {
 
 /// A package version, `major.minor.patch`: numbers only, so the record holds no free text.
 public struct SoftwareVersion: Sendable, Hashable, CustomStringConvertible {
+    /// Incompatible changes.
     public var major: UInt16
+    /// Compatible additions.
     public var minor: UInt16
+    /// Fixes.
     public var patch: UInt16
 
     /// `major.minor.patch`.

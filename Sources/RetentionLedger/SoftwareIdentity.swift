@@ -36,7 +36,7 @@ public struct IdentityTally: Sendable, Hashable {
 
 extension LedgerVerifier {
     /// Which recorded identity each discard receipt was produced under, reading the file
-    /// through a window (call ``verify(path:verifierKey:)`` first: this checks frames and
+    /// through a window (call ``verify(path:verifierKey:)-(_,VerifierKey)`` first: this checks frames and
     /// encodings, not signatures).
     public static func identityTally(path: String) throws(LedgerError) -> IdentityTally {
         var tally = IdentityTally()
