@@ -4,6 +4,9 @@
 // checkpoint's signature (libsodium, behind `VerifierKey`), which is not what is under test.
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import RetentionLedger
 
 /// FIPS 180-4 SHA-256, plainly.
@@ -56,7 +59,8 @@ struct SpecReaderError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// The client. `prefix` is the tiles directory.
+/// The client. `prefix` is the tiles directory, or an `http://127.0.0.1:PORT/…` URL prefix it
+/// GETs from with its own HTTP/1.0 client (`SpecHTTP`), as the spec's clients fetch a log.
 struct SpecTileClient {
     let prefix: String
 
@@ -112,6 +116,7 @@ struct SpecTileClient {
     }
 
     func fetch(_ path: String) throws -> [UInt8] {
+        if prefix.hasPrefix("http://") { return try SpecHTTP.get(prefix + (prefix.hasSuffix("/") ? "" : "/") + path) }
         guard let data = FileManager.default.contents(atPath: prefix + "/" + path) else { throw SpecReaderError("missing \(path)") }
         return Array(data)
     }
@@ -226,5 +231,44 @@ struct SpecTileClient {
     /// The root of the whole tree from the tiles, for comparison with the checkpoint.
     func treeRoot(treeSize s: UInt64) throws -> [UInt8] {
         s == 0 ? SpecSHA256.hash([]) : try mth(0, s, treeSize: s)
+    }
+}
+
+/// GET over HTTP/1.0 on a plain socket, for the spec client: nothing of zdr's or Foundation's
+/// HTTP stack, so the tiles are read the way any other client would read them. Loopback only.
+enum SpecHTTP {
+    static func get(_ url: String) throws -> [UInt8] {
+        // http://127.0.0.1:PORT/path
+        let rest = url.dropFirst("http://".count)
+        guard let slash = rest.firstIndex(of: "/"), let colon = rest[..<slash].lastIndex(of: ":"),
+              rest[..<colon] == "127.0.0.1", let port = UInt16(rest[rest.index(after: colon)..<slash])
+        else { throw SpecReaderError("not a loopback URL") }
+        let path = String(rest[slash...])
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SpecReaderError("socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { throw SpecReaderError("connect") }
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { throw SpecReaderError("send") }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }   // HTTP/1.0: the server closes after the body
+            response += buffer[..<count]
+        }
+        guard let end = (0..<max(0, response.count - 3)).first(where: { response[$0..<($0 + 4)] == [13, 10, 13, 10] }) else {
+            throw SpecReaderError("no header end")
+        }
+        let statusLine = String(decoding: response[..<(response.firstIndex(of: 13) ?? end)], as: UTF8.self)
+        guard statusLine.split(separator: " ").dropFirst().first == "200" else { throw SpecReaderError("missing \(path): \(statusLine)") }
+        return Array(response[(end + 4)...])
     }
 }

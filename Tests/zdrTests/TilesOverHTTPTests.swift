@@ -57,6 +57,34 @@ struct TilesOverHTTPTests {
         #expect(nowhere.err.contains("no checkpoint"))
     }
 
+    @Test("a client written from the spec alone (Support/TileSpecReader.swift) GETs the tiles from nginx and verifies a receipt's inclusion")
+    func independentClientOverHTTP() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let tiles = fixture.path("tiles")
+        #expect(try ZDR.run(["ledger", "tiles", "--out", tiles, "--key", fixture.verifierKey, fixture.ledgerPath]).status == 0)
+        let server = try NginxServer(root: tiles, scratch: fixture.path("nginx"))
+        defer { server.stop() }
+        let client = SpecTileClient(prefix: "http://127.0.0.1:\(server.port)/")
+        let key = try VerifierKey(fixture.verifierKey)
+        // The receipt as the customer has it: the record bytes of its bundle.
+        let id = fixture.requests[2].description
+        let bundle = try ReceiptBundle(json: try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", id, "--key", fixture.verifierKey]).out)
+        #expect(try client.verifyInclusion(of: bundle.record, at: bundle.leafIndex, key: key) == bundle.treeSize)
+        // A different record at that index is refused, and so is one past the tree.
+        var forged = bundle.record
+        forged[forged.count - 1] ^= 1
+        #expect(throws: SpecReaderError.self) { try client.verifyInclusion(of: forged, at: bundle.leafIndex, key: key) }
+        #expect(throws: SpecReaderError.self) { try client.verifyInclusion(of: bundle.record, at: bundle.treeSize, key: key) }
+        // The log grows while served: the client follows the new checkpoint.
+        let grown = try LedgerFixture.append(requests: 90, to: fixture.ledgerPath, keyPath: fixture.keyPath)
+        #expect(try ZDR.run(["ledger", "tiles", "--out", tiles, fixture.ledgerPath]).status == 0)
+        let later = try ReceiptBundle(json: try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", grown.requests[80].description,
+                                                          "--key", fixture.verifierKey]).out)
+        #expect(try client.verifyInclusion(of: later.record, at: later.leafIndex, key: key) == later.treeSize)
+        #expect(try client.verifyInclusion(of: bundle.record, at: bundle.leafIndex, key: key) == later.treeSize)
+    }
+
     @Test("a server that answers neither 200 nor 404, or none at all, is a failure naming the status")
     func unavailable() throws {
         let fixture = try LedgerFixture()

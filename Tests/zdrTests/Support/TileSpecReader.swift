@@ -1,0 +1,1 @@
+../../RetentionLedgerTests/TileSpecReader.swift
