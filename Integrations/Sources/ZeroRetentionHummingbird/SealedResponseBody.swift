@@ -64,7 +64,7 @@ extension ResponseBody {
 
 extension ResponseBody {
     /// Content up to this size goes out in the response's one write: a closure body costs
-    /// Hummingbird three (head, each chunk, end), each a hop to the event loop and a syscall.
+    /// Hummingbird three separate writes to the channel (head, each chunk, end).
     static let singleWriteLimit = 64 << 10
 
     /// Every chunk of `dataClass`, opened one at a time into one wiping buffer (zeroed when
