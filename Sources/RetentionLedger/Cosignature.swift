@@ -48,11 +48,8 @@ public struct CosignerKey: Sendable, Hashable, CustomStringConvertible {
     /// Parses `name+keyid+base64(0x04 || key)`. The type byte must be 0x04 and the key ID must
     /// match the name and key; anything else is ``LedgerError/malformedKey``.
     public init(_ text: String) throws(LedgerError) {
-        let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[1].utf8.count == 8, let id = UInt32(parts[1], radix: 16),
-              parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }),
-              let material = Base64.decode(parts[2]), material.count == 33, material[0] == cosignatureKeyType,
-              let key = CosignerKey(name: String(parts[0]), publicKey: Array(material[1...])), key.keyID == id
+        guard let (name, id, publicKey) = parseVKey(text, type: cosignatureKeyType),
+              let key = CosignerKey(name: name, publicKey: publicKey), key.keyID == id
         else { throw .malformedKey }
         self = key
     }

@@ -28,6 +28,19 @@ func noteKeyID(name: String, publicKey: [UInt8]) -> UInt32 {
     return UInt32(digest[0]) << 24 | UInt32(digest[1]) << 16 | UInt32(digest[2]) << 8 | UInt32(digest[3])
 }
 
+/// The parts of a C2SP vkey, `name+keyid+base64(type || 32-byte public key)`: the key ID as
+/// 8 lowercase hex digits and the type byte `type` (0x01 for a log's key, 0x04 for a witness's
+/// cosigner key), or nil. The caller builds its key from them and checks the key ID, which
+/// depends on the type.
+func parseVKey(_ text: String, type: UInt8) -> (name: String, keyID: UInt32, publicKey: [UInt8])? {
+    let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
+    guard parts.count == 3, parts[1].utf8.count == 8, let id = UInt32(parts[1], radix: 16),
+          parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }),
+          let material = Base64.decode(parts[2]), material.count == 33, material[0] == type
+    else { return nil }
+    return (String(parts[0]), id, Array(material[1...]))
+}
+
 func hex8(_ value: UInt32) -> String {
     Hex.encode([UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)])
 }
@@ -49,11 +62,8 @@ public struct VerifierKey: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `name+keyid+base64`; the key ID must match the key, as in the signed-note spec.
     public init(_ text: String) throws(LedgerError) {
-        let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[1].utf8.count == 8, let id = UInt32(parts[1], radix: 16),
-              parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }),
-              let material = Base64.decode(parts[2]), material.count == 33, material[0] == ed25519KeyType,
-              let key = VerifierKey(name: String(parts[0]), publicKey: Array(material[1...])), key.keyID == id
+        guard let (name, id, publicKey) = parseVKey(text, type: ed25519KeyType),
+              let key = VerifierKey(name: name, publicKey: publicKey), key.keyID == id
         else { throw .malformedKey }
         self = key
     }

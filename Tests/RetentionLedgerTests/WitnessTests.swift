@@ -95,6 +95,30 @@ struct CosignatureTests {
         #expect(throws: LedgerError.malformedKey) { try CosignerKey(witnessVKey.replacingOccurrences(of: "cc9a7044", with: "a7f07fd6")) }
     }
 
+    @Test("one vkey parser for both key types: each malformed shape is refused by both, a valid one round-trips")
+    func sharedVKeyParser() throws {
+        // The C2SP example key as a log's vkey (0x01) and this witness's (0x04).
+        let logVKey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+        #expect(try VerifierKey(logVKey).description == logVKey)
+        #expect(try CosignerKey(witnessVKey).description == witnessVKey)
+        func malformed(_ vkey: String) -> [String] {
+            let parts = vkey.split(separator: "+", maxSplits: 2).map(String.init)
+            let (name, id, key) = (parts[0], parts[1], parts[2])
+            return [
+                "\(name)+\(id.uppercased())+\(key)",              // key ID not lowercase hex
+                "\(name)+\(id.dropLast())+\(key)",                // 7 hex digits
+                "\(name)+\(id)",                                    // no key
+                "+\(id)+\(key)",                                    // no name
+                "\(name)+\(id)+\(key.dropFirst(4))",               // material not 33 bytes
+                "\(name)+\(id)+!\(key.dropFirst())",               // not base64
+                "\(name)+00000000+\(key)",                          // key ID of another key
+                "\(name) x+\(id)+\(key)",                          // a space in the name
+            ]
+        }
+        for bad in malformed(logVKey) { #expect(throws: LedgerError.malformedKey, "\(bad)") { try VerifierKey(bad) } }
+        for bad in malformed(witnessVKey) { #expect(throws: LedgerError.malformedKey, "\(bad)") { try CosignerKey(bad) } }
+    }
+
     @Test("a cosigned note keeps the log's signature check and counts distinct valid witnesses")
     func quorum() throws {
         var log = try newLog()
