@@ -10,17 +10,41 @@ import Glibc
 /// A tiles log served by a real static web server: nginx on 127.0.0.1, started here with a
 /// configuration of its own (the CI installs nginx and sets ZDR_REQUIRE_NGINX, so there this
 /// suite runs; on a machine without nginx it is skipped).
+/// A fixture ledger with its tiles written to `tiles` and nginx serving that directory at `url`.
+final class ServedLog {
+    let fixture: LedgerFixture
+    let tiles: String
+    let server: NginxServer
+    var url: String { "http://127.0.0.1:\(server.port)/" }
+
+    init(extraLocations: String = "", beforeServing: (LedgerFixture, String) throws -> Void = { _, _ in }) throws {
+        fixture = try LedgerFixture()
+        tiles = fixture.path("tiles")
+        do {
+            let written = try ZDR.run(["ledger", "tiles", "--out", tiles, "--key", fixture.verifierKey, fixture.ledgerPath])
+            try #require(written.status == 0, "\(written.err)")
+            try beforeServing(fixture, tiles)
+            server = try NginxServer(root: tiles, scratch: fixture.path("nginx"), extraLocations: extraLocations)
+        } catch {
+            fixture.cleanup()
+            throw error
+        }
+    }
+
+    /// Stops nginx and removes the fixture.
+    func cleanup() {
+        server.stop()
+        fixture.cleanup()
+    }
+}
+
 @Suite("zdr ledger prove --tiles URL: tiles served by nginx", .enabled(if: NginxServer.isAvailable || NginxServer.isRequired))
 struct TilesOverHTTPTests {
     @Test("over HTTP: the same bundle as from the directory; the log grows while served; damage and absence are typed")
     func proveOverHTTP() throws {
-        let fixture = try LedgerFixture()
-        defer { fixture.cleanup() }
-        let tiles = fixture.path("tiles")
-        #expect(try ZDR.run(["ledger", "tiles", "--out", tiles, "--key", fixture.verifierKey, fixture.ledgerPath]).status == 0)
-        let server = try NginxServer(root: tiles, scratch: fixture.path("nginx"))
-        defer { server.stop() }
-        let url = "http://127.0.0.1:\(server.port)/"
+        let served = try ServedLog()
+        defer { served.cleanup() }
+        let (fixture, tiles, url) = (served.fixture, served.tiles, served.url)
 
         let id = fixture.requests[1].description
         let overHTTP = try ZDR.run(["ledger", "prove", "--tiles", url, "--request", id, "--key", fixture.verifierKey])
@@ -59,13 +83,10 @@ struct TilesOverHTTPTests {
 
     @Test("a client written from the spec alone (Support/TileSpecReader.swift) GETs the tiles from nginx and verifies a receipt's inclusion")
     func independentClientOverHTTP() throws {
-        let fixture = try LedgerFixture()
-        defer { fixture.cleanup() }
-        let tiles = fixture.path("tiles")
-        #expect(try ZDR.run(["ledger", "tiles", "--out", tiles, "--key", fixture.verifierKey, fixture.ledgerPath]).status == 0)
-        let server = try NginxServer(root: tiles, scratch: fixture.path("nginx"))
-        defer { server.stop() }
-        let client = SpecTileClient(prefix: "http://127.0.0.1:\(server.port)/")
+        let served = try ServedLog()
+        defer { served.cleanup() }
+        let (fixture, tiles) = (served.fixture, served.tiles)
+        let client = SpecTileClient(prefix: served.url)
         let key = try VerifierKey(fixture.verifierKey)
         // The receipt as the customer has it: the record bytes of its bundle.
         let id = fixture.requests[2].description
@@ -87,12 +108,10 @@ struct TilesOverHTTPTests {
 
     @Test("a server that answers neither 200 nor 404, or none at all, is a failure naming the status")
     func unavailable() throws {
-        let fixture = try LedgerFixture()
-        defer { fixture.cleanup() }
-        let tiles = fixture.path("tiles")
-        #expect(try ZDR.run(["ledger", "tiles", "--out", tiles, "--key", fixture.verifierKey, fixture.ledgerPath]).status == 0)
         // nginx told to refuse the checkpoint: 403.
-        let server = try NginxServer(root: tiles, scratch: fixture.path("nginx"), extraLocations: "location = /checkpoint { return 403; }")
+        let served = try ServedLog(extraLocations: "location = /checkpoint { return 403; }")
+        defer { served.cleanup() }
+        let (fixture, server) = (served.fixture, served.server)
         let id = fixture.requests[1].description
         let forbidden = try ZDR.run(["ledger", "prove", "--tiles", "http://127.0.0.1:\(server.port)", "--request", id, "--key", fixture.verifierKey])
         #expect(forbidden.status == 2)
@@ -102,6 +121,181 @@ struct TilesOverHTTPTests {
         let refused = try ZDR.run(["ledger", "prove", "--tiles", "http://127.0.0.1:\(port)", "--request", id, "--key", fixture.verifierKey])
         #expect(refused.status == 2)
         #expect(refused.err.contains("could not be reached"), "\(refused.err)")
+    }
+
+    @Test("a redirect is refused, not followed: a failure naming only the path and the status")
+    func redirectRefused() throws {
+        // The checkpoint moved by a 302 to a copy of the same log: following it would succeed.
+        let served = try ServedLog(extraLocations: "location = /checkpoint { return 302 /moved/checkpoint; }") { _, tiles in
+            let copy = NSTemporaryDirectory() + "zdr-moved-\(UUID().uuidString)"
+            try FileManager.default.copyItem(atPath: tiles, toPath: copy)
+            try FileManager.default.moveItem(atPath: copy, toPath: tiles + "/moved")
+        }
+        defer { served.cleanup() }
+        let fixture = served.fixture
+        let direct = try ZDR.run(["ledger", "prove", "--tiles", served.url + "moved/", "--request", fixture.requests[1].description,
+                                  "--key", fixture.verifierKey])
+        #expect(direct.status == 0, "\(direct.err)")
+        let redirected = try ZDR.run(["ledger", "prove", "--tiles", served.url, "--request", fixture.requests[1].description,
+                                      "--key", fixture.verifierKey])
+        #expect(redirected.status == 2, "\(redirected.out)\(redirected.err)")
+        #expect(redirected.err.contains("checkpoint: the server answered 302"), "\(redirected.err)")
+        #expect(!redirected.err.contains("moved"))
+        #expect(redirected.out.isEmpty)
+    }
+
+    @Test("a 64 MiB tile is refused as soon as it passes 8,192 bytes: the server could not send it all, zdr's peak RSS stays small",
+          arguments: [false, true])
+    func oversizedTileRefusedEarly(declared: Bool) throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let tiles = fixture.path("tiles")
+        #expect(try ZDR.run(["ledger", "tiles", "--out", tiles, "--key", fixture.verifierKey, fixture.ledgerPath]).status == 0)
+        let server = try OversizedTileServer(root: tiles, scratch: fixture.path("python"), declared: declared)
+        defer { server.stop() }
+        func prove(_ prefix: String) throws -> PeakRSSRun {
+            try PeakRSSRun([ZDR.executable.path, "ledger", "prove", "--tiles", "http://127.0.0.1:\(server.port)/" + prefix,
+                            "--request", fixture.requests[1].description, "--key", fixture.verifierKey], scratch: fixture.path("rss"))
+        }
+        // The same log served as it is, for zdr's own peak RSS with a fetch or two behind it.
+        let baseline = try prove("real/")
+        #expect(baseline.status == 0, "\(baseline.err)")
+        let run = try prove("")
+        // A tile over its size is a finding naming the tile (the checkpoint was served as it is).
+        #expect(run.status == 1, "\(run.err)")
+        #expect(run.err.contains("tile/0/"), "\(run.err)")
+        let sent = try server.bytesSent()
+        // What the kernel's socket buffers took before the client closed, not the 64 MiB body.
+        #expect(sent < OversizedTileServer.bodyBytes / 4, "the server sent \(sent) bytes")
+        // zdr did not hold the body: its peak RSS is within 16 MiB of a good run's.
+        #expect(run.maxRSSKiB < baseline.maxRSSKiB + 16 << 10, "peak RSS \(run.maxRSSKiB) KiB, \(baseline.maxRSSKiB) KiB for the good log")
+        print("oversized tile (Content-Length \(declared ? "declared" : "absent")): server sent \(sent) bytes, zdr peak RSS \(run.maxRSSKiB) KiB (\(baseline.maxRSSKiB) KiB for the good log)")
+    }
+}
+
+/// Python's http.server serving `root` (as it is under `/real/`), except that every level-0 tile
+/// is 64 MiB of zeros, ignoring any Range, streamed in 64 KiB writes a millisecond apart (at most
+/// 64 MB/s, a fast network's pace rather than loopback's: FoundationNetworking's delegate sees the
+/// data asynchronously, and at memory speed the cancellation can lag a whole body behind), with or
+/// without a Content-Length; it appends, per such request, the bytes it managed to hand to the
+/// socket before the client went away.
+final class OversizedTileServer {
+    static let bodyBytes = 64 << 20
+    static let script = """
+        import http.server, sys, time
+        root, log_path, declared, total = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=root, **kwargs)
+            def log_message(self, *args):
+                pass
+            def do_GET(self):
+                if self.path.startswith("/real/"):
+                    self.path = self.path[len("/real"):]
+                    return super().do_GET()
+                if not self.path.startswith("/tile/0/"):
+                    return super().do_GET()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                if declared:
+                    self.send_header("Content-Length", str(total))
+                self.end_headers()
+                sent, chunk = 0, bytes(65536)
+                try:
+                    while sent < total:
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+                        time.sleep(0.001)
+                except OSError:
+                    pass
+                with open(log_path, "a") as log:
+                    log.write("%s %d\\n" % (self.path, sent))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+        """
+
+    let port: Int
+    private let log: String
+    private let process = Process()
+
+    init(root: String, scratch: String, declared: Bool) throws {
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        log = scratch + "/sent.log"
+        try Self.script.write(toFile: scratch + "/server.py", atomically: true, encoding: .utf8)
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", scratch + "/server.py", root, log, declared ? "1" : "0", String(Self.bodyBytes)]
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The port it bound, on its first line.
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            line.append(byte)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            Issue.record("python3 http.server did not start")
+            throw CancellationError()
+        }
+        self.port = port
+    }
+
+    /// The most bytes sent for one oversized tile, waiting (a bounded while) for the server to
+    /// notice that the client closed.
+    func bytesSent() throws -> Int {
+        for _ in 0..<500 {
+            if let text = try? String(contentsOfFile: log, encoding: .utf8), !text.isEmpty {
+                return text.split(separator: "\n").compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.max() ?? 0
+            }
+            usleep(10_000)
+        }
+        Issue.record("the server logged no oversized tile request")
+        return Int.max
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
+/// A child run under python3, which reports its status, standard error and peak resident set
+/// (getrusage RUSAGE_CHILDREN ru_maxrss, KiB): the only child the wrapper has.
+struct PeakRSSRun {
+    let status: Int32
+    let err: String
+    let maxRSSKiB: Int
+
+    init(_ arguments: [String], scratch: String) throws {
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        let report = scratch + "/report"
+        let wrapper = """
+            import resource, subprocess, sys
+            run = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            with open(sys.argv[1], "w") as out:
+                out.write("%d\\n%d\\n" % (run.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+                out.write(run.stderr.decode("utf-8", "replace"))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", wrapper, report] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let text = try String(contentsOfFile: report, encoding: .utf8)
+        let lines = text.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)
+        status = Int32(lines.first ?? "") ?? -1
+        maxRSSKiB = lines.count > 1 ? Int(lines[1]) ?? Int.max : Int.max
+        err = lines.count > 2 ? String(lines[2]) : ""
     }
 }
 
