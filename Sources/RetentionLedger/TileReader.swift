@@ -142,6 +142,54 @@ public struct TileReader: Sendable {
         return (entry, proof.map(\.bytes))
     }
 
+    /// Folds `step` over the entries [`start`, size) of `checkpoint`'s tree (from
+    /// ``checkpoint()``), reading only the entry bundles that hold them, and returns the result
+    /// only once every entry is shown to be that tree's leaf: the hashes of the first `start`
+    /// leaves (from the tiles) must have `rootAtStart`, a root kept from an earlier read, and
+    /// with the entries' leaf hashes appended they must have the checkpoint's root. A monitor
+    /// so counts a growing log incrementally without counting an entry that is not the log's.
+    /// For `start` 0, `rootAtStart` is the empty tree's root.
+    ///
+    /// - Throws: ``TileError/invalidCoordinates(level:index:width:)`` for `start` past the
+    ///   checkpoint; `rootAtStart` not the root of the tree's first `start` leaves is
+    ///   ``LedgerError/notConsistent(trustedSize:currentSize:)`` (wrapped in
+    ///   ``TileError/ledger(_:)``); entries that do not lead to the checkpoint's root are
+    ///   ``TileError/rootMismatch(treeSize:)``; and what `step` throws.
+    public func reduceEntries<State>(
+        from start: UInt64, rootAtStart: [UInt8], to checkpoint: SignedCheckpoint, into initial: State,
+        _ step: (inout State, _ leafIndex: UInt64, _ entry: [UInt8]) throws(TileError) -> Void
+    ) throws(TileError) -> State {
+        let size = checkpoint.treeSize
+        guard start <= size else { throw .invalidCoordinates(level: 0, index: start, width: 0) }
+        // The first `start` leaves as the roots of their perfect subtrees, largest first (the
+        // frontier a writer keeps), taken from the tiles and checked against `rootAtStart`.
+        var tree = TileTree(reader: self, treeSize: size)
+        var frontier = TileFrontier()
+        var offset: UInt64 = 0
+        for height in stride(from: 63, through: 0, by: -1) where start & (UInt64(1) << UInt64(height)) != 0 {
+            frontier.push(try tree.perfect(height: height, index: offset >> UInt64(height)), height: height)
+            offset += UInt64(1) << UInt64(height)
+        }
+        guard frontier.root.bytes == rootAtStart else {
+            throw .ledger(.notConsistent(trustedSize: start, currentSize: size))
+        }
+        var state = initial
+        let (full, partial) = tileShape(treeSize: size, level: 0)
+        var bundle = start / UInt64(tileWidth)
+        while bundle * UInt64(tileWidth) < size {
+            let entries = try entryBundle(index: bundle, width: bundle < full ? tileWidth : partial)
+            for (position, entry) in entries.enumerated() {
+                let leafIndex = bundle * UInt64(tileWidth) + UInt64(position)
+                guard leafIndex >= start else { continue }
+                frontier.append(leafHash: MerkleHashing.leaf(entry))
+                try step(&state, leafIndex, entry)
+            }
+            bundle += 1
+        }
+        guard frontier.root.bytes == checkpoint.rootHash else { throw .rootMismatch(treeSize: size) }
+        return state
+    }
+
     /// The receipt bundle for `request` from the tiles alone, in the format
     /// ``ReceiptBundle/json`` writes (`zdr ledger check-receipt` accepts it): the request's latest
     /// discard receipt among the entries the checkpoint covers, its inclusion proof from the
@@ -274,6 +322,34 @@ public struct TileReader: Sendable {
     private func fetch(_ path: String, limit: Int) throws(TileError) -> [UInt8] {
         let bytes = try fetchFile(path, limit)
         return bytes.count > limit ? Array(bytes.prefix(limit + 1)) : bytes
+    }
+}
+
+/// The roots of the perfect subtrees of a tree's leaves so far, largest first, each with its
+/// height: the frontier, seeded from tile hashes for a tree read from the middle.
+struct TileFrontier {
+    private var nodes: [(hash: Hash32, height: Int)] = []
+
+    /// Adds the next perfect subtree, no larger than the last one.
+    mutating func push(_ hash: Hash32, height: Int) { nodes.append((hash, height)) }
+
+    /// Appends a leaf, merging the equal-height subtrees it completes.
+    mutating func append(leafHash: Hash32) {
+        var hash = leafHash
+        var height = 0
+        while let last = nodes.last, last.height == height {
+            hash = MerkleHashing.node(last.hash, hash)
+            nodes.removeLast()
+            height += 1
+        }
+        nodes.append((hash, height))
+    }
+
+    /// RFC 6962's root: the subtrees combined from the right.
+    var root: Hash32 {
+        guard var hash = nodes.last?.hash else { return MerkleHashing.emptyRoot }
+        for node in nodes.dropLast().reversed() { hash = MerkleHashing.node(node.hash, hash) }
+        return hash
     }
 }
 

@@ -175,8 +175,10 @@ struct LedgerMonitorTilesTests {
         #expect(first.status == 0, "\(first.out)\(first.err)")
         #expect(first.out.contains("a.example/zdr") && first.out.contains("b.example/zdr"))
         let stateFiles = try FileManager.default.contentsOfDirectory(atPath: stateDirectory).sorted()
-        #expect(stateFiles.count == 2)
-        #expect(stateFiles.allSatisfy { !$0.contains("/") && $0.hasSuffix(".checkpoint") })
+        #expect(stateFiles.count == 4)
+        #expect(stateFiles.allSatisfy { !$0.contains("/") && ($0.hasSuffix(".checkpoint") || $0.hasSuffix(".tally")) })
+        #expect(stateFiles.filter { $0.hasSuffix(".tally") }.map { $0.dropLast(".tally".count) }
+            == stateFiles.filter { $0.hasSuffix(".checkpoint") }.map { $0.dropLast(".checkpoint".count) })
         let otherState = try #require(stateFiles.first { $0.hasPrefix("b.example_zdr-") })
         let otherBefore = try contents(stateDirectory + "/" + otherState)
 
@@ -244,6 +246,170 @@ struct LedgerMonitorTilesTests {
         #expect(table.status == 1)
         #expect(table.out.split(separator: "\n").contains { $0.hasPrefix("a.example/zdr ") && $0.contains("FORK") }, "\(table.out)")
         #expect(table.out.split(separator: "\n").contains { $0.hasPrefix("c.example/zdr ") && $0.contains("UNAVAILABLE") }, "\(table.out)")
+    }
+
+    /// Discard receipts and distinct executable hashes among the ledger's first `size` records.
+    private func expectedCounts(_ ledger: String, size: Int) throws -> (receipts: Int, identities: [String]) {
+        var receipts = 0
+        var identities: [String] = []
+        for entry in try LedgerVerifier.entries(path: ledger).prefix(size) {
+            switch entry.record.body {
+            case .discardReceipt: receipts += 1
+            case .softwareIdentity(let identity):
+                let hex = identity.executableSHA256.map { String(format: "%02x", $0) }.joined()
+                if !identities.contains(hex) { identities.append(hex) }
+            default: break
+            }
+        }
+        return (receipts, identities)
+    }
+
+    private func identity(_ executable: UInt8) -> SoftwareIdentityRecord {
+        SoftwareIdentityRecord(
+            executableSHA256: [UInt8](repeating: executable, count: 32), policySHA256: [UInt8](repeating: 0xB0, count: 32),
+            configurationSHA256: [UInt8](repeating: 0xC0, count: 32), version: SoftwareVersion(major: 1, minor: 2, patch: 3))
+    }
+
+    /// A log of more than one entry bundle (two identities), its tiles, and a fleet file for it.
+    private func countedLog() throws -> (fixture: LedgerFixture, tiles: String, fleet: String) {
+        let fixture = try LedgerFixture(name: "a.example/zdr")
+        try LedgerFixture.append(requests: 100, to: fixture.ledgerPath, keyPath: fixture.keyPath, identity: identity(0xA1))
+        let tiles = fixture.path("tiles")
+        try self.tiles(fixture.ledgerPath, into: tiles, key: fixture.verifierKey)
+        let fleet = fixture.path("fleet.txt")
+        try "a.example/zdr \(fixture.verifierKey) \(tiles)\n".write(toFile: fleet, atomically: true, encoding: .utf8)
+        return (fixture, tiles, fleet)
+    }
+
+    private func fleetRow(_ run: ZDRRun) throws -> [String: Any] {
+        try #require((try run.json()["logs"] as? [[String: Any]])?.first)
+    }
+
+    @Test("--fleet counts receipts and identities from verified entries; with --state-dir only the entries added since are read")
+    func fleetCountsIncrementally() throws {
+        let (fixture, tiles, fleet) = try countedLog()
+        defer { fixture.cleanup() }
+        let state = fixture.path("state")
+        let first = try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", state, "--json"])
+        #expect(first.status == 0, "\(first.out)\(first.err)")
+        let row = try fleetRow(first)
+        let size = try #require(row["treeSize"] as? Int)
+        #expect(size > 256)
+        let expected = try expectedCounts(fixture.ledgerPath, size: size)
+        #expect(row["receipts"] as? Int == expected.receipts)
+        #expect(expected.receipts >= 100)
+        #expect(row["identities"] as? [String] == expected.identities)
+        #expect(row["identitiesSeen"] as? Int == 1)
+        #expect(row["entriesRead"] as? Int == size)
+        #expect(FileManager.default.fileExists(atPath: state + "/" + (try #require(
+            try FileManager.default.contentsOfDirectory(atPath: state).first { $0.hasSuffix(".tally") }))))
+
+        // The log grows under a second binary: only the new entries are read.
+        try LedgerFixture.append(requests: 4, to: fixture.ledgerPath, keyPath: fixture.keyPath, identity: identity(0xA2))
+        try self.tiles(fixture.ledgerPath, into: tiles, key: fixture.verifierKey)
+        let second = try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", state, "--json"])
+        #expect(second.status == 0, "\(second.out)\(second.err)")
+        let grown = try fleetRow(second)
+        let newSize = try #require(grown["treeSize"] as? Int)
+        let expectedGrown = try expectedCounts(fixture.ledgerPath, size: newSize)
+        #expect(grown["receipts"] as? Int == expectedGrown.receipts)
+        #expect(grown["identities"] as? [String] == expectedGrown.identities)
+        #expect(grown["identitiesSeen"] as? Int == 2)
+        #expect(grown["entriesRead"] as? Int == newSize - size)
+
+        // Nothing new: nothing read, the same counts.
+        let again = try fleetRow(try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", state, "--json"]))
+        #expect(again["entriesRead"] as? Int == 0)
+        #expect(again["receipts"] as? Int == expectedGrown.receipts)
+
+        // Without a state directory every entry is read; the table has the columns.
+        let alone = try fleetRow(try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--json"]))
+        #expect(alone["entriesRead"] as? Int == newSize)
+        #expect(alone["receipts"] as? Int == expectedGrown.receipts)
+        let table = try ZDR.run(["ledger", "monitor", "--fleet", fleet])
+        let lines = table.out.split(separator: "\n").map(String.init)
+        #expect(lines.first?.split(separator: " ").map(String.init) == ["ORIGIN", "SIZE", "AGE", "RECEIPTS", "IDENTITIES", "STATUS"]
+            || lines.first?.contains("RECEIPTS  IDENTITIES") == true, "\(table.out)")
+        let cells = try #require(lines.first { $0.hasPrefix("a.example/zdr ") }).split(separator: " ").map(String.init)
+        #expect(cells.count >= 5 && cells[3] == String(expectedGrown.receipts) && cells[4] == "2", "\(table.out)")
+        #expect(table.out.contains("entries read: \(newSize) (no --state-dir"))
+    }
+
+    @Test("an entry that does not hash to the verified root is never counted: a finding", arguments: [false, true])
+    func fleetRefusesTamperedEntry(withState: Bool) throws {
+        let (fixture, tiles, fleet) = try countedLog()
+        defer { fixture.cleanup() }
+        // One byte of the first bundle's first record, whose length stays: the checkpoint and
+        // the hash tiles still verify, and the newest record (in the last bundle) is intact.
+        let bundle = tiles + "/tile/entries/000"
+        var bytes = try contents(bundle)
+        let length = Int(bytes[0]) << 8 | Int(bytes[1])
+        bytes[2 + length - 1] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: bundle))
+        let run = try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--json"] + (withState ? ["--state-dir", fixture.path("state")] : []))
+        #expect(run.status == 1, "\(run.out)\(run.err)")
+        let row = try fleetRow(run)
+        #expect((row["problem"] as? [String: Any])?["kind"] as? String == "verification")
+        #expect(row["receipts"] is NSNull)
+        if withState {
+            // Nothing kept: the state is not advanced past entries that did not verify.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.path("state")).isEmpty)
+        }
+    }
+
+    @Test("a tally file that is not version 1 is a failure of its row, never a reset",
+          arguments: ["version", "leading zero", "no newline", "other origin", "identity count", "uppercase", "root"])
+    func fleetRefusesCorruptTally(kind: String) throws {
+        let (fixture, _, fleet) = try countedLog()
+        defer { fixture.cleanup() }
+        let state = fixture.path("state")
+        #expect(try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", state]).status == 0)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: state).first { $0.hasSuffix(".tally") })
+        let path = state + "/" + name
+        let good = try String(contentsOfFile: path, encoding: .utf8)
+        let receipts = try #require(good.split(separator: "\n").first { $0.hasPrefix("receipts ") })
+        let bad: String = switch kind {
+        case "version": good.replacingOccurrences(of: "tally v1", with: "tally v2")
+        case "leading zero": good.replacingOccurrences(of: String(receipts), with: "receipts 0" + receipts.dropFirst("receipts ".count))
+        case "no newline": String(good.dropLast())
+        case "other origin": good.replacingOccurrences(of: "origin a.example/zdr", with: "origin b.example/zdr")
+        case "identity count": good.replacingOccurrences(of: "identities 1", with: "identities 2")
+        case "uppercase": good.replacingOccurrences(of: String(repeating: "a1", count: 32), with: String(repeating: "A1", count: 32))
+        default: good.replacingOccurrences(of: "\nroot ", with: "\nroot 00")
+        }
+        #expect(bad != good)
+        try bad.write(toFile: path, atomically: true, encoding: .utf8)
+        let checkpointName = try #require(try FileManager.default.contentsOfDirectory(atPath: state).first { $0.hasSuffix(".checkpoint") })
+        let checkpointBefore = try contents(state + "/" + checkpointName)
+        let run = try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", state, "--json"])
+        #expect(run.status == 2, "\(run.out)\(run.err)")
+        let row = try fleetRow(run)
+        #expect((row["problem"] as? [String: Any])?["kind"] as? String == "state", "\(run.out)")
+        #expect(((row["problem"] as? [String: Any])?["message"] as? String)?.contains(name) == true)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == bad)
+        #expect(try contents(state + "/" + checkpointName) == checkpointBefore)
+    }
+
+    @Test("a tally whose root is not that of the served tree's first entries is a fork, nothing counted")
+    func fleetRefusesForeignTally() throws {
+        let (fixture, tiles, fleet) = try countedLog()
+        defer { fixture.cleanup() }
+        let state = fixture.path("state")
+        #expect(try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", state]).status == 0)
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: state).first { $0.hasSuffix(".tally") })
+        let good = try String(contentsOfFile: state + "/" + name, encoding: .utf8)
+        let rootLine = try #require(good.split(separator: "\n").first { $0.hasPrefix("root ") })
+        // Another (well-formed) root for the same size, and the log grown so entries are read.
+        let forged = good.replacingOccurrences(of: String(rootLine), with: "root " + String(repeating: "0", count: 64))
+        try forged.write(toFile: state + "/" + name, atomically: true, encoding: .utf8)
+        try LedgerFixture.append(requests: 2, to: fixture.ledgerPath, keyPath: fixture.keyPath)
+        try self.tiles(fixture.ledgerPath, into: tiles, key: fixture.verifierKey)
+        let run = try ZDR.run(["ledger", "monitor", "--fleet", fleet, "--state-dir", state, "--json"])
+        #expect(run.status == 1, "\(run.out)\(run.err)")
+        let row = try fleetRow(run)
+        #expect((row["problem"] as? [String: Any])?["kind"] as? String == "fork")
+        #expect(row["receipts"] is NSNull)
+        #expect(try String(contentsOfFile: state + "/" + name, encoding: .utf8) == forged)
     }
 
     @Test("a malformed fleet line is a usage error naming its number", arguments: ["two fields", "bad key", "quorum", "origin"])

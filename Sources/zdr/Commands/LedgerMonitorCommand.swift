@@ -20,7 +20,8 @@ enum LedgerMonitorCommand: ZDRCommand {
         "fleet", "FILE",
         "Monitor every log of a fleet file (lines: origin verifier-key tiles-location [witness-vkey ...] [quorum=K]) and print one table.")
     static let stateDirectory = OptionSpec.value(
-        "state-dir", "DIR", "With --fleet: the directory keeping each log's newest checkpoint (one file per origin; created if missing).")
+        "state-dir", "DIR",
+        "With --fleet: the directory keeping each log's newest checkpoint and its tally of receipts and identities (two files per origin; created if missing), so that only new entries are read. Without it every entry bundle of every log is read.")
     static let json = OptionSpec.flag("json", "Print the result as JSON.")
 
     static let spec = CommandSpec(
@@ -37,7 +38,9 @@ enum LedgerMonitorCommand: ZDRCommand {
             one in --state by a consistency proof built from the tiles; with --witness, it must \
             also carry --quorum valid cosignatures. With --fleet, every log of the file is checked \
             so, each against its own state under --state-dir, and one table is printed (origin, \
-            size, age of the newest record, witnesses, problems).
+            size, age of the newest record, receipts, identities seen, witnesses, problems); \
+            receipts and identities are counted from entries checked against the checkpoint's \
+            root, with --state-dir only those added since the last run, without it all of them.
             Exit status: 0 consistent, 1 rollback, fork, quorum not met or verification failure \
             (for --fleet: of any log), 2 failure (for --fleet: some log could not be checked and \
             none has a problem), 64 usage error (a malformed fleet line is named by its number).

@@ -97,7 +97,12 @@ extension LedgerMonitorCommand {
     }
 
     static let ageSource = "the newest record's recordedAt, read from the last entry bundle (checkpoints carry no time)"
-    static let receiptsNote = "receipts are not counted: that reads every entry bundle of every log (zdr ledger prove --tiles finds one)"
+    static let countNote = "receipts: discard receipts (kind 5); identities: distinct executable SHA-256s of software-identity records (kind 9); counted from entries checked against the verified checkpoint's root"
+
+    /// The tally file name beside `stateFileName(origin)`.
+    static func tallyFileName(_ origin: String) -> String {
+        String(stateFileName(origin).dropLast(".checkpoint".count)) + ".tally"
+    }
 
     static func runFleet(path: String, stateDirectory: String?, json: Bool, arguments: ParsedArguments, console: Console) throws(CLIError) -> ExitCode {
         guard case .success(let bytes) = ProcFS.readBytes(path, limit: 1 << 20) else {
@@ -113,6 +118,7 @@ extension LedgerMonitorCommand {
         var rows: [(log: FleetLog, result: TilesLogCheck, previous: String?)] = []
         for log in logs {
             let statePath = stateDirectory.map { $0 + "/" + stateFileName(log.origin) }
+            let tallyPath = stateDirectory.map { $0 + "/" + tallyFileName(log.origin) }
             var previous: String?
             var result: TilesLogCheck
             if let statePath, ProcFS.exists(statePath) {
@@ -124,10 +130,21 @@ extension LedgerMonitorCommand {
                 }
                 previous = String(decoding: stateBytes, as: UTF8.self)
             }
-            result = check(reader: tileReader(log.location, verifierKey: log.verifierKey), location: log.location,
+            let reader = tileReader(log.location, verifierKey: log.verifierKey)
+            result = check(reader: reader, location: log.location,
                            trustedNote: previous, witnesses: log.witnesses, quorum: log.quorum, newestRecord: true)
+            var kept: FleetTally?
+            if result.exitCode == .ok, let served = result.served {
+                count(&result, served: served, reader: reader, location: log.location, origin: log.origin, tallyPath: tallyPath, kept: &kept)
+            }
             if let statePath {
-                do throws(CLIError) { try advance(result, statePath: statePath, previous: previous, origin: log.origin) } catch {
+                do throws(CLIError) {
+                    try advance(result, statePath: statePath, previous: previous, origin: log.origin)
+                    // After the checkpoint: a tally never runs ahead of the state's checkpoint.
+                    if result.exitCode == .ok, let tallyPath, let tally = result.tally, tally != kept {
+                        try LedgerCommands.writeFile(tally.text, to: tallyPath, mode: 0o644)
+                    }
+                } catch {
                     if case .failure(let message) = error { result.fail(.failure, "state", message) }
                 }
             }
@@ -144,19 +161,23 @@ extension LedgerMonitorCommand {
                 ("consistent", .bool(exit == .ok)),
                 ("stateDirectory", .optional(stateDirectory)),
                 ("ageSource", .string(ageSource)),
-                ("receipts", .null),
+                ("counts", .string(countNote)),
                 ("logs", .array(rows.map { row in
                     .object([
                         ("origin", .string(row.log.origin)), ("line", .int(row.log.line)), ("location", .string(row.log.location)),
                     ] + jsonMembers(row.result, origin: row.log.origin, witnesses: row.log.witnesses.count, quorum: row.log.quorum) + [
                         ("newestRecordAt", .optional(row.result.newestRecordAt.map(LedgerCommands.isoTime))),
                         ("ageSeconds", ageSeconds(row.result).map { .uint($0) } ?? .null),
+                        ("receipts", row.result.tally.map { .uint($0.receipts) } ?? .null),
+                        ("identitiesSeen", row.result.tally.map { .int(Int64($0.identities.count)) } ?? .null),
+                        ("identities", row.result.tally.map { .array($0.identities.map { .string(LedgerCommands.hexBytes($0)) }) } ?? .null),
+                        ("entriesRead", row.result.entriesRead.map { .uint($0) } ?? .null),
                     ])
                 })),
             ]).rendered())
             return exit
         }
-        let header = ["ORIGIN", "SIZE", "AGE", "WITNESSES", "STATUS", "PROBLEMS"]
+        let header = ["ORIGIN", "SIZE", "AGE", "RECEIPTS", "IDENTITIES", "WITNESSES", "STATUS", "PROBLEMS"]
         let table: [[String]] = rows.map { row in
             let result = row.result
             let status: String = switch result.status {
@@ -168,6 +189,8 @@ extension LedgerMonitorCommand {
                 row.log.origin,
                 result.served.map { String($0.treeSize) } ?? "-",
                 ageSeconds(result).map(age) ?? "-",
+                result.tally.map { String($0.receipts) } ?? "-",
+                result.tally.map { String($0.identities.count) } ?? "-",
                 row.log.witnesses.isEmpty ? "-" : "\(result.cosigners.count)/\(row.log.quorum)",
                 status,
                 result.problem ?? "",
@@ -189,9 +212,13 @@ extension LedgerMonitorCommand {
             }
         }
         console.out("age: since \(ageSource)")
-        console.out(receiptsNote)
+        console.out(countNote)
+        let read = rows.compactMap(\.result.entriesRead).reduce(0, +)
         if stateDirectory == nil {
+            console.out("entries read: \(read) (no --state-dir: every entry bundle of every log)")
             console.out(console.paint("no --state-dir: each log was verified alone, not against an earlier checkpoint", .yellow))
+        } else {
+            console.out("entries read: \(read) (those added since the tallies kept under \(stateDirectory ?? ""))")
         }
         for row in rows where row.result.status == .finding {
             console.out("\(row.log.origin) (line \(row.log.line)):")
@@ -201,10 +228,172 @@ extension LedgerMonitorCommand {
     }
 }
 
+extension LedgerMonitorCommand {
+    /// Brings the log's tally up to `served` (verified): from the tally kept at `tallyPath`
+    /// (read into `kept`), or from the first entry without one. A tally that cannot be read or
+    /// parsed, or counts more entries than the log serves, fails the row (`state`) and nothing
+    /// is counted; entries that do not verify fail it as the check does.
+    static func count(
+        _ result: inout TilesLogCheck, served: SignedCheckpoint, reader: TileReader, location: String, origin: String,
+        tallyPath: String?, kept: inout FleetTally?
+    ) {
+        var start = FleetTally(origin: origin)
+        if let tallyPath, ProcFS.exists(tallyPath) {
+            guard case .success(let bytes) = ProcFS.readBytes(tallyPath, limit: FleetTally.maximumBytes) else {
+                result.fail(.failure, "state", "cannot read tally file \(tallyPath)")
+                return
+            }
+            do throws(FleetTallyError) { start = try FleetTally(parsing: String(decoding: bytes, as: UTF8.self), origin: origin) } catch {
+                result.fail(.failure, "state", "the tally file \(tallyPath) is not valid: \(error)")
+                return
+            }
+            kept = start
+        }
+        guard start.size <= served.treeSize else {
+            result.fail(.failure, "state", "the tally file \(tallyPath ?? "") counts \(start.size) entries, more than the \(served.treeSize) the log serves")
+            return
+        }
+        do throws(TileError) {
+            result.tally = try start.advanced(to: served, reader: reader)
+            result.entriesRead = served.treeSize - start.size
+        } catch .ledger(.notConsistent) {
+            result.fail(.finding, "fork", "forked: the first \(start.size) entries counted last time are not the served tree's")
+        } catch {
+            result.fail(error, location: location)
+        }
+    }
+}
+
 extension String {
     fileprivate func trimmingTrailingSpaces() -> String {
         var text = self
         while text.hasSuffix(" ") { text.removeLast() }
         return text
+    }
+}
+
+/// What the fleet monitor counted in one log's first `size` entries, kept under `--state-dir`
+/// beside the checkpoint (`<name>.tally`) so that the next run reads only the entry bundles
+/// added since. Version 1 is exactly these lines, each ending in a newline:
+///
+///     zdr fleet tally v1
+///     origin <origin>
+///     size <decimal>
+///     root <64 lowercase hex: the root of those entries' tree>
+///     receipts <decimal: kind-5 discard receipts>
+///     identities <decimal k>
+///     <64 lowercase hex>            (k lines: distinct executable SHA-256s of kind-9 records, first seen first)
+///
+/// Decimals without leading zeros, nothing else; anything else is a ``FleetTallyError``, and
+/// the row fails rather than counting again from zero (a damaged file is worth a look).
+struct FleetTally: Equatable {
+    static let versionLine = "zdr fleet tally v1"
+    /// Most bytes a tally file may have (over 16,000 identities).
+    static let maximumBytes = 1 << 20
+
+    var origin: String
+    var size: UInt64 = 0
+    var root: [UInt8] = FleetTally.emptyRoot
+    var receipts: UInt64 = 0
+    var identities: [[UInt8]] = []
+
+    /// MTH of no leaves, SHA-256 of the empty string (RFC 6962): the root before any entry.
+    static let emptyRoot = hexHash("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") ?? []
+
+    init(origin: String) { self.origin = origin }
+
+    var text: String {
+        ([Self.versionLine, "origin \(origin)", "size \(size)", "root \(LedgerCommands.hexBytes(root))",
+          "receipts \(receipts)", "identities \(identities.count)"] + identities.map(LedgerCommands.hexBytes))
+            .map { $0 + "\n" }.joined()
+    }
+
+    /// Parses version 1 strictly; the origin must be `origin`.
+    init(parsing text: String, origin: String) throws(FleetTallyError) {
+        guard text.hasSuffix("\n") else { throw .malformed(line: 0, "it does not end in a newline") }
+        let lines = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.first == Self.versionLine else { throw .unknownVersion }
+        func field(_ number: Int, _ name: String) throws(FleetTallyError) -> String {
+            guard number < lines.count, lines[number].hasPrefix(name + " ") else { throw .malformed(line: number + 1, "expected `\(name) …`") }
+            return String(lines[number].dropFirst(name.count + 1))
+        }
+        func decimal(_ number: Int, _ name: String) throws(FleetTallyError) -> UInt64 {
+            let digits = try field(number, name)
+            guard let value = UInt64(digits), String(value) == digits else { throw .malformed(line: number + 1, "\(name) is not a decimal") }
+            return value
+        }
+        func hash(_ number: Int, _ text: String) throws(FleetTallyError) -> [UInt8] {
+            guard let bytes = Self.hexHash(text) else { throw .malformed(line: number + 1, "not 64 lowercase hex digits") }
+            return bytes
+        }
+        guard try field(1, "origin") == origin else { throw .otherOrigin }
+        self.origin = origin
+        size = try decimal(2, "size")
+        root = try hash(3, try field(3, "root"))
+        receipts = try decimal(4, "receipts")
+        let count = try decimal(5, "identities")
+        guard UInt64(lines.count - 6) == count else { throw .malformed(line: 6, "identities \(count) but \(lines.count - 6) lines follow") }
+        for number in 6..<lines.count {
+            let identity = try hash(number, lines[number])
+            guard !identities.contains(identity) else { throw .malformed(line: number + 1, "an identity is listed twice") }
+            identities.append(identity)
+        }
+        guard receipts <= size else { throw .malformed(line: 5, "more receipts than entries") }
+    }
+
+    private static func hexHash(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count == 64 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+
+    /// Counts the entries [size, checkpoint's size) from `reader` into a copy: every one is
+    /// checked to be the verified tree's (``TileReader/reduceEntries(from:rootAtStart:to:into:_:)``),
+    /// and nothing is counted unless all are.
+    func advanced(to checkpoint: SignedCheckpoint, reader: TileReader) throws(TileError) -> FleetTally {
+        var next = try reader.reduceEntries(from: size, rootAtStart: root, to: checkpoint, into: self) {
+            (tally: inout FleetTally, _: UInt64, entry: [UInt8]) throws(TileError) in
+            // The kind byte follows the version byte; only identities need decoding.
+            guard entry.count > 2 else { return }
+            if entry[1] == LedgerRecordKind.discardReceipt.rawValue {
+                tally.receipts += 1
+            } else if entry[1] == LedgerRecordKind.softwareIdentity.rawValue {
+                let record: LedgerRecord
+                do throws(LedgerError) { record = try LedgerRecord(canonicalBytes: entry) } catch { throw .ledger(error) }
+                if case .softwareIdentity(let identity) = record.body, !tally.identities.contains(identity.executableSHA256) {
+                    tally.identities.append(identity.executableSHA256)
+                }
+            }
+        }
+        next.size = checkpoint.treeSize
+        next.root = checkpoint.rootHash
+        return next
+    }
+}
+
+/// A tally file that is not version 1 of ``FleetTally``: a failure of its row, never a reset.
+enum FleetTallyError: Error, CustomStringConvertible {
+    case unknownVersion
+    case otherOrigin
+    case malformed(line: Int, String)
+
+    var description: String {
+        switch self {
+        case .unknownVersion: "it is not a `\(FleetTally.versionLine)` file"
+        case .otherOrigin: "it is another log's"
+        case .malformed(let line, let why): line == 0 ? why : "line \(line): \(why)"
+        }
     }
 }

@@ -37,6 +37,10 @@ struct TilesLogCheck {
     var cosigners: [CosignerKey] = []
     /// `recordedAt` of the newest record the served checkpoint covers.
     var newestRecordAt: Timestamp?
+    /// With `--fleet`: what the verified entries of the served tree hold (nil when not counted).
+    var tally: FleetTally?
+    /// With `--fleet`: the entries read to count them this run (the new ones, with a tally kept).
+    var entriesRead: UInt64?
 
     var exitCode: ExitCode {
         switch status {
@@ -50,6 +54,15 @@ struct TilesLogCheck {
         self.status = status
         problemKind = kind
         problem = message
+    }
+
+    /// A tiles error reading `location`: tiles that do not verify are a finding, a log that
+    /// cannot be read a failure.
+    mutating func fail(_ error: TileError, location: String) {
+        switch LedgerCommands.cliError(error, ledger: nil, tiles: location) {
+        case .finding(let message): fail(.finding, "verification", message)
+        case .failure(let message), .usage(let message, _): fail(.failure, "unavailable", message)
+        }
     }
 }
 
@@ -75,12 +88,7 @@ extension LedgerMonitorCommand {
             }
             result.trusted = trusted
         }
-        func record(_ error: TileError) {
-            switch LedgerCommands.cliError(error, ledger: nil, tiles: location) {
-            case .finding(let message): result.fail(.finding, "verification", message)
-            case .failure(let message), .usage(let message, _): result.fail(.failure, "unavailable", message)
-            }
-        }
+        func record(_ error: TileError) { result.fail(error, location: location) }
         let cosigned: CosignedCheckpoint
         do { cosigned = try reader.cosignedCheckpoint() } catch {
             record(error)
