@@ -575,9 +575,15 @@ public final class Ledger: Sendable {
             guard let entry = writer.replay.checkpoint(covering: location.leafIndex),
                   let signed = writer.replay.signedCheckpoint(entry) else { throw .requestNotFound }
             let proof = writer.replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes)
+            let identity = try writer.replay.identity(before: location.leafIndex).map { (found) throws(LedgerError) in
+                SoftwareIdentityProof(
+                    record: try readRecord(fd: writer.fd, at: found, files: configuration.fileSystem), leafIndex: found.leafIndex,
+                    inclusionProof: writer.replay.tree.inclusionProof(index: found.leafIndex, size: entry.treeSize).map(\.bytes))
+            }
             return ReceiptBundle(
                 record: try readRecord(fd: writer.fd, at: location, files: configuration.fileSystem), leafIndex: location.leafIndex, treeSize: entry.treeSize,
-                inclusionProof: proof, checkpoint: signed.noteText, keyRotations: writer.replay.keyChain(for: entry))
+                inclusionProof: proof, checkpoint: signed.noteText, keyRotations: writer.replay.keyChain(for: entry),
+                softwareIdentity: identity)
         }
     }
 }

@@ -19,6 +19,7 @@
 @_exported import struct RetentionLedger.VerifierKey
 @_exported import struct RetentionLedger.SignedCheckpoint
 @_exported import struct RetentionLedger.ReceiptBundle
+@_exported import struct RetentionLedger.SoftwareIdentityProof
 @_exported import enum RetentionLedger.LedgerError
 @_exported import enum RetentionLedger.LedgerIOOperation
 @_exported import enum RetentionLedger.IdentifierKind
