@@ -552,6 +552,17 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// The RFC 9162 consistency proof from tree size `oldSize` to `newSize` (both at most
+    /// ``size``), as a witness asks for it (``WitnessFeed``).
+    ///
+    /// - Throws: ``LedgerError/invalidField(_:)`` for sizes out of order or beyond the tree.
+    public func consistencyProof(from oldSize: UInt64, to newSize: UInt64) throws(LedgerError) -> [[UInt8]] {
+        try state.withLock { (writer: inout WriterState) throws(LedgerError) -> [[UInt8]] in
+            guard oldSize <= newSize, newSize <= writer.replay.tree.size else { throw .invalidField("tree size") }
+            return writer.replay.tree.consistencyProof(first: oldSize, second: newSize).map(\.bytes)
+        }
+    }
+
     // MARK: - Receipts
 
     /// A discard-receipt bundle for `request`, verifiable offline with only the verifier key:
