@@ -135,7 +135,7 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             if indexes { identities.append(location) }
             if watchedRequest != nil { latestIdentity = (location, [UInt8](copying: bytes)) }
             recordsSinceCheckpoint += 1
-        case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth:
+        case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth, .witnessHealth:
             recordsSinceCheckpoint += 1
         }
         tree.append(leafHash: leafHash)

@@ -9,7 +9,9 @@
 //   fields, under the writer's lock) and does everything else on its own queue;
 // - only the newest checkpoint is sent (the ledger seals every flush, witnesses need one);
 // - a witness that does not answer or refuses is retried with exponential back-off; one that
-//   holds a larger size than the log's (a rollback) is reported and never retried.
+//   holds a larger size than the log's (a rollback) is reported and never retried;
+// - a witness's outcome changing (first answer, a failure, another failure, recovery) appends a
+//   content-free witness-health record (kind 10) to the ledger itself.
 
 import Dispatch
 import Glibc
@@ -108,6 +110,8 @@ public final class WitnessFeed: LedgerSink, Sendable {
         var failureStreak = 0
         var ledger: Ledger?
         var timer: DispatchSourceTimer?
+        /// Per witness, the outcome the last witness-health record stated (nil: none yet).
+        var recordedOutcomes: [WitnessOutcome?]
     }
 
     private let witnesses: [WitnessEndpoint]
@@ -135,7 +139,10 @@ public final class WitnessFeed: LedgerSink, Sendable {
         self.cosignedCheckpointPath = cosignedCheckpointPath
         self.intervalNanoseconds = max(1_000_000, intervalNanoseconds)
         self.maximumBackoffNanoseconds = max(self.intervalNanoseconds, maximumBackoffNanoseconds)
-        state = Mutex(State(key: logKey, statuses: witnesses.map { WitnessFeedStatus(witness: $0.key) }))
+        state = Mutex(State(
+            key: logKey, statuses: witnesses.map { WitnessFeedStatus(witness: $0.key) },
+            recordedOutcomes: Array(repeating: nil, count: witnesses.count)))
+
         cosigned = Mutex(nil)
     }
 
@@ -225,8 +232,8 @@ public final class WitnessFeed: LedgerSink, Sendable {
             // A witness ahead of the log stays reported until the log passes its size.
             if case .rollback(let size)? = known.lastProblem, size > pending.treeSize { continue }
             var status = known
-            let outcome = submit(checkpoint, to: witness, from: status.witnessSize ?? 0, ledger: ledger, status: &status)
-            if case .some(let lines) = outcome {
+            let answer = submit(checkpoint, to: witness, from: status.witnessSize ?? 0, ledger: ledger, status: &status)
+            if case .some(let lines) = answer {
                 cosignatures += lines
                 status.cosignedSize = pending.treeSize
                 status.witnessSize = pending.treeSize
@@ -237,7 +244,20 @@ public final class WitnessFeed: LedgerSink, Sendable {
                 failed = true
             }
             let final = status
-            state.withLock { $0.statuses[index] = final }
+            let outcome = Self.outcome(of: final.lastProblem)
+            let changed = state.withLock { (state: inout State) -> Bool in
+                state.statuses[index] = final
+                guard state.recordedOutcomes[index] != outcome.kind else { return false }
+                state.recordedOutcomes[index] = outcome.kind
+                return true
+            }
+            if changed {
+                // Fails only once the ledger is closed or has failed, which its own flush reports.
+                _ = try? ledger.append(.witnessHealth(WitnessHealthRecord(
+                    witnessKeyID: witnesses[index].key.keyID, checkpointSize: pending.treeSize, cosignedSize: final.cosignedSize ?? 0,
+                    witnessSize: final.witnessSize ?? 0, consecutiveFailures: UInt32(clamping: final.consecutiveFailures),
+                    outcome: outcome.kind, httpStatus: outcome.httpStatus)))
+            }
         }
         if !cosignatures.isEmpty { keep(checkpoint, cosignatures) }
         state.withLock {
@@ -249,6 +269,27 @@ public final class WitnessFeed: LedgerSink, Sendable {
             } else {
                 $0.failureStreak = 0
                 $0.retryAfter = 0
+            }
+        }
+    }
+
+    /// The record's outcome for a status's last problem (nil: cosigned).
+    private static func outcome(of problem: WitnessFeedProblem?) -> (kind: WitnessOutcome, httpStatus: UInt16) {
+        switch problem {
+        case nil: return (.cosigned, 0)
+        case .noAnswer?: return (.noAnswer, 0)
+        case .rollback?: return (.rollback, 0)
+        case .proofUnavailable?: return (.proofUnavailable, 0)
+        case .refused(let refusal)?:
+            switch refusal {
+            case .badRequest: return (.badRequest, 0)
+            case .forbidden: return (.forbidden, 0)
+            case .unknownLog: return (.unknownLog, 0)
+            case .conflictingRoot: return (.conflictingRoot, 0)
+            case .invalidProof: return (.invalidProof, 0)
+            case .noValidCosignature: return (.noValidCosignature, 0)
+            case .malformedResponse: return (.malformedResponse, 0)
+            case .unexpectedStatus(let code): return (.unexpectedStatus, UInt16(clamping: code))
             }
         }
     }

@@ -145,6 +145,19 @@ struct WitnessFeedTests {
         #expect(retried[2].consecutiveFailures == 2)
         let opened = try CosignedCheckpoint.open(note: try #require(log.feed.cosignedCheckpoint), verifierKey: log.signer.verifier)
         #expect(opened.cosignatures.count == 2)
+
+        // Health records: one per witness per change of outcome, none while it stays the same.
+        _ = log.feed.submitNow(ledger: log.ledger)
+        try log.ledger.flush()
+        let health = try LedgerVerifier.entries(path: log.directory.file("l")).compactMap { entry -> WitnessHealthRecord? in
+            if case .witnessHealth(let record) = entry.record.body { return record }
+            return nil
+        }
+        let one = log.first.verifierKey.keyID
+        #expect(health.map(\.outcome) == [.noAnswer, .noAnswer, .noAnswer, .cosigned, .cosigned, .unknownLog])
+        #expect(health[0].witnessKeyID == one && health[3].witnessKeyID == one)
+        #expect(health[3].cosignedSize == checkpoint.treeSize && health[3].consecutiveFailures == 0)
+        #expect(health[5].consecutiveFailures == 2 && health[5].checkpointSize == checkpoint.treeSize)
     }
 
     @Test("a witness ahead of the log (rollback) is reported with its size and not asked again")
