@@ -19,7 +19,7 @@ enum Coarsening {
         case .usage(let usage): return usage.counts.allSatisfy { ok($0.count) }
         case .discardReceipt(let r): return ok(r.peakBytesHeld) && ok(r.totalBytesHeld) && ok(r.bytesVerifiedZero)
         case .serviceHealth(let health): return ok(health.bytesHeld)
-        case .requestOpened, .upstreamEgress, .policyDecision, .keyRotation, .checkpoint, .softwareIdentity: return true
+        case .requestOpened, .upstreamEgress, .policyDecision, .keyRotation, .checkpoint, .softwareIdentity, .witnessHealth: return true
         }
     }
 
@@ -51,7 +51,7 @@ enum Coarsening {
             health.windowEnd = floor(health.windowEnd, resolution: timestampResolution)
             if bucketSizes { health.bytesHeld = bucket(health.bytesHeld) }
             record.body = .serviceHealth(health)
-        case .requestOpened, .upstreamEgress, .policyDecision, .keyRotation, .checkpoint, .softwareIdentity:
+        case .requestOpened, .upstreamEgress, .policyDecision, .keyRotation, .checkpoint, .softwareIdentity, .witnessHealth:
             break
         }
     }

@@ -51,7 +51,7 @@ public struct IdentifierRegistry: Sendable, Hashable {
             // A refusal of an unknown name records `undeclared` in its place (never the name).
             if r.workspace != .undeclared { try require(r.workspace, .workspace) }
             if let agent = r.agent, agent != .undeclared { try require(agent, .agent) }
-        case .usage, .discardReceipt, .serviceHealth:
+        case .usage, .discardReceipt, .serviceHealth, .witnessHealth:
             break
         case .keyRotation, .checkpoint, .softwareIdentity:
             throw .reservedRecordKind

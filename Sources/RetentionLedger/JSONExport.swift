@@ -68,6 +68,16 @@ extension LedgerRecord {
                 ("version_minor", String(r.version.minor)),
                 ("version_patch", String(r.version.patch)),
             ]
+        case .witnessHealth(let r):
+            fields += [
+                ("witness_key_id", String(r.witnessKeyID)),
+                ("checkpoint_size", String(r.checkpointSize)),
+                ("cosigned_size", String(r.cosignedSize)),
+                ("witness_size", String(r.witnessSize)),
+                ("consecutive_failures", String(r.consecutiveFailures)),
+                ("outcome", quoted(name(r.outcome))),
+                ("http_status", String(r.httpStatus)),
+            ]
         case .serviceHealth(let r):
             fields += [
                 ("window_start_ns", String(r.windowStart.nanosecondsSinceEpoch)),
@@ -203,3 +213,22 @@ extension ExternalHolderOutcome: LedgerEnumName {
 /// Values passed here are identifiers, enum names, hex or base64: none needs escaping, but
 /// escape anyway so the output is valid JSON whatever changes later.
 private func quoted(_ text: String) -> String { jsonString(text) }
+
+extension WitnessOutcome: LedgerEnumName {
+    var ledgerName: String {
+        switch self {
+        case .cosigned: "cosigned"
+        case .noAnswer: "no_answer"
+        case .badRequest: "bad_request"
+        case .forbidden: "forbidden"
+        case .unknownLog: "unknown_log"
+        case .conflictingRoot: "conflicting_root"
+        case .invalidProof: "invalid_proof"
+        case .noValidCosignature: "no_valid_cosignature"
+        case .malformedResponse: "malformed_response"
+        case .unexpectedStatus: "unexpected_status"
+        case .rollback: "rollback"
+        case .proofUnavailable: "proof_unavailable"
+        }
+    }
+}

@@ -552,6 +552,17 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// The RFC 9162 consistency proof from tree size `oldSize` to `newSize` (both at most
+    /// ``size``), as a witness asks for it (``WitnessFeed``).
+    ///
+    /// - Throws: ``LedgerError/invalidField(_:)`` for sizes out of order or beyond the tree.
+    public func consistencyProof(from oldSize: UInt64, to newSize: UInt64) throws(LedgerError) -> [[UInt8]] {
+        try state.withLock { (writer: inout WriterState) throws(LedgerError) -> [[UInt8]] in
+            guard oldSize <= newSize, newSize <= writer.replay.tree.size else { throw .invalidField("tree size") }
+            return writer.replay.tree.consistencyProof(first: oldSize, second: newSize).map(\.bytes)
+        }
+    }
+
     // MARK: - Receipts
 
     /// A discard-receipt bundle for `request`, verifiable offline with only the verifier key:
@@ -575,9 +586,15 @@ public final class Ledger: Sendable {
             guard let entry = writer.replay.checkpoint(covering: location.leafIndex),
                   let signed = writer.replay.signedCheckpoint(entry) else { throw .requestNotFound }
             let proof = writer.replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes)
+            let identity = try writer.replay.identity(before: location.leafIndex).map { (found) throws(LedgerError) in
+                SoftwareIdentityProof(
+                    record: try readRecord(fd: writer.fd, at: found, files: configuration.fileSystem), leafIndex: found.leafIndex,
+                    inclusionProof: writer.replay.tree.inclusionProof(index: found.leafIndex, size: entry.treeSize).map(\.bytes))
+            }
             return ReceiptBundle(
                 record: try readRecord(fd: writer.fd, at: location, files: configuration.fileSystem), leafIndex: location.leafIndex, treeSize: entry.treeSize,
-                inclusionProof: proof, checkpoint: signed.noteText, keyRotations: writer.replay.keyChain(for: entry))
+                inclusionProof: proof, checkpoint: signed.noteText, keyRotations: writer.replay.keyChain(for: entry),
+                softwareIdentity: identity)
         }
     }
 }

@@ -50,6 +50,9 @@ public enum BundleFault: String, Sendable, Hashable {
     case cosignatureInvalid
     /// Fewer distinct pinned witness keys cosigned the checkpoint than the quorum requires.
     case witnessQuorumNotMet
+    /// The `software_identity` member is not a kind-9 record before the receipt whose
+    /// inclusion proof leads to the checkpoint's root.
+    case softwareIdentityInvalid
 }
 
 /// Everything the ledger can refuse or fail at.

@@ -167,14 +167,24 @@ public enum LedgerVerifier {
               let signed = replay.signedCheckpoint(entry)
         else { throw .requestNotFound }
         var builder = StreamingInclusionProof(index: receipt.location.leafIndex, size: entry.treeSize)
+        let identity = replay.watchedIdentity
+        var identityBuilder = identity.map { StreamingInclusionProof(index: $0.location.leafIndex, size: entry.treeSize) }
         _ = try scanLedgerFile(path: path, window: window, files: files) { (_: UInt64, _: Int, record: [UInt8]) throws(LedgerError) in
-            builder.append(leafHash: MerkleHashing.leaf(record))
+            let leaf = MerkleHashing.leaf(record)
+            builder.append(leafHash: leaf)
+            identityBuilder?.append(leafHash: leaf)
         }
         // A file cut between the passes: fewer leaves than the checkpoint covers.
         guard let proof = builder.proof else { throw .bundleInvalid(.inclusionProofInvalid) }
+        var identityProof: SoftwareIdentityProof?
+        if let identity, let builder = identityBuilder {
+            guard let path = builder.proof else { throw .bundleInvalid(.softwareIdentityInvalid) }
+            identityProof = SoftwareIdentityProof(record: identity.bytes, leafIndex: identity.location.leafIndex, inclusionProof: path.map(\.bytes))
+        }
         let bundle = ReceiptBundle(
             record: receipt.bytes, leafIndex: receipt.location.leafIndex, treeSize: entry.treeSize,
-            inclusionProof: proof.map(\.bytes), checkpoint: signed.noteText, keyRotations: replay.keyChain(for: entry))
+            inclusionProof: proof.map(\.bytes), checkpoint: signed.noteText, keyRotations: replay.keyChain(for: entry),
+            softwareIdentity: identityProof)
         _ = try bundle.verify(verifierKey: verifierKey)
         return bundle
     }

@@ -222,7 +222,7 @@ extension LedgerRecord {
             guard identity.executableSHA256.count == 32, identity.policySHA256.count == 32,
                   identity.configurationSHA256.count == 32
             else { throw .invalidField("software_identity") }
-        case .requestOpened, .upstreamEgress, .policyDecision, .serviceHealth:
+        case .requestOpened, .upstreamEgress, .policyDecision, .serviceHealth, .witnessHealth:
             break
         }
     }
@@ -248,6 +248,7 @@ extension LedgerRecord {
         case .keyRotation(let r): r.encode(into: &out)
         case .checkpoint(let r): r.encode(into: &out)
         case .softwareIdentity(let r): r.encode(into: &out)
+        case .witnessHealth(let r): r.encode(into: &out)
         }
     }
 
@@ -277,6 +278,7 @@ extension LedgerRecord {
         case .keyRotation: body = .keyRotation(try KeyRotationRecord(from: &input))
         case .checkpoint: body = .checkpoint(try CheckpointRecord(from: &input))
         case .softwareIdentity: body = .softwareIdentity(try SoftwareIdentityRecord(from: &input))
+        case .witnessHealth: body = .witnessHealth(try WitnessHealthRecord(from: &input))
         }
         try input.finish()
         return LedgerRecord(recordedAt: recordedAt, body)

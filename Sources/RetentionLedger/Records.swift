@@ -394,6 +394,79 @@ extension SoftwareIdentityRecord: RecordBodyCoding {
     }
 }
 
+/// How a submission of a checkpoint to a witness ended (C2SP tlog-witness), as a
+/// ``WitnessHealthRecord`` stores it: a fixed set, so the record holds no free text.
+public enum WitnessOutcome: UInt8, Sendable, Hashable, CaseIterable {
+    case cosigned = 0
+    case noAnswer = 1
+    case badRequest = 2
+    case forbidden = 3
+    case unknownLog = 4
+    case conflictingRoot = 5
+    case invalidProof = 6
+    case noValidCosignature = 7
+    case malformedResponse = 8
+    case unexpectedStatus = 9
+    /// The witness holds a larger tree than the log's: a rollback or fork.
+    case rollback = 10
+    case proofUnavailable = 11
+}
+
+/// A witness's health as the ledger's ``WitnessFeed`` saw it, appended when a witness's outcome
+/// changes (its first failure, another kind of failure, its recovery). The witness is named by
+/// its key ID (C2SP tlog-cosignature), not by its name, so the record holds integers only.
+public struct WitnessHealthRecord: Sendable, Hashable {
+    /// The witness's key ID: `SHA-256(name || 0x0A || 0x04 || public key)[:4]`, as its
+    /// cosignature lines carry it.
+    public var witnessKeyID: UInt32
+    /// The checkpoint's tree size the submission was for.
+    public var checkpointSize: UInt64
+    /// The largest size this witness cosigned through the feed (0: none yet).
+    public var cosignedSize: UInt64
+    /// The size the witness last said it holds (0: unknown or none).
+    public var witnessSize: UInt64
+    /// Failed submissions in a row, this one included (0 when `outcome` is `cosigned`).
+    public var consecutiveFailures: UInt32
+    public var outcome: WitnessOutcome
+    /// The HTTP status for ``WitnessOutcome/unexpectedStatus``, else 0.
+    public var httpStatus: UInt16
+
+    public init(
+        witnessKeyID: UInt32, checkpointSize: UInt64, cosignedSize: UInt64, witnessSize: UInt64, consecutiveFailures: UInt32,
+        outcome: WitnessOutcome, httpStatus: UInt16 = 0
+    ) {
+        self.witnessKeyID = witnessKeyID
+        self.checkpointSize = checkpointSize
+        self.cosignedSize = cosignedSize
+        self.witnessSize = witnessSize
+        self.consecutiveFailures = consecutiveFailures
+        self.outcome = outcome
+        self.httpStatus = httpStatus
+    }
+}
+
+extension WitnessHealthRecord: RecordBodyCoding {
+    func encode(into out: inout RecordEncoder) {
+        out.u32(witnessKeyID)
+        out.u64(checkpointSize)
+        out.u64(cosignedSize)
+        out.u64(witnessSize)
+        out.u32(consecutiveFailures)
+        out.u8(outcome.rawValue)
+        out.u16(httpStatus)
+    }
+
+    init(from input: inout RecordReader) throws(MalformedRecord) {
+        witnessKeyID = try input.u32()
+        checkpointSize = try input.u64()
+        cosignedSize = try input.u64()
+        witnessSize = try input.u64()
+        consecutiveFailures = try input.u32()
+        outcome = try input.enumeration(WitnessOutcome.self)
+        httpStatus = try input.u16()
+    }
+}
+
 /// A signed checkpoint of all records before it. Written by the ledger only.
 public struct CheckpointRecord: Sendable, Hashable {
     /// The number of records covered (equals this record's own leaf index).
@@ -433,6 +506,7 @@ public enum LedgerRecordBody: Sendable, Hashable {
     case keyRotation(KeyRotationRecord)
     case checkpoint(CheckpointRecord)
     case softwareIdentity(SoftwareIdentityRecord)
+    case witnessHealth(WitnessHealthRecord)
 
     /// The kind byte on disk.
     public var kind: LedgerRecordKind {
@@ -446,6 +520,7 @@ public enum LedgerRecordBody: Sendable, Hashable {
         case .keyRotation: .keyRotation
         case .checkpoint: .checkpoint
         case .softwareIdentity: .softwareIdentity
+        case .witnessHealth: .witnessHealth
         }
     }
 }
@@ -461,6 +536,7 @@ public enum LedgerRecordKind: UInt8, Sendable, Hashable, CaseIterable {
     case keyRotation = 7
     case checkpoint = 8
     case softwareIdentity = 9
+    case witnessHealth = 10
 
     /// Kinds only the ledger itself writes.
     public var isReserved: Bool { self == .keyRotation || self == .checkpoint }
@@ -477,6 +553,7 @@ public enum LedgerRecordKind: UInt8, Sendable, Hashable, CaseIterable {
         case .keyRotation: "key_rotation"
         case .checkpoint: "checkpoint"
         case .softwareIdentity: "software_identity"
+        case .witnessHealth: "witness_health"
         }
     }
 }
@@ -500,6 +577,7 @@ public struct LedgerRecord: Sendable, Hashable {
     public static func policyDecision(_ record: PolicyDecisionRecord) -> LedgerRecord { LedgerRecord(.policyDecision(record)) }
     public static func discardReceipt(_ record: DiscardReceipt) -> LedgerRecord { LedgerRecord(.discardReceipt(record)) }
     public static func serviceHealth(_ record: ServiceHealthRecord) -> LedgerRecord { LedgerRecord(.serviceHealth(record)) }
+    public static func witnessHealth(_ record: WitnessHealthRecord) -> LedgerRecord { LedgerRecord(.witnessHealth(record)) }
 
     /// The request this record is about, if any.
     public var requestID: RequestID? {
@@ -509,7 +587,7 @@ public struct LedgerRecord: Sendable, Hashable {
         case .upstreamEgress(let r): r.requestID
         case .policyDecision(let r): r.requestID
         case .discardReceipt(let r): r.requestID
-        case .serviceHealth, .keyRotation, .checkpoint, .softwareIdentity: nil
+        case .serviceHealth, .keyRotation, .checkpoint, .softwareIdentity, .witnessHealth: nil
         }
     }
 }

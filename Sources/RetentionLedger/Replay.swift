@@ -49,6 +49,13 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
     /// A request the caller looks for (`prove`): its latest discard receipt's location and bytes.
     var watchedRequest: RequestID?
     var watchedReceipt: (location: RecordLocation, bytes: [UInt8])?
+    /// With `watchedRequest`: the software-identity record in force at `watchedReceipt`.
+    var watchedIdentity: (location: RecordLocation, bytes: [UInt8])?
+    /// The latest software-identity record so far, kept only while a request is watched.
+    private var latestIdentity: (location: RecordLocation, bytes: [UInt8])?
+    /// Every software-identity record's location, when `indexes` (one per open and per key
+    /// rotation: few), so a receipt's bundle can name the identity in force.
+    var identities: [RecordLocation] = []
     /// Host records since the last checkpoint.
     var recordsSinceCheckpoint: UInt64 = 0
     var lastCheckpointAt: Timestamp?
@@ -119,13 +126,29 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
         case .discardReceipt(let receipt):
             if receipt.requestID == watchedRequest {
                 watchedReceipt = (RecordLocation(leafIndex: index, offset: offset, length: frameLength), [UInt8](copying: bytes))
+                watchedIdentity = latestIdentity
             }
             if indexes { receipts.add(receipt.requestID, RecordLocation(leafIndex: index, offset: offset, length: frameLength)) }
             recordsSinceCheckpoint += 1
-        case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth, .softwareIdentity:
+        case .softwareIdentity:
+            let location = RecordLocation(leafIndex: index, offset: offset, length: frameLength)
+            if indexes { identities.append(location) }
+            if watchedRequest != nil { latestIdentity = (location, [UInt8](copying: bytes)) }
+            recordsSinceCheckpoint += 1
+        case .requestOpened, .usage, .upstreamEgress, .policyDecision, .serviceHealth, .witnessHealth:
             recordsSinceCheckpoint += 1
         }
         tree.append(leafHash: leafHash)
+    }
+
+    /// The software-identity record in force at `leafIndex`: the last one before it.
+    func identity(before leafIndex: UInt64) -> RecordLocation? {
+        var low = 0, high = identities.count
+        while low < high {
+            let middle = (low + high) / 2
+            if identities[middle].leafIndex < leafIndex { low = middle + 1 } else { high = middle }
+        }
+        return low == 0 ? nil : identities[low - 1]
     }
 
     /// The latest checkpoint covering `leafIndex` whose signing key is known.

@@ -201,6 +201,10 @@ public struct TileReader: Sendable {
         let scan = try scanEntries(note: note, request: request)
         guard let leafIndex = scan.receiptIndex else { throw .requestNotFound }
         let (entry, proof) = try inclusionProof(leafIndex: leafIndex, checkpoint: scan.checkpoint)
+        let identity = try scan.identityIndex.map { (index) throws(TileError) in
+            let (record, path) = try inclusionProof(leafIndex: index, checkpoint: scan.checkpoint)
+            return SoftwareIdentityProof(record: record, leafIndex: index, inclusionProof: path)
+        }
         // The bundle carries the note as this ledger writes it: the log's own signature line
         // only (a bundle is canonical, §7), whatever cosignatures the served note has.
         guard let signature = (try? splitNote(note))?.signatures.first(where: { $0.0 == scan.key.name && $0.1 == scan.key.keyID })?.2
@@ -209,7 +213,7 @@ public struct TileReader: Sendable {
             origin: scan.checkpoint.origin, treeSize: scan.checkpoint.treeSize, rootHash: scan.checkpoint.rootHash,
             keyName: scan.key.name, keyID: scan.key.keyID, signature: signature).noteText
         let bundle = ReceiptBundle(record: entry, leafIndex: leafIndex, treeSize: scan.checkpoint.treeSize, inclusionProof: proof,
-                                   checkpoint: canonical, keyRotations: scan.rotations)
+                                   checkpoint: canonical, keyRotations: scan.rotations, softwareIdentity: identity)
         do { _ = try bundle.verify(verifierKey: verifierKey) } catch { throw .ledger(error) }
         return bundle
     }
@@ -247,7 +251,7 @@ public struct TileReader: Sendable {
     /// Reads every entry the note covers: checks they hash to its root (once its signature is
     /// verified along the key chain they hold) and finds the request's latest receipt.
     private func scanEntries(note: String, request: RequestID?) throws(TileError)
-        -> (checkpoint: SignedCheckpoint, key: VerifierKey, rotations: [[UInt8]], receiptIndex: UInt64?)
+        -> (checkpoint: SignedCheckpoint, key: VerifierKey, rotations: [[UInt8]], receiptIndex: UInt64?, identityIndex: UInt64?)
     {
         // The size is read before the signature is checked only to know how far to read.
         let claimed: SignedCheckpoint
@@ -257,6 +261,9 @@ public struct TileReader: Sendable {
         var key = verifierKey
         var rotations: [[UInt8]] = []
         var receiptIndex: UInt64?
+        // The software identity in force at the receipt: the last kind-9 entry before it.
+        var latestIdentity: UInt64?
+        var identityIndex: UInt64?
         let (full, partial) = tileShape(treeSize: size, level: 0)
         let bundles = full + (partial > 0 ? 1 : 0)
         var bundle: UInt64 = 0
@@ -265,9 +272,10 @@ public struct TileReader: Sendable {
             for (offset, entry) in entries.enumerated() {
                 let leafIndex = bundle * UInt64(tileWidth) + UInt64(offset)
                 frontier.append(leafHash: MerkleHashing.leaf(entry))
-                // Only rotations and receipts matter here: the kind byte (after the version)
-                // spares decoding the rest.
-                guard entry.count > 2, entry[1] == LedgerRecordKind.keyRotation.rawValue || entry[1] == LedgerRecordKind.discardReceipt.rawValue,
+                // Only rotations, identities and receipts matter here: the kind byte (after the
+                // version) spares decoding the rest.
+                guard entry.count > 2, entry[1] == LedgerRecordKind.keyRotation.rawValue || entry[1] == LedgerRecordKind.discardReceipt.rawValue
+                        || entry[1] == LedgerRecordKind.softwareIdentity.rawValue,
                       let record = try? LedgerRecord(canonicalBytes: entry)
                 else { continue }
                 switch record.body {
@@ -281,6 +289,9 @@ public struct TileReader: Sendable {
                     rotations.append(entry)
                 case .discardReceipt(let receipt) where receipt.requestID == request:
                     receiptIndex = leafIndex
+                    identityIndex = latestIdentity
+                case .softwareIdentity:
+                    latestIdentity = leafIndex
                 default:
                     break
                 }
@@ -291,7 +302,7 @@ public struct TileReader: Sendable {
         do { signed = try SignedCheckpoint.open(note: note, verifierKey: key) } catch { throw .ledger(error) }
         guard signed.origin == verifierKey.name else { throw .ledger(.bundleInvalid(.originMismatch)) }
         guard frontier.currentRoot.bytes == signed.rootHash else { throw .rootMismatch(treeSize: size) }
-        return (signed, key, rotations, receiptIndex)
+        return (signed, key, rotations, receiptIndex, identityIndex)
     }
 
     func tileHashes(level: Int, index: UInt64, width: Int) throws(TileError) -> [Hash32] {

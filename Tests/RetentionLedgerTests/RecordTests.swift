@@ -18,6 +18,10 @@ struct RecordTests {
         records.append(LedgerRecord(.keyRotation(KeyRotationRecord(epoch: 1, newPublicKey: Array(repeating: 7, count: 32), treeSize: 9, signature: Array(repeating: 9, count: 64)))))
         records.append(LedgerRecord(.checkpoint(CheckpointRecord(treeSize: 9, rootHash: Array(repeating: 1, count: 32), keyEpoch: 0, signature: Array(repeating: 2, count: 64)))))
         records.append(LedgerRecord(.softwareIdentity(sampleIdentity)))
+        records.append(.witnessHealth(sampleWitnessHealth))
+        records.append(.witnessHealth(WitnessHealthRecord(
+            witnessKeyID: .max, checkpointSize: .max, cosignedSize: 0, witnessSize: 0,
+            consecutiveFailures: .max, outcome: .unexpectedStatus, httpStatus: 599)))
         return records
     }
 
@@ -173,11 +177,12 @@ struct RecordTests {
         configuration.softwareIdentity = sampleIdentity
         let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: configuration)
         for record in sampleRecords(request(1)) { try ledger.append(record) }
+        try ledger.append(.witnessHealth(sampleWitnessHealth))
         _ = try ledger.checkpoint()
         try ledger.close()
         let export = try LedgerVerifier.exportJSONLines(path: path)
         let lines = export.split(separator: "\n")
-        #expect(lines.count == 10)  // the identity, six records, a checkpoint, a key rotation, the identity again
+        #expect(lines.count == 11)  // the identity, seven records, a checkpoint, a key rotation, the identity again
         let declared = Set((testRegistry.workspaces.union(testRegistry.agents).union(testRegistry.models).union(testRegistry.providers)).map(\.value))
         let kindNames = Set(LedgerRecordKind.allCases.map(\.name))
         var enumNames = kindNames
@@ -185,6 +190,7 @@ struct RecordTests {
         addCases(Product.self); addCases(DataClass.self); addCases(RetentionMode.self); addCases(TransferMode.self)
         addCases(UsageUnit.self); addCases(PolicyOutcome.self); addCases(DiscardReason.self); addCases(MemoryBackend.self)
         addCases(AEADAlgorithm.self); addCases(ExternalHolderKind.self); addCases(ExternalHolderOutcome.self)
+        addCases(WitnessOutcome.self)
         // Every string must be one of: a declared identifier, a snake_case enum name, 32 hex digits
         // (request id) or base64 of a fixed-length hash/key/signature. Nothing else is allowed.
         func isAllowed(_ text: String) -> Bool {

@@ -107,3 +107,8 @@ func writeFile(_ path: String, _ bytes: [UInt8]) {
 let sampleIdentity = SoftwareIdentityRecord(
     executableSHA256: Array(repeating: 0xE1, count: 32), policySHA256: Array(repeating: 0xB0, count: 32),
     configurationSHA256: Array(repeating: 0xC0, count: 32), version: SoftwareVersion(major: 0, minor: 15, patch: 1))
+
+/// A witness-health record with recognisable values.
+let sampleWitnessHealth = WitnessHealthRecord(
+    witnessKeyID: 0xA7A7_A7A7, checkpointSize: 41, cosignedSize: 30, witnessSize: 30,
+    consecutiveFailures: 2, outcome: .noAnswer)

@@ -12,7 +12,7 @@ private func identity(_ executable: UInt8) -> SoftwareIdentityRecord {
 private func hex(_ byte: UInt8) -> String { String(repeating: String(format: "%02x", byte), count: 32) }
 
 /// `zdr ledger verify --expect-binary`: every discard receipt produced under one executable.
-@Suite("zdr ledger verify --expect-binary: the software identity in force at every receipt")
+@Suite("zdr ledger verify and check-receipt --expect-binary: the software identity in force at every receipt")
 struct LedgerIdentityTests {
     @Test("one identity: passes for its hash, fails for another; a second binary's receipts are counted")
     func expectBinary() throws {
@@ -54,5 +54,43 @@ struct LedgerIdentityTests {
         #expect(try ZDR.run(["ledger", "verify", fixture.ledgerPath, "--key", fixture.verifierKey, "--expect-binary", "abc"]).status == 64)
         #expect(try ZDR.run(["ledger", "verify", fixture.ledgerPath, "--key", fixture.verifierKey,
                              "--expect-binary", String(repeating: "g", count: 64)]).status == 64)
+    }
+
+    @Test("check-receipt --expect-binary: the bundle's own identity, proven, must be the expected executable")
+    func checkReceiptExpectBinary() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-identity-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keyPath = directory.appendingPathComponent("signing.key").path
+        let ledger = directory.appendingPathComponent("zdr.ledger").path
+        let keygen = try ZDR.run(["ledger", "keygen", "--out", keyPath, "--name", "test.example/zdr", "--json"])
+        let key = try #require(try keygen.json()["verifierKey"] as? String)
+        let before = try LedgerFixture.append(requests: 1, to: ledger, keyPath: keyPath, identity: identity(0xA1)).requests[0]
+        let after = try LedgerFixture.append(requests: 1, to: ledger, keyPath: keyPath, identity: identity(0xA2)).requests[0]
+
+        for (request, executable) in [(before, UInt8(0xA1)), (after, 0xA2)] {
+            let bundle = directory.appendingPathComponent("\(request).json").path
+            let proved = try ZDR.run(["ledger", "prove", ledger, "--request", request.description, "--key", key, "--out", bundle])
+            #expect(proved.status == 0, "\(proved.err)")
+            let same = try ZDR.run(["ledger", "check-receipt", bundle, "--key", key, "--expect-binary", hex(executable), "--json"])
+            #expect(same.status == 0, "\(same.out)\(same.err)")
+            let named = try #require(try same.json()["softwareIdentity"] as? [String: Any])
+            #expect(named["executableSHA256"] as? String == hex(executable))
+            #expect(named["version"] as? String == "1.2.3")
+            let other = try ZDR.run(["ledger", "check-receipt", bundle, "--key", key, "--expect-binary", hex(executable ^ 0x03)])
+            #expect(other.status == 1)
+            #expect(other.out.contains("produced under another executable"))
+        }
+
+        // A ledger that records no identity: its bundles name none, so --expect-binary fails.
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let bundle = directory.appendingPathComponent("none.json").path
+        _ = try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", fixture.requests[0].description, "--key", fixture.verifierKey, "--out", bundle])
+        let none = try ZDR.run(["ledger", "check-receipt", bundle, "--key", fixture.verifierKey, "--expect-binary", hex(0xA1)])
+        #expect(none.status == 1)
+        #expect(none.out.contains("names no software identity"))
+        #expect(try ZDR.run(["ledger", "check-receipt", bundle, "--key", fixture.verifierKey]).status == 0)
+        #expect(try ZDR.run(["ledger", "check-receipt", bundle, "--key", fixture.verifierKey, "--expect-binary", "abc"]).status == 64)
     }
 }

@@ -167,10 +167,18 @@ enum LedgerCommands {
             return "treeSize=\(r.treeSize)"
         case .softwareIdentity(let r):
             return "executable=\(hexBytes(r.executableSHA256)) policy=\(hexBytes(r.policySHA256)) version=\(r.version)"
+        case .witnessHealth(let r):
+            return "witness=\(keyID(r.witnessKeyID)) \(name(r.outcome))\(r.httpStatus == 0 ? "" : " status=\(r.httpStatus)") checkpoint=\(r.checkpointSize) cosigned=\(r.cosignedSize) failures=\(r.consecutiveFailures)"
         }
     }
 
     /// Lowercase or uppercase hex digits, two per byte; nil for anything else.
+    /// A key ID as signed notes print it: 8 lowercase hex digits.
+    static func keyID(_ value: UInt32) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 8 - digits.count) + digits
+    }
+
     static func hexDecode(_ text: String) -> [UInt8]? {
         let digits = Array(text.utf8)
         guard digits.count % 2 == 0 else { return nil }
