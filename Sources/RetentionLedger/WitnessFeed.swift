@@ -125,11 +125,16 @@ public final class WitnessFeed: LedgerSink, Sendable {
     /// A feed for the log whose epoch-0 verifier key is `logKey`.
     ///
     /// - Parameters:
-    ///   - intervalNanoseconds: how often the feed looks for a new checkpoint (default 1 s);
-    ///     also the first retry delay, doubled after each failed round up to
-    ///     `maximumBackoffNanoseconds` (default 60 s).
+    ///   - logKey: the log's verifier key (epoch 0); its name is the checkpoints' origin, and
+    ///     later epochs' keys follow from the rotation records the feed sees.
+    ///   - witnesses: the witnesses to ask, in the order ``statuses`` reports them.
+    ///   - transport: what POSTs the requests (the host's HTTP client).
     ///   - cosignedCheckpointPath: where the cosigned note is kept; nil keeps it in memory
     ///     only (``cosignedCheckpoint``).
+    ///   - intervalNanoseconds: how often the feed looks for a new checkpoint (default 1 s);
+    ///     also the first retry delay.
+    ///   - maximumBackoffNanoseconds: the longest retry delay (default 60 s); the delay doubles
+    ///     after each failed round up to it.
     public init(
         logKey: VerifierKey, witnesses: [WitnessEndpoint], transport: any WitnessTransport, cosignedCheckpointPath: String? = nil,
         intervalNanoseconds: UInt64 = 1_000_000_000, maximumBackoffNanoseconds: UInt64 = 60_000_000_000
