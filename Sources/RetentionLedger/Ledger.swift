@@ -581,10 +581,45 @@ public final class Ledger: Sendable {
             return (false, location)
         }
         if needsCheckpoint { try flush() }
-        return try state.withLock { (writer: inout WriterState) throws(LedgerError) -> ReceiptBundle in
+        return try bundle(for: location) { replay throws(LedgerError) in
+            guard let entry = replay.checkpoint(covering: location.leafIndex) else { throw .requestNotFound }
+            return entry
+        }
+    }
+
+    /// As ``receiptBundle(forRequest:)``, under the checkpoint of exactly `checkpointSize`
+    /// records (one the witnesses cosigned, say: ``WitnessFeed/cosignedReceiptBundle(forRequest:in:)``).
+    ///
+    /// - Throws: ``LedgerError/requestNotFound`` when the request has no receipt before that
+    ///   checkpoint, or the ledger has no checkpoint of that size.
+    public func receiptBundle(forRequest request: RequestID, checkpointSize: UInt64) throws(LedgerError) -> ReceiptBundle {
+        let location = try state.withLock { (writer: inout WriterState) throws(LedgerError) -> RecordLocation in
+            guard let location = writer.replay.receipts.location(of: request), location.leafIndex < checkpointSize else {
+                throw .requestNotFound
+            }
+            return location
+        }
+        return try bundle(for: location) { replay throws(LedgerError) in
+            // Checkpoints are in size order; several may share a size (none was appended between).
+            guard let entry = replay.checkpoints.last(where: { $0.treeSize == checkpointSize && replay.epochKeys[$0.keyEpoch] != nil })
+            else { throw .requestNotFound }
+            return entry
+        }
+    }
+
+    /// Whether a discard receipt for `request` was appended (durable or not).
+    func hasReceipt(for request: RequestID) -> Bool {
+        state.withLock { $0.replay.receipts.location(of: request) != nil }
+    }
+
+    /// The bundle of the receipt at `location` under the checkpoint `choose` picks.
+    private func bundle(
+        for location: RecordLocation, under choose: (borrowing LedgerReplay<MerkleTree>) throws(LedgerError) -> CheckpointEntry
+    ) throws(LedgerError) -> ReceiptBundle {
+        try state.withLock { (writer: inout WriterState) throws(LedgerError) -> ReceiptBundle in
             try Self.checkWritable(writer)
-            guard let entry = writer.replay.checkpoint(covering: location.leafIndex),
-                  let signed = writer.replay.signedCheckpoint(entry) else { throw .requestNotFound }
+            let entry = try choose(writer.replay)
+            guard let signed = writer.replay.signedCheckpoint(entry) else { throw .requestNotFound }
             let proof = writer.replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes)
             let identity = try writer.replay.identity(before: location.leafIndex).map { (found) throws(LedgerError) in
                 SoftwareIdentityProof(

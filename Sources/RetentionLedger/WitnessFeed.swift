@@ -13,6 +13,7 @@
 // - a witness's outcome changing (first answer, a failure, another failure, recovery) appends a
 //   content-free witness-health record (kind 10) to the ledger itself.
 
+public import RetentionVocabulary
 import Dispatch
 import Glibc
 import Synchronization
@@ -160,6 +161,25 @@ public final class WitnessFeed: LedgerSink, Sendable {
 
     /// The newest cosigned note, as written to `cosignedCheckpointPath`.
     public var cosignedCheckpoint: String? { cosigned.withLock { $0 } }
+
+    /// The receipt bundle for `request` under the newest checkpoint the witnesses cosigned,
+    /// carrying their cosignatures: what `zdr ledger check-receipt --witness … --quorum K`
+    /// accepts. `nil` while no cosigned checkpoint covers the receipt yet (it was recorded after
+    /// the newest one the witnesses saw: ask again after the next round).
+    ///
+    /// - Throws: ``LedgerError/requestNotFound`` when the ledger has no receipt for `request`,
+    ///   and the ledger's other errors.
+    public func cosignedReceiptBundle(forRequest request: RequestID, in ledger: Ledger) throws(LedgerError) -> ReceiptBundle? {
+        guard ledger.hasReceipt(for: request) else { throw .requestNotFound }
+        guard let note = cosignedCheckpoint else { return nil }
+        let size = try SignedCheckpoint.parseUnverified(note: note).treeSize
+        var bundle: ReceiptBundle
+        do { bundle = try ledger.receiptBundle(forRequest: request, checkpointSize: size) } catch .requestNotFound { return nil }
+        // The same checkpoint, with the cosignature lines after the log's signature.
+        guard note.hasPrefix(bundle.checkpoint) else { throw .bundleInvalid(.malformedCheckpoint) }
+        bundle.checkpoint = note
+        return bundle
+    }
 
     /// Each witness's state, in the order configured.
     public var statuses: [WitnessFeedStatus] { state.withLock { $0.statuses } }

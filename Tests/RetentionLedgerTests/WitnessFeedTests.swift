@@ -93,8 +93,19 @@ struct WitnessFeedTests {
         #expect(kept.hasPrefix(checkpoint.noteText))
         #expect(try opened.validCosigners(among: [log.first.verifierKey, log.second.verifierKey]).count == 2)
 
+        // A receipt under the cosigned checkpoint verifies with the witness quorum; one recorded
+        // after it has no cosigned bundle until the next round.
+        let witnesses = [log.first.verifierKey, log.second.verifierKey]
+        let bundle = try #require(try log.feed.cosignedReceiptBundle(forRequest: request(3), in: log.ledger))
+        #expect(bundle.treeSize == checkpoint.treeSize)
+        #expect(try ReceiptBundle(json: bundle.json).verify(verifierKey: log.signer.verifier, witnesses: witnesses, quorum: 2).cosigners == witnesses)
+        _ = try log.ledger.append(.discardReceipt(sampleReceipt(request(1_000))))
+        #expect(try log.feed.cosignedReceiptBundle(forRequest: request(1_000), in: log.ledger) == nil)
+        #expect(throws: LedgerError.requestNotFound) { try log.feed.cosignedReceiptBundle(forRequest: request(2_000), in: log.ledger) }
+
         // The log grows: the witnesses accept it from their size with a consistency proof.
         try log.appendReceipts(5..<40)
+        _ = try log.ledger.append(.discardReceipt(sampleReceipt(request(1_001))))
         let later = try log.ledger.checkpoint()
         try log.ledger.flush()
         #expect(log.feed.submitNow(ledger: log.ledger).map(\.cosignedSize) == [later.treeSize, later.treeSize])
