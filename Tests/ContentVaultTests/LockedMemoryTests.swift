@@ -32,6 +32,23 @@ struct LockedMemoryTests {
         #expect(pool.statistics.liveBuffers == 0)
     }
 
+    @Test("wipe-and-verify zeroes exactly the bytes asked for, in the one-pass path (≤ 16 KiB) and past it",
+          arguments: [1, 31, 127, 128, 129, 255, 4096, 4111, 16383, 16384, 16385, 40000])
+    func wipeAndVerifyLengths(length: Int) {
+        // Pattern bytes on each side, which the wipe must not reach; 48 of them so the buffer is
+        // 16- but not 32-byte aligned, as a pool slot may be (the 32-byte loads and stores are
+        // unaligned).
+        let margin = 48
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: length + 2 * margin, alignment: 64)
+        defer { storage.deallocate() }
+        storage.initializeMemory(as: UInt8.self, repeating: 0xA5)
+        let start = storage.baseAddress! + margin
+        #expect(cvault_wipe_and_verify(start, length) == 1)
+        #expect(isAllZero(start, length))
+        #expect(storage[..<margin].allSatisfy { $0 == 0xA5 })
+        #expect(storage[(margin + length)...].allSatisfy { $0 == 0xA5 })
+    }
+
     @Test("leaving scope runs deinit, which wipes (release builds included)", arguments: realBackends)
     func deinitWipes(backend: MemoryBackend) throws {
         let pool = try makePool(backend)
