@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+@testable import RetentionLedger
+import RetentionVocabulary
+
+// The ledger index (LEDGER.index/) is a cache: a bundle from it must be the scan's bundle, and
+// every kind of bad index must make the fast path decline (nil), never answer wrongly.
+
+/// A ledger with key rotations, several checkpoints and requests with more than one receipt
+/// (the latest wins), closed; `appendMore` reopens it with the evolved key and appends.
+private struct IndexFixture {
+    let directory = TemporaryDirectory()
+    let path: String
+    let key: VerifierKey
+    let keyPath: String
+    let configuration: LedgerConfiguration
+
+    init(receipts: Int = 60, first: UInt64 = 0) throws {
+        path = directory.file("ledger.zdr")
+        let signer = try SigningKey.generate(name: "ledger.example")
+        let evolving = try evolvingKey(signer, in: directory, checkpointsPerEpoch: 2, checkpointEvery: 7)
+        key = try VerifierKey(evolving.pinned)
+        keyPath = evolving.keyPath
+        configuration = evolving.configuration
+        try appendMore(receipts, first: first)
+    }
+
+    func appendMore(_ receipts: Int, first: UInt64 = 0) throws {
+        let ledger = try Ledger(path: path, registry: testRegistry, signer: try SigningKey(loadingFrom: keyPath), configuration: configuration)
+        for index in 0..<receipts { try ledger.append(.discardReceipt(sampleReceipt(request(first + UInt64(index % 25))))) }
+        _ = try ledger.checkpoint()
+        try ledger.close()
+    }
+
+    func scanned(_ id: RequestID) throws -> ReceiptBundle {
+        try LedgerVerifier.receiptBundle(path: path, request: id, verifierKey: key, files: .live)
+    }
+
+    func indexed(_ id: RequestID) -> ReceiptBundle? {
+        LedgerVerifier.receiptBundleFromIndex(path: path, request: id, verifierKey: key)
+    }
+
+    var paths: LedgerIndexPaths { LedgerIndexPaths(ledger: path) }
+}
+
+private func overwrite(_ path: String, _ body: (inout [UInt8]) -> Void) throws {
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    body(&bytes)
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+/// Ways an index goes bad: a crash, a bit flip, an old or future version, another ledger's.
+enum IndexDamage: String, CaseIterable, CustomTestStringConvertible {
+    case manifestMissing, manifestTorn, manifestBitFlip, versionChanged, hashesTruncated, hashesZeroed, hashesBitFlip,
+         idsZeroed, idsPointElsewhere, foreign
+    var testDescription: String { rawValue }
+}
+
+@Suite("Ledger index: an untrusted cache for prove (issue 13 §4)")
+struct LedgerIndexTests {
+    @Test("a bundle from the index is the scan's, byte for byte; an unknown request is not answered from it")
+    func indexMatchesScan() throws {
+        let fixture = try IndexFixture()
+        defer { fixture.directory.cleanup() }
+        #expect(fixture.indexed(request(1)) == nil)  // no index yet
+        let report = try LedgerVerifier.buildIndex(path: fixture.path, verifierKey: fixture.key)
+        #expect(report == (try LedgerVerifier.verify(path: fixture.path, verifierKey: fixture.key)))
+        for id in [0, 1, 9, 24] {
+            let indexed = fixture.indexed(request(UInt64(id)))
+            #expect(indexed != nil, "request \(id)")
+            #expect(indexed?.json == (try fixture.scanned(request(UInt64(id)))).json, "request \(id)")
+            #expect(indexed?.keyRotations.isEmpty == false)
+        }
+        #expect(fixture.indexed(request(99)) == nil)
+        #expect(throws: LedgerError.requestNotFound) {
+            _ = try LedgerVerifier.receiptBundle(path: fixture.path, request: request(99), verifierKey: fixture.key.description)
+        }
+    }
+
+    @Test("records appended after the index come from the ledger's tail: a newer receipt, checkpoint and key win")
+    func staleIndexReadsTail() throws {
+        let fixture = try IndexFixture()
+        defer { fixture.directory.cleanup() }
+        _ = try LedgerVerifier.buildIndex(path: fixture.path, verifierKey: fixture.key)
+        let old = try #require(fixture.indexed(request(3)))
+        try fixture.appendMore(40, first: 3)  // request 3 again, and new ones up to 27
+        for id in [3, 10, 27, 0] {
+            let indexed = fixture.indexed(request(UInt64(id)))
+            #expect(indexed != nil, "request \(id)")
+            #expect(indexed?.json == (try fixture.scanned(request(UInt64(id)))).json, "request \(id)")
+        }
+        #expect(fixture.indexed(request(3))!.leafIndex > old.leafIndex)
+    }
+
+    @Test("a damaged, stale-version, torn or foreign index is declined, and prove still answers by scanning",
+          arguments: IndexDamage.allCases)
+    func damagedIndexFallsBack(_ damage: IndexDamage) throws {
+        let fixture = try IndexFixture()
+        defer { fixture.directory.cleanup() }
+        _ = try LedgerVerifier.buildIndex(path: fixture.path, verifierKey: fixture.key)
+        let id = request(9)
+        #expect(fixture.indexed(id) != nil)
+        let paths = fixture.paths
+        switch damage {
+        case .manifestMissing:  // a crash before the manifest's rename
+            try FileManager.default.removeItem(atPath: paths.manifest)
+        case .manifestTorn:
+            try overwrite(paths.manifest) { $0.removeLast($0.count / 2) }
+        case .manifestBitFlip:
+            try overwrite(paths.manifest) { $0[60] ^= 0x04 }
+        case .versionChanged:  // a well-formed manifest of another version
+            try overwrite(paths.manifest) { bytes in
+                bytes[8] = 2
+                bytes.removeLast(32)
+                bytes += SHA256.hash(bytes).bytes
+            }
+        case .hashesTruncated:
+            try overwrite(paths.hashes) { $0.removeLast(64) }
+        case .hashesZeroed:
+            try overwrite(paths.hashes) { $0 = [UInt8](repeating: 0, count: $0.count) }
+        case .hashesBitFlip:  // every stored node wrong in one bit: no proof from them verifies
+            try overwrite(paths.hashes) { bytes in for k in stride(from: 0, to: bytes.count, by: 32) { bytes[k] ^= 1 } }
+        case .idsZeroed:
+            try overwrite(paths.ids) { $0 = [UInt8](repeating: 0, count: $0.count) }
+        case .idsPointElsewhere:  // each slot names the next slot's record
+            try overwrite(paths.ids) { bytes in
+                let original = bytes
+                let slots = bytes.count / 32
+                for slot in 0..<slots {
+                    let next = (slot + 1) % slots
+                    for k in 16..<32 { bytes[slot * 32 + k] = original[next * 32 + k] }
+                }
+            }
+        case .foreign:  // another ledger of the same origin (and key name): its index copied here
+            let other = try IndexFixture(first: 1000)
+            defer { other.directory.cleanup() }
+            _ = try LedgerVerifier.buildIndex(path: other.path, verifierKey: other.key)
+            try FileManager.default.removeItem(atPath: paths.directory)
+            try FileManager.default.copyItem(atPath: other.paths.directory, toPath: paths.directory)
+        }
+        #expect(fixture.indexed(id) == nil)
+        let bundle = try LedgerVerifier.receiptBundle(path: fixture.path, request: id, verifierKey: fixture.key.description)
+        #expect(bundle.json == (try fixture.scanned(id)).json)
+        // Rebuilding repairs it.
+        _ = try LedgerVerifier.buildIndex(path: fixture.path, verifierKey: fixture.key)
+        #expect(fixture.indexed(id)?.json == bundle.json)
+    }
+
+    @Test("streamed consistency proofs and roots equal the in-memory tree's, for every pair of sizes up to 40")
+    func streamedConsistency() {
+        var tree = MerkleTree()
+        var leaves: [Hash32] = []
+        for index in 0..<40 {
+            let leaf = MerkleHashing.leaf([UInt8(index)])
+            leaves.append(leaf)
+            tree.append(leafHash: leaf)
+        }
+        for second in 0...40 {
+            for first in 0...second {
+                var ranges = StreamingRangeHashes.consistencyRanges(first: UInt64(first), second: UInt64(second))
+                let count = ranges.count
+                ranges += [(0, UInt64(first)), (0, UInt64(second))]
+                var hashes = StreamingRangeHashes(ranges: ranges)
+                for leaf in leaves { hashes.append(leafHash: leaf) }
+                let roots = hashes.roots
+                #expect(Array(roots[0..<count]) == tree.consistencyProof(first: UInt64(first), second: UInt64(second)), "\(first) → \(second)")
+                #expect(roots[count] == tree.root(size: UInt64(first)) && roots[count + 1] == tree.root(size: UInt64(second)))
+            }
+        }
+    }
+}
