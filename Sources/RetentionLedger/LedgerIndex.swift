@@ -513,21 +513,24 @@ extension LedgerVerifier {
         }
         if UInt64(fileStatus.st_size) > manifest.coveredBytes {
             var failed = false
-            _ = try? scanLedgerFile(
-                path: path, files: files, resumeAt: (Int(manifest.coveredBytes), manifest.treeSize)
-            ) { (leaf: UInt64, _: Int, record: [UInt8]) throws(LedgerError) in
-                tail.append(MerkleHashing.leaf(record))
-                guard let decoded = try? LedgerRecord.decode(record) else {
-                    failed = true
-                    return
+            // A tail that does not scan (corrupt, or the file replaced and cut mid-frame): decline.
+            do throws(LedgerError) {
+                _ = try scanLedgerFile(
+                    path: path, files: files, resumeAt: (Int(manifest.coveredBytes), manifest.treeSize)
+                ) { (leaf: UInt64, _: Int, record: [UInt8]) throws(LedgerError) in
+                    tail.append(MerkleHashing.leaf(record))
+                    guard let decoded = try? LedgerRecord.decode(record) else {
+                        failed = true
+                        return
+                    }
+                    switch decoded.body {
+                    case .checkpoint: tailCheckpoint = (leaf, record)
+                    case .keyRotation: rotationRecords.append(record)
+                    case .discardReceipt(let receipt) where receipt.requestID == request: tailReceipt = (leaf, record)
+                    default: break
+                    }
                 }
-                switch decoded.body {
-                case .checkpoint: tailCheckpoint = (leaf, record)
-                case .keyRotation: rotationRecords.append(record)
-                case .discardReceipt(let receipt) where receipt.requestID == request: tailReceipt = (leaf, record)
-                default: break
-                }
-            }
+            } catch { return nil }
             guard !failed else { return nil }
         }
 

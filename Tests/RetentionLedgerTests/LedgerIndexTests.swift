@@ -92,6 +92,21 @@ struct LedgerIndexTests {
         #expect(fixture.indexed(request(3))!.leafIndex > old.leafIndex)
     }
 
+    @Test("a damaged record after the index's coverage declines the index, and prove reports the damage as a scan does")
+    func corruptTailDeclines() throws {
+        let fixture = try IndexFixture()
+        defer { fixture.directory.cleanup() }
+        _ = try LedgerVerifier.buildIndex(path: fixture.path, verifierKey: fixture.key)
+        try fixture.appendMore(10, first: 100)
+        #expect(fixture.indexed(request(100)) != nil)
+        try overwrite(fixture.path) { $0[$0.count - 40] ^= 0x10 }
+        #expect(fixture.indexed(request(100)) == nil)
+        #expect(fixture.indexed(request(9)) == nil)
+        #expect(throws: LedgerError.self) {
+            _ = try LedgerVerifier.receiptBundle(path: fixture.path, request: request(9), verifierKey: fixture.key.description)
+        }
+    }
+
     @Test("a damaged, stale-version, torn or foreign index is declined, and prove still answers by scanning",
           arguments: IndexDamage.allCases)
     func damagedIndexFallsBack(_ damage: IndexDamage) throws {
