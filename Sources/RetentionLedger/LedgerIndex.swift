@@ -1,4 +1,4 @@
-public import RetentionVocabulary
+import RetentionVocabulary
 // The ledger index (Docs/LedgerFormat.md §12): a derived, untrusted cache beside the ledger
 // (`LEDGER.index/`) holding the Merkle tree's hashes and a request id → record location table,
 // so `prove` answers with a few `pread`s instead of two passes over the file. Nothing read from
