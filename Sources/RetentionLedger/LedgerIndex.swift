@@ -107,7 +107,12 @@ struct LedgerIndexManifest: Sendable, Equatable {
             let offset = readLE64(body, &at)
             rotations.append((offset, readLE32(body, &at)))
         }
-        guard idSlots > 0, idSlots & (idSlots - 1) == 0, idCount < idSlots else { return nil }
+        // Bounds before any arithmetic on them: the checksum keeps out accidents, not a forger,
+        // and an overflow would trap. 2^48 records is 30 PB of ledger; 2^40 slots is 32 TiB.
+        guard idSlots > 0, idSlots & (idSlots - 1) == 0, idSlots <= 1 << 40, idCount < idSlots,
+              treeSize < 1 << 48, coveredBytes < 1 << 62, checkpointOffset < 1 << 62,
+              rotations.allSatisfy({ $0.offset < 1 << 62 })
+        else { return nil }
     }
 
     init(ledgerHeaderDigest: [UInt8], firstLeafHash: [UInt8], treeSize: UInt64, coveredBytes: UInt64, rootHash: [UInt8],
@@ -381,6 +386,7 @@ struct LedgerIndexReader: ~Copyable {
                 let offset = readLE64(page, &at), leafAndLength = readLE64(page, &at)
                 if leafAndLength & 0xFFFF == 0 { return nil }
                 if high == id.high && low == id.low {
+                    guard offset < 1 << 62 else { return nil }  // a damaged slot: no trap on conversion
                     return RecordLocation(leafIndex: leafAndLength >> 16, offset: Int(offset), length: Int(leafAndLength & 0xFFFF))
                 }
             }
@@ -586,7 +592,9 @@ extension LedgerVerifier {
     /// The record of the frame at `offset`, if a whole frame with a valid checksum is there.
     static func readFrame(fd: Int32, offset: UInt64, files: FileSystem) -> [UInt8]? {
         var frame = [UInt8](repeating: 0, count: maximumRecordLength + frameOverhead)
-        guard let count = try? files.read(fd, into: &frame, at: Int(offset)), count >= frameOverhead else { return nil }
+        guard let start = Int(exactly: offset),
+              let count = try? files.read(fd, into: &frame, at: start), count >= frameOverhead
+        else { return nil }
         let span = frame.span
         let length = readU32(span, at: 0)
         guard readU32(span, at: 4) == ~length, length > 0, Int(length) <= maximumRecordLength,

@@ -52,7 +52,7 @@ private func overwrite(_ path: String, _ body: (inout [UInt8]) -> Void) throws {
 /// Ways an index goes bad: a crash, a bit flip, an old or future version, another ledger's.
 enum IndexDamage: String, CaseIterable, CustomTestStringConvertible {
     case manifestMissing, manifestTorn, manifestBitFlip, versionChanged, hashesTruncated, hashesZeroed, hashesBitFlip,
-         idsZeroed, idsPointElsewhere, foreign
+         idsZeroed, idsPointElsewhere, foreign, hugeSizes, slotOffsetHuge
     var testDescription: String { rawValue }
 }
 
@@ -144,6 +144,20 @@ struct LedgerIndexTests {
                 for slot in 0..<slots {
                     let next = (slot + 1) % slots
                     for k in 16..<32 { bytes[slot * 32 + k] = original[next * 32 + k] }
+                }
+            }
+        case .hugeSizes:  // a forged manifest (valid checksum) with sizes near 2^64: no overflow trap
+            try overwrite(paths.manifest) { bytes in
+                for k in 80..<88 { bytes[k] = 0xFF }  // tree size
+                for k in 88..<96 { bytes[k] = 0xFF }  // covered bytes
+                for k in 136..<144 { bytes[k] = 0xFF }  // checkpoint offset
+                bytes.removeLast(32)
+                bytes += SHA256.hash(bytes).bytes
+            }
+        case .slotOffsetHuge:  // every slot's frame offset near 2^64
+            try overwrite(paths.ids) { bytes in
+                for slot in 0..<(bytes.count / 32) where bytes[slot * 32 + 24] != 0 {
+                    for k in 16..<24 { bytes[slot * 32 + k] = 0xFF }
                 }
             }
         case .foreign:  // another ledger of the same origin (and key name): its index copied here
