@@ -194,10 +194,10 @@ struct LedgerIndexBuilder {
     init(ledger: String, files: FileSystem = .live) throws(LedgerError) {
         paths = LedgerIndexPaths(ledger: ledger)
         self.files = files
-        if mkdir(paths.directory, 0o755) != 0 && errno != EEXIST { throw .io(.open, errno: errno) }
+        if mkdir(paths.directory, 0o700) != 0 && errno != EEXIST { throw .io(.open, errno: errno) }
         // A stale manifest must never describe the files being rewritten: remove it first.
         unlink(paths.manifest)
-        do { hashesFD = try files.open(paths.hashes, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644) } catch {
+        do { hashesFD = try files.open(paths.hashes, O_RDWR | O_CREAT | O_TRUNC, mode: 0o600) } catch {
             throw .io(.open, errno: error.rawValue)
         }
         buffer.reserveCapacity(Int(Self.bufferSlots) * 32)
@@ -286,7 +286,7 @@ struct LedgerIndexBuilder {
         }
         receipts = []
         let idsFD: Int32
-        do { idsFD = try files.open(paths.ids, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644) } catch { throw .io(.open, errno: error.rawValue) }
+        do { idsFD = try files.open(paths.ids, O_RDWR | O_CREAT | O_TRUNC, mode: 0o600) } catch { throw .io(.open, errno: error.rawValue) }
         defer { files.close(idsFD) }
         try writeAll(fd: idsFD, table, at: 0, files: files)
         do {
@@ -300,7 +300,7 @@ struct LedgerIndexBuilder {
             idSeed: seed, idSlots: slots, idCount: count)
         let temporary = paths.manifest + ".tmp"
         let fd: Int32
-        do { fd = try files.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644) } catch { throw .io(.open, errno: error.rawValue) }
+        do { fd = try files.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600) } catch { throw .io(.open, errno: error.rawValue) }
         do {
             try files.writeAll(fd, manifest.encoded, at: 0)
             try files.fsync(fd)

@@ -65,6 +65,12 @@ struct LedgerIndexTests {
         #expect(fixture.indexed(request(1)) == nil)  // no index yet
         let report = try LedgerVerifier.buildIndex(path: fixture.path, verifierKey: fixture.key)
         #expect(report == (try LedgerVerifier.verify(path: fixture.path, verifierKey: fixture.key)))
+        // Request ids and offsets: readable by the ledger's owner only, like the ledger.
+        for file in [fixture.paths.manifest, fixture.paths.hashes, fixture.paths.ids] {
+            let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file)")
+        }
+        #expect(try FileManager.default.attributesOfItem(atPath: fixture.paths.directory)[.posixPermissions] as? Int == 0o700)
         for id in [0, 1, 9, 24] {
             let indexed = fixture.indexed(request(UInt64(id)))
             #expect(indexed != nil, "request \(id)")
