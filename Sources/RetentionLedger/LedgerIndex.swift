@@ -197,6 +197,9 @@ struct LedgerIndexBuilder {
         if mkdir(paths.directory, 0o700) != 0 && errno != EEXIST { throw .io(.open, errno: errno) }
         // A stale manifest must never describe the files being rewritten: remove it first.
         unlink(paths.manifest)
+        // New files, not truncated old ones: O_CREAT's mode applies only to a file it creates.
+        unlink(paths.hashes)
+        unlink(paths.ids)
         do { hashesFD = try files.open(paths.hashes, O_RDWR | O_CREAT | O_TRUNC, mode: 0o600) } catch {
             throw .io(.open, errno: error.rawValue)
         }

@@ -65,7 +65,12 @@ struct LedgerIndexTests {
         #expect(fixture.indexed(request(1)) == nil)  // no index yet
         let report = try LedgerVerifier.buildIndex(path: fixture.path, verifierKey: fixture.key)
         #expect(report == (try LedgerVerifier.verify(path: fixture.path, verifierKey: fixture.key)))
-        // Request ids and offsets: readable by the ledger's owner only, like the ledger.
+        // Request ids and offsets: readable by the ledger's owner only, like the ledger, also
+        // when an older, more open index is replaced.
+        for file in [fixture.paths.manifest, fixture.paths.hashes, fixture.paths.ids] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)
+        }
+        _ = try LedgerVerifier.buildIndex(path: fixture.path, verifierKey: fixture.key)
         for file in [fixture.paths.manifest, fixture.paths.hashes, fixture.paths.ids] {
             let mode = try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(file)")
