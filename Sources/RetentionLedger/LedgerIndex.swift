@@ -50,6 +50,8 @@ struct LedgerIndexManifest: Sendable, Equatable {
     var checkpointOffset: UInt64
     /// Every key-rotation record among the covered ones: (file offset, frame length).
     var rotations: [(offset: UInt64, length: UInt32)]
+    /// Every software-identity record among the covered ones: (leaf index, file offset, frame length).
+    var identities: [(leaf: UInt64, offset: UInt64, length: UInt32)]
     /// The ids table: its hash seed, slot count (a power of two) and entries.
     var idSeed: UInt64
     var idSlots: UInt64
@@ -78,13 +80,19 @@ struct LedgerIndexManifest: Sendable, Equatable {
             le64(rotation.offset, &out)
             le32(rotation.length, &out)
         }
+        le32(UInt32(identities.count), &out)
+        for identity in identities {
+            le64(identity.leaf, &out)
+            le64(identity.offset, &out)
+            le32(identity.length, &out)
+        }
         out += SHA256.hash(out).bytes
         return out
     }
 
     /// Parses a manifest; nil for anything but this version with a matching checksum.
     init?(bytes: [UInt8]) {
-        let fixed = 8 + 8 + 32 + 32 + 16 + 32 + 16 + 24 + 4
+        let fixed = 8 + 8 + 32 + 32 + 16 + 32 + 16 + 24 + 4 + 4
         guard bytes.count >= fixed + 32, bytes.count <= 1 << 20, Array(bytes[0..<8]) == Self.magic else { return nil }
         let body = Array(bytes[0..<(bytes.count - 32)])
         guard SHA256.hash(body).bytes == Array(bytes[(bytes.count - 32)...]) else { return nil }
@@ -101,22 +109,31 @@ struct LedgerIndexManifest: Sendable, Equatable {
         idSlots = readLE64(body, &at)
         idCount = readLE64(body, &at)
         let rotationCount = Int(readLE32(body, &at))
-        guard body.count == at + rotationCount * 12 else { return nil }
+        guard body.count >= at + rotationCount * 12 + 4 else { return nil }
         rotations = []
         for _ in 0..<rotationCount {
             let offset = readLE64(body, &at)
             rotations.append((offset, readLE32(body, &at)))
         }
+        let identityCount = Int(readLE32(body, &at))
+        guard body.count == at + identityCount * 20 else { return nil }
+        identities = []
+        for _ in 0..<identityCount {
+            let leaf = readLE64(body, &at)
+            let offset = readLE64(body, &at)
+            identities.append((leaf, offset, readLE32(body, &at)))
+        }
         // Bounds before any arithmetic on them: the checksum keeps out accidents, not a forger,
         // and an overflow would trap. 2^48 records is 30 PB of ledger; 2^40 slots is 32 TiB.
         guard idSlots > 0, idSlots & (idSlots - 1) == 0, idSlots <= 1 << 40, idCount < idSlots,
               treeSize < 1 << 48, coveredBytes < 1 << 62, checkpointOffset < 1 << 62,
-              rotations.allSatisfy({ $0.offset < 1 << 62 })
+              rotations.allSatisfy({ $0.offset < 1 << 62 }), identities.allSatisfy({ $0.offset < 1 << 62 })
         else { return nil }
     }
 
     init(ledgerHeaderDigest: [UInt8], firstLeafHash: [UInt8], treeSize: UInt64, coveredBytes: UInt64, rootHash: [UInt8],
          checkpointLeaf: UInt64, checkpointOffset: UInt64, rotations: [(offset: UInt64, length: UInt32)],
+         identities: [(leaf: UInt64, offset: UInt64, length: UInt32)],
          idSeed: UInt64, idSlots: UInt64, idCount: UInt64) {
         self.ledgerHeaderDigest = ledgerHeaderDigest
         self.firstLeafHash = firstLeafHash
@@ -126,6 +143,7 @@ struct LedgerIndexManifest: Sendable, Equatable {
         self.checkpointLeaf = checkpointLeaf
         self.checkpointOffset = checkpointOffset
         self.rotations = rotations
+        self.identities = identities
         self.idSeed = idSeed
         self.idSlots = idSlots
         self.idCount = idCount
@@ -188,6 +206,7 @@ struct LedgerIndexBuilder {
     private var receipts: [(UInt64, UInt64, UInt64, UInt64)] = []
     private var checkpoint: (leaf: UInt64, offset: UInt64)?
     private var rotations: [(offset: UInt64, length: UInt32)] = []
+    private var identities: [(leaf: UInt64, offset: UInt64, length: UInt32)] = []
     private var firstLeaf: Hash32?
     private var coveredBytes: UInt64 = 0
 
@@ -246,6 +265,7 @@ struct LedgerIndexBuilder {
         switch record.body {
         case .checkpoint: checkpoint = (leaf, UInt64(offset))
         case .keyRotation: rotations.append((UInt64(offset), UInt32(frameLength)))
+        case .softwareIdentity: identities.append((leaf, UInt64(offset), UInt32(frameLength)))
         case .discardReceipt(let receipt):
             receipts.append((receipt.requestID.high, receipt.requestID.low, UInt64(offset), leaf << 16 | UInt64(frameLength & 0xFFFF)))
         default: break
@@ -300,7 +320,7 @@ struct LedgerIndexBuilder {
             ledgerHeaderDigest: SHA256.hash(header.encoded).bytes, firstLeafHash: (firstLeaf ?? .zero).bytes,
             treeSize: size, coveredBytes: coveredBytes, rootHash: root.bytes,
             checkpointLeaf: checkpoint?.leaf ?? .max, checkpointOffset: checkpoint?.offset ?? 0, rotations: rotations,
-            idSeed: seed, idSlots: slots, idCount: count)
+            identities: identities, idSeed: seed, idSlots: slots, idCount: count)
         let temporary = paths.manifest + ".tmp"
         let fd: Int32
         do { fd = try files.open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600) } catch { throw .io(.open, errno: error.rawValue) }
@@ -516,6 +536,8 @@ extension LedgerVerifier {
         var tailReceipt: (leaf: UInt64, bytes: [UInt8])?
         var tailCheckpoint: (leaf: UInt64, bytes: [UInt8])?
         var rotationRecords: [[UInt8]] = []
+        // The software identity in force at the receipt: the last identity record before it.
+        var tailIdentities: [(leaf: UInt64, bytes: [UInt8])] = []
         for rotation in manifest.rotations {
             guard let bytes = readFrame(fd: fd, offset: rotation.offset, files: files) else { return nil }
             rotationRecords.append(bytes)
@@ -535,6 +557,7 @@ extension LedgerVerifier {
                     switch decoded.body {
                     case .checkpoint: tailCheckpoint = (leaf, record)
                     case .keyRotation: rotationRecords.append(record)
+                    case .softwareIdentity: tailIdentities.append((leaf, record))
                     case .discardReceipt(let receipt) where receipt.requestID == request: tailReceipt = (leaf, record)
                     default: break
                     }
@@ -580,14 +603,28 @@ extension LedgerVerifier {
             chain.append(bytes)
             publicKey = rotation.newPublicKey
         }
+        var identity: (leaf: UInt64, bytes: [UInt8])?
+        if let last = tailIdentities.last(where: { $0.leaf < receipt.leaf }) {
+            identity = last
+        } else if let last = manifest.identities.last(where: { $0.leaf < receipt.leaf }) {
+            guard let bytes = readFrame(fd: fd, offset: last.offset, files: files), bytes.count + frameOverhead == Int(last.length),
+                  let record = try? LedgerRecord.decode(bytes), case .softwareIdentity = record.body
+            else { return nil }
+            identity = (last.leaf, bytes)
+        }
         let tree = IndexedTree(index: index, tail: tail)
         guard let proof = tree.inclusionProof(index: receipt.leaf, size: checkpoint.treeSize) else { return nil }
+        var identityProof: SoftwareIdentityProof?
+        if let identity {
+            guard let path = tree.inclusionProof(index: identity.leaf, size: checkpoint.treeSize) else { return nil }
+            identityProof = SoftwareIdentityProof(record: identity.bytes, leafIndex: identity.leaf, inclusionProof: path.map(\.bytes))
+        }
         let signed = SignedCheckpoint(
             origin: header.origin, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, keyName: header.origin,
             keyID: noteKeyID(name: header.origin, publicKey: publicKey), signature: checkpoint.signature)
         let bundle = ReceiptBundle(
             record: receipt.bytes, leafIndex: receipt.leaf, treeSize: checkpoint.treeSize,
-            inclusionProof: proof.map(\.bytes), checkpoint: signed.noteText, keyRotations: chain)
+            inclusionProof: proof.map(\.bytes), checkpoint: signed.noteText, keyRotations: chain, softwareIdentity: identityProof)
         guard (try? bundle.verify(verifierKey: verifierKey)) != nil else { return nil }
         return bundle
     }

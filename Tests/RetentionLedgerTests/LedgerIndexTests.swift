@@ -209,3 +209,45 @@ struct LedgerIndexTests {
         }
     }
 }
+
+@Suite("Ledger index: the software identity in force, from the index and from the tail")
+struct LedgerIndexIdentityTests {
+    private static func open(_ path: String, _ signer: SigningKey, executable: UInt8) throws -> Ledger {
+        let identity = SoftwareIdentityRecord(
+            executableSHA256: [UInt8](repeating: executable, count: 32), policySHA256: [UInt8](repeating: 0xB0, count: 32),
+            configurationSHA256: [UInt8](repeating: 0xC0, count: 32), version: SoftwareVersion(major: 2, minor: 0, patch: UInt16(executable)))
+        return try Ledger(
+            path: path, registry: testRegistry, signer: signer,
+            configuration: LedgerConfiguration(flushIntervalNanoseconds: nil, checkpointEveryRecords: nil,
+                                               checkpointIntervalNanoseconds: nil, softwareIdentity: identity, clock: steppingClock()))
+    }
+
+    @Test("each receipt's bundle names the identity of the binary that recorded it, as the scan's does")
+    func identityInForce() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let path = directory.file("l")
+        let signer = try SigningKey.generate(name: "test.example/index-identity")
+        let key = try VerifierKey(signer.verifierKey)
+        for (executable, id) in [(UInt8(0xA1), UInt64(1)), (0xA2, 2)] {
+            let ledger = try Self.open(path, signer, executable: executable)
+            _ = try ledger.append(.discardReceipt(sampleReceipt(request(id))))
+            _ = try ledger.checkpoint()
+            try ledger.close()
+        }
+        _ = try LedgerVerifier.buildIndex(path: path, verifierKey: key)
+        let tail = try Self.open(path, signer, executable: 0xA3)  // after the index: read from the tail
+        _ = try tail.append(.discardReceipt(sampleReceipt(request(3))))
+        _ = try tail.checkpoint()
+        try tail.close()
+        var identities: Set<UInt64> = []
+        for id in [UInt64(1), 2, 3] {
+            let indexed = try #require(LedgerVerifier.receiptBundleFromIndex(path: path, request: request(id), verifierKey: key))
+            let scanned = try LedgerVerifier.receiptBundle(path: path, request: request(id), verifierKey: key, files: .live)
+            #expect(indexed == scanned, "request \(id)")
+            let identity = try #require(indexed.softwareIdentity)
+            identities.insert(identity.leafIndex)
+        }
+        #expect(identities.count == 3)
+    }
+}
