@@ -178,9 +178,11 @@ struct FrameScanner {
 /// default), calling `visit` for each valid frame: memory stays bounded by the window whatever
 /// the file's size (`zdr ledger verify`, `export` and `show` of a 5M-record ledger). `header`
 /// runs once the header is parsed, before the first frame. Returns the scan
-/// summary; the rules are ``scanLedger(_:visit:)``'s.
+/// summary; the rules are ``scanLedger(_:visit:)``'s. With `resume`, the header is still read
+/// and checked, then the scan starts at that frame offset and index.
 func scanLedgerFile(
     path: String, window: Int = 1 << 20, files: FileSystem = .live,
+    resumeAt resume: (offset: Int, index: UInt64)? = nil,
     header onHeader: (LedgerHeader) throws(LedgerError) -> Void = { _ in },
     visit: (UInt64, Int, [UInt8]) throws(LedgerError) -> Void
 ) throws(LedgerError) -> LedgerScan {
@@ -205,6 +207,15 @@ func scanLedgerFile(
     let (header, headerLength) = try LedgerHeader.parse(buffer.span.extracting(0..<filled))
     try onHeader(header)
     var frames = FrameScanner(nextOffset: headerLength)
+    if let resume, resume.offset > headerLength {
+        // Start at a frame boundary known from elsewhere (a ledger index's coverage): the
+        // frames before it are not read.
+        frames = FrameScanner(nextOffset: resume.offset, index: resume.index)
+        bufferStart = resume.offset
+        filled = 0
+        atEnd = false
+        try fill()
+    }
     while true {
         let stop = try frames.scan(buffer.span.extracting(0..<filled), from: bufferStart, visit: visit)
         if atEnd {

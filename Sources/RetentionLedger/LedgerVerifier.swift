@@ -150,8 +150,16 @@ public enum LedgerVerifier {
     /// file does not store. The bundle is checked against `verifierKey` before it is returned,
     /// so a file changed between the passes fails (``LedgerError/bundleInvalid(_:)``) instead of
     /// yielding a bundle that does not verify.
+    ///
+    /// When a valid index is beside the ledger (`LEDGER.index/`, ``buildIndex(path:verifierKey:)``
+    /// or a writer made it), the bundle comes from it in a few reads instead, and the ledger is
+    /// not verified as a whole: the bundle is still checked against `verifierKey` (key chain,
+    /// checkpoint signature, inclusion under the signed root) and any doubt about the index
+    /// takes the scanning path (Docs/LedgerFormat.md §12).
     public static func receiptBundle(path: String, request: RequestID, verifierKey: String) throws(LedgerError) -> ReceiptBundle {
-        try receiptBundle(path: path, request: request, verifierKey: VerifierKey(verifierKey), files: .live)
+        let key = try VerifierKey(verifierKey)
+        if let bundle = receiptBundleFromIndex(path: path, request: request, verifierKey: key) { return bundle }
+        return try receiptBundle(path: path, request: request, verifierKey: key, files: .live)
     }
 
     /// Test seam: `files` sees every read of both passes.
@@ -191,16 +199,35 @@ public enum LedgerVerifier {
 
     /// RFC 9162 consistency proof between two tree sizes of the ledger at `path`.
     public static func consistencyProof(path: String, firstSize: UInt64, secondSize: UInt64) throws(LedgerError) -> [[UInt8]] {
-        let (_, replay) = try replayLedger(try readLedgerFile(path), pinnedKey: nil)
-        guard firstSize <= secondSize, secondSize <= replay.tree.size else { throw .invalidField("tree size") }
-        return replay.tree.consistencyProof(first: firstSize, second: secondSize).map(\.bytes)
+        try consistency(path: path, firstSize: firstSize, secondSize: secondSize).proof
     }
 
     /// RFC 6962 root hash of the first `size` records of the ledger at `path`.
     public static func rootHash(path: String, size: UInt64) throws(LedgerError) -> [UInt8] {
-        let (_, replay) = try replayLedger(try readLedgerFile(path), pinnedKey: nil)
-        guard size <= replay.tree.size else { throw .invalidField("tree size") }
-        return replay.tree.root(size: size).bytes
+        try consistency(path: path, firstSize: size, secondSize: size).secondRoot
+    }
+
+    /// The RFC 9162 consistency proof from `firstSize` to `secondSize` with both roots, in one
+    /// streaming pass: each proof element and root is a range of leaves hashed by a frontier
+    /// as it passes, so memory is O(log² n) however large the ledger (frames and encodings
+    /// checked; signatures are not — use `verify`).
+    public static func consistency(
+        path: String, firstSize: UInt64, secondSize: UInt64
+    ) throws(LedgerError) -> (proof: [[UInt8]], firstRoot: [UInt8], secondRoot: [UInt8]) {
+        guard firstSize <= secondSize else { throw .invalidField("tree size") }
+        var ranges = StreamingRangeHashes.consistencyRanges(first: firstSize, second: secondSize)
+        let proofCount = ranges.count
+        ranges.append((0, firstSize))
+        ranges.append((0, secondSize))
+        var hashes = StreamingRangeHashes(ranges: ranges)
+        var size: UInt64 = 0
+        try forEachEntry(path: path) { (entry) throws(LedgerError) in
+            hashes.append(leafHash: MerkleHashing.leaf(entry.canonicalBytes))
+            size += 1
+        }
+        guard secondSize <= size else { throw .invalidField("tree size") }
+        let roots = hashes.roots
+        return (roots[0..<proofCount].map(\.bytes), roots[proofCount].bytes, roots[proofCount + 1].bytes)
     }
 }
 

@@ -175,6 +175,54 @@ struct StreamingInclusionProof {
     }
 }
 
+/// MTH of several ranges of leaves streamed in order (ranges may overlap), each by its own
+/// frontier: RFC 9162 consistency proofs and roots of any size without holding the tree.
+struct StreamingRangeHashes {
+    private let ranges: [(start: UInt64, count: UInt64)]
+    private var frontiers: [MerkleFrontier]
+    private var leavesSeen: UInt64 = 0
+
+    init(ranges: [(start: UInt64, count: UInt64)]) {
+        self.ranges = ranges
+        frontiers = Array(repeating: MerkleFrontier(), count: ranges.count)
+    }
+
+    mutating func append(leafHash: Hash32) {
+        let leaf = leavesSeen
+        leavesSeen += 1
+        for k in ranges.indices where leaf >= ranges[k].start && leaf - ranges[k].start < ranges[k].count {
+            frontiers[k].append(leafHash: leafHash)
+        }
+    }
+
+    /// Each range's MTH (the empty range's is the empty root), in the order given.
+    var roots: [Hash32] { frontiers.map(\.currentRoot) }
+
+    /// The ranges whose roots are RFC 9162 §2.1.4.1 PROOF(first, D[0:second]), in proof order
+    /// (as `MerkleTree.consistencyProof` returns them).
+    static func consistencyRanges(first: UInt64, second: UInt64) -> [(start: UInt64, count: UInt64)] {
+        guard first > 0 && first < second else { return [] }
+        var ranges: [(start: UInt64, count: UInt64)] = []
+        subproof(first: first, start: 0, count: second, complete: true, into: &ranges)
+        return ranges
+    }
+
+    private static func subproof(first: UInt64, start: UInt64, count: UInt64, complete: Bool, into ranges: inout [(start: UInt64, count: UInt64)]) {
+        if first == count {
+            if !complete { ranges.append((start, count)) }
+            return
+        }
+        let split = largestPowerOfTwo(below: count)
+        if first <= split {
+            subproof(first: first, start: start, count: split, complete: complete, into: &ranges)
+            ranges.append((start + split, count - split))
+        } else {
+            subproof(first: first - split, start: start + split, count: count - split, complete: false, into: &ranges)
+            ranges.append((start, split))
+        }
+    }
+}
+
 /// The largest power of two strictly less than `n` (n ≥ 2).
 @inline(__always)
 func largestPowerOfTwo(below n: UInt64) -> UInt64 {

@@ -193,6 +193,25 @@ import Testing
         #expect(human.out.contains("valid"))
     }
 
+    @Test("ledger index: prove answers the same bundle from the index, and ignores a damaged index")
+    func indexThenProve() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let id = fixture.requests[2].description
+        let scanned = try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", id, "--key", fixture.verifierKey])
+        #expect(scanned.status == 0)
+        let index = try ZDR.run(["ledger", "index", fixture.ledgerPath, "--key", fixture.verifierKey])
+        #expect(index.status == 0)
+        #expect(FileManager.default.fileExists(atPath: fixture.ledgerPath + ".index/manifest"))
+        let indexed = try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", id, "--key", fixture.verifierKey])
+        #expect(indexed.status == 0 && indexed.out == scanned.out)
+        try Data(repeating: 0xA5, count: 64).write(to: URL(fileURLWithPath: fixture.ledgerPath + ".index/manifest"))
+        let damaged = try ZDR.run(["ledger", "prove", fixture.ledgerPath, "--request", id, "--key", fixture.verifierKey])
+        #expect(damaged.status == 0 && damaged.out == scanned.out)
+        let wrongKey = try ZDR.run(["ledger", "index", fixture.ledgerPath, "--key", "other.example+00000000+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="])
+        #expect(wrongKey.status != 0)
+    }
+
     @Test("receipt for another request is a finding") func receiptForAnotherRequestIsAFinding() throws {
         let fixture = try LedgerFixture()
         defer { fixture.cleanup() }

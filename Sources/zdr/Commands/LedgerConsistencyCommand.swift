@@ -30,9 +30,10 @@ enum LedgerConsistencyCommand: ZDRCommand {
         let proof: [[UInt8]]
         let roots: (first: [UInt8], second: [UInt8])
         do {
-            proof = try LedgerVerifier.consistencyProof(path: path, firstSize: UInt64(first), secondSize: UInt64(second))
-            roots = (try LedgerVerifier.rootHash(path: path, size: UInt64(first)),
-                     try LedgerVerifier.rootHash(path: path, size: UInt64(second)))
+            // One streaming pass, memory O(log² n): the tree is never held whole.
+            let result = try LedgerVerifier.consistency(path: path, firstSize: UInt64(first), secondSize: UInt64(second))
+            proof = result.proof
+            roots = (result.firstRoot, result.secondRoot)
         } catch .invalidField("tree size") {
             throw arguments.usage("--to \(second) exceeds the ledger's size")
         } catch {

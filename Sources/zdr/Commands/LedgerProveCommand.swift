@@ -20,7 +20,10 @@ enum LedgerProveCommand: ZDRCommand {
         discussion: """
             The bundle holds the discard receipt, its inclusion proof and a signed checkpoint \
             covering it; `zdr ledger check-receipt` (or any RFC 6962 and signed-note code) checks \
-            it offline with only the verifier key. The ledger is verified first. With --tiles \
+            it offline with only the verifier key. The ledger is verified first, unless its \
+            index (`zdr ledger index`, LEDGER.index/) is beside it: then the bundle is built from \
+            the index in a few reads and checked against the ledger's signed checkpoint, and an \
+            index that does not check out is ignored. With --tiles \
             instead of LEDGER (a directory, or a URL prefix any static web server, object store or \
             CDN serves), the bundle comes from the tiles alone: the checkpoint is verified \
             (following the key chain in the entries), every entry bundle is read and must hash to \

@@ -13,7 +13,7 @@ enum LedgerCommands {
     static var all: [any ZDRCommand.Type] {
         [
             LedgerKeygenCommand.self, LedgerVerifyCommand.self, LedgerShowCommand.self,
-            LedgerExportCommand.self, LedgerProveCommand.self, LedgerCheckReceiptCommand.self,
+            LedgerExportCommand.self, LedgerIndexCommand.self, LedgerProveCommand.self, LedgerCheckReceiptCommand.self,
             LedgerConsistencyCommand.self, LedgerMonitorCommand.self, LedgerTilesCommand.self,
             LedgerWitnessRequestCommand.self,
         ]
