@@ -67,7 +67,7 @@ public final class Ledger: Sendable {
         let fd: Int32
         do { fd = try files.open(path, O_RDWR | O_CREAT, mode: 0o600) } catch { throw .io(.open, errno: error.rawValue) }
         do throws(LedgerError) {
-            do { try files.lockExclusively(fd) } catch { throw .io(.open, errno: error.rawValue) }
+            try Self.lock(fd, files: files)
             let header = LedgerHeader(origin: signer.name, flags: configuration.bucketSizes ? .bucketedSizes : [])
             let headerBytes = header.encoded
             var mapped = try MappedFile(fd: fd)
@@ -110,6 +110,22 @@ public final class Ledger: Sendable {
 
     /// Matches the signer to the ledger's key chain: it must have signed the latest checkpoint,
     /// or (forward security) be an earlier key in the chain, which is then evolved forward.
+    /// The writer's exclusive lock. A process spawning a child (fork, then exec) shares every
+    /// open file description, and with it this lock, until the exec closes it (O_CLOEXEC): a
+    /// lock held for that long is not another writer, so a busy lock is retried for up to one
+    /// second before the open fails with EWOULDBLOCK (seen in CI: a reopen while another thread
+    /// spawned a process).
+    private static func lock(_ fd: Int32, files: FileSystem) throws(LedgerError) {
+        var attempts = 0
+        while true {
+            do { try files.lockExclusively(fd); return } catch {
+                guard error.rawValue == EWOULDBLOCK, attempts < 500 else { throw .io(.open, errno: error.rawValue) }
+            }
+            attempts += 1
+            usleep(2_000)
+        }
+    }
+
     private static func adoptSigner(_ signer: SigningKey, into writer: inout WriterState, keyEvolution: KeyEvolution?) throws(LedgerError) {
         let replay = writer.replay
         guard let lastRotation = replay.rotations.last else {
