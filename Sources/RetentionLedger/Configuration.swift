@@ -8,7 +8,37 @@ package import VaultSystem
 /// Called synchronously under the ledger's lock: keep it quick and never call back into the
 /// ledger from it. A record reaching a sink is appended, not yet durable (see `Ledger.flush()`).
 public protocol LedgerSink: Sendable {
+    /// The kinds of record this sink is sent; every kind unless the sink says otherwise. Read
+    /// once, when the ledger opens: a record of a kind no sink wants is neither copied nor sent.
+    var recordKinds: Set<LedgerRecordKind> { get }
     func ledgerDidAppend(_ record: LedgerRecord, leafIndex: UInt64, canonicalBytes: [UInt8])
+}
+
+extension LedgerSink {
+    public var recordKinds: Set<LedgerRecordKind> { Set(LedgerRecordKind.allCases) }
+}
+
+/// A ledger's sinks by kind, fixed when it opens. An append of a kind no sink wants costs one
+/// bit test under the writer's lock, not a copy of its bytes.
+struct SinkRoutes: Sendable {
+    private let routes: [(kinds: UInt32, sink: any LedgerSink)]
+    private let wanted: UInt32
+
+    init(_ sinks: [any LedgerSink]) {
+        routes = sinks.map { sink in (sink.recordKinds.reduce(0) { $0 | Self.bit($1) }, sink) }
+        wanted = routes.reduce(0) { $0 | $1.kinds }
+    }
+
+    private static func bit(_ kind: LedgerRecordKind) -> UInt32 { 1 << UInt32(kind.rawValue) }
+
+    func deliver(_ record: LedgerRecord, leafIndex: UInt64, canonicalBytes: Span<UInt8>) {
+        let bit = Self.bit(record.body.kind)
+        guard wanted & bit != 0 else { return }
+        let bytes = [UInt8](copying: canonicalBytes)
+        for route in routes where route.kinds & bit != 0 {
+            route.sink.ledgerDidAppend(record, leafIndex: leafIndex, canonicalBytes: bytes)
+        }
+    }
 }
 
 /// Forward-secure key evolution settings.

@@ -47,6 +47,7 @@ public final class Ledger: Sendable {
     private let registry: IdentifierRegistry
     private let signer: SigningKey
     private let configuration: LedgerConfiguration
+    private let sinks: SinkRoutes
     private let state: LedgerLock<WriterState>
     /// Runs the rounds that `flushAsync()` callers lead, so no cooperative thread blocks in
     /// fdatasync. It is serial, and at most one round runs at a time anyway.
@@ -63,6 +64,7 @@ public final class Ledger: Sendable {
         self.registry = registry
         self.signer = signer
         self.configuration = configuration
+        self.sinks = SinkRoutes(configuration.sinks)
         let files = configuration.fileSystem
         let fd: Int32
         do { fd = try files.open(path, O_RDWR | O_CREAT, mode: 0o600) } catch { throw .io(.open, errno: error.rawValue) }
@@ -219,10 +221,7 @@ public final class Ledger: Sendable {
         let recordBytes = frame.extracting(8..<(frame.count - 4))
         // Cannot fail: sizes and kinds were checked before encoding.
         try? writer.replay.ingest(record, bytes: recordBytes, leafHash: leafHash, offset: offset, frameLength: frame.count)
-        if !configuration.sinks.isEmpty {
-            let bytes = [UInt8](copying: recordBytes)
-            for sink in configuration.sinks { sink.ledgerDidAppend(record, leafIndex: index, canonicalBytes: bytes) }
-        }
+        sinks.deliver(record, leafIndex: index, canonicalBytes: recordBytes)
         return index
     }
 

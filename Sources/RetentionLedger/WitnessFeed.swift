@@ -9,7 +9,9 @@
 //   fields, under the writer's lock) and does everything else on its own queue;
 // - only the newest checkpoint is sent (the ledger seals every flush, witnesses need one);
 // - a witness that does not answer or refuses is retried with exponential back-off; one that
-//   holds a larger size than the log's (a rollback) is reported and never retried;
+//   holds a larger size than the log's (a rollback) is reported and not asked again until the
+//   log passes that size; one that holds another root at the same size (a fork) is reported and
+//   never asked again: every later proof would be checked against the other root;
 // - a witness's outcome changing (first answer, a failure, another failure, recovery) appends a
 //   content-free witness-health record (kind 10) to the ledger itself.
 
@@ -56,6 +58,8 @@ public enum WitnessFeedProblem: Sendable, Hashable, CustomStringConvertible {
     case noAnswer
     /// The witness refused (retried, since a witness may be reconfigured). After a key
     /// rotation a witness that pins the log's first key answers ``WitnessRefusal/forbidden``.
+    /// The exception is ``WitnessRefusal/conflictingRoot``: the witness cosigned another tree of
+    /// the same size, a fork, and is not asked again by this feed.
     case refused(WitnessRefusal)
     /// The witness has cosigned a larger tree than the log now has: the log was rolled back or
     /// forked. Never retried for this checkpoint.
@@ -217,6 +221,9 @@ public final class WitnessFeed: LedgerSink, Sendable {
 
     // MARK: - LedgerSink (under the writer's lock: copy and return)
 
+    /// Checkpoints to send, and rotations to learn the key that signs the later ones.
+    public var recordKinds: Set<LedgerRecordKind> { [.checkpoint, .keyRotation] }
+
     public func ledgerDidAppend(_ record: LedgerRecord, leafIndex: UInt64, canonicalBytes: [UInt8]) {
         switch record.body {
         case .checkpoint(let checkpoint):
@@ -256,6 +263,9 @@ public final class WitnessFeed: LedgerSink, Sendable {
             if known.cosignedSize == pending.treeSize { continue }
             // A witness ahead of the log stays reported until the log passes its size.
             if case .rollback(let size)? = known.lastProblem, size > pending.treeSize { continue }
+            // A witness holding another root at a size this log has is evidence of a fork. It
+            // stays reported; asking again could only fail (422) and would hide the first answer.
+            if known.lastProblem == .refused(.conflictingRoot) { continue }
             var status = known
             let answer = submit(checkpoint, to: witness, from: status.witnessSize ?? 0, ledger: ledger, status: &status)
             if case .some(let lines) = answer {

@@ -21,7 +21,8 @@ final class TestWitness: Sendable {
     }
 
     let cosigner: Cosigner
-    private let logs: [String: VerifierKey]
+    /// Origin → the log keys trusted for it (a witness operator may add a rotated key).
+    private let logs: Mutex<[String: [VerifierKey]]>
     /// Origin → (size, root) of the latest cosigned checkpoint. One lock around the whole check
     /// and update, as the spec requires (the check and the persist are atomic).
     private let state = Mutex<[String: LatestCheckpoint]>([:])
@@ -36,9 +37,12 @@ final class TestWitness: Sendable {
     /// name). `now` gives the cosignature timestamp.
     init(name: String, logs: [VerifierKey], now: @escaping @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970) }) throws {
         cosigner = Cosigner(key: try SigningKey.generate(name: name))
-        self.logs = Dictionary(logs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.logs = Mutex(Dictionary(grouping: logs, by: \.name))
         self.now = now
     }
+
+    /// Trusts `key` as well, for its name's origin (what an operator does to follow a rotation).
+    func trust(_ key: VerifierKey) { logs.withLock { $0[key.name, default: []].append(key) } }
 
     /// The witness's vkey (type 0x04).
     var verifierKey: CosignerKey { cosigner.verifierKey }
@@ -67,16 +71,19 @@ final class TestWitness: Sendable {
         let note = String(decoding: request[noteStart...], as: UTF8.self)
         guard let originLine = note.split(separator: "\n", omittingEmptySubsequences: false).first else { return Self.status(400) }
         // Unknown origin: 404. No signature by a trusted key: 403.
-        guard let logKey = logs[String(originLine)] else { return Self.status(404) }
-        let checkpoint: SignedCheckpoint
-        do {
-            checkpoint = try SignedCheckpoint.open(note: note, verifierKey: logKey)
-        } catch .bundleInvalid(.checkpointSignatureInvalid) {
-            return Self.status(403)
-        } catch {
-            return Self.status(400)
+        guard let logKeys = logs.withLock({ $0[String(originLine)] }), let firstKey = logKeys.first else { return Self.status(404) }
+        var opened: SignedCheckpoint?
+        for logKey in logKeys where opened == nil {
+            do {
+                opened = try SignedCheckpoint.open(note: note, verifierKey: logKey)
+            } catch .bundleInvalid(.checkpointSignatureInvalid) {
+                continue
+            } catch {
+                return Self.status(400)
+            }
         }
-        guard checkpoint.origin == logKey.name else { return Self.status(403) }
+        guard let checkpoint = opened else { return Self.status(403) }
+        guard checkpoint.origin == firstKey.name else { return Self.status(403) }
         // The old size must not exceed the checkpoint's: 400.
         guard oldSize <= checkpoint.treeSize else { return Self.status(400) }
         // The proof must be empty from size zero.

@@ -44,7 +44,10 @@ struct WitnessFeedTests {
         let feed: WitnessFeed
         let ledger: Ledger
 
-        init(intervalNanoseconds: UInt64 = 1_000_000_000, keyEvolution: KeyEvolution? = nil, extraWitness: Bool = false) throws {
+        init(
+            intervalNanoseconds: UInt64 = 1_000_000_000, keyEvolution: KeyEvolution? = nil, extraWitness: Bool = false,
+            extraSinks: [any LedgerSink] = []
+        ) throws {
             signer = try SigningKey.generate(name: "test.example/feed")
             first = try TestWitness(name: "witness.example/one", logs: [signer.verifier])
             second = try TestWitness(name: "witness.example/two", logs: [signer.verifier])
@@ -60,7 +63,7 @@ struct WitnessFeedTests {
                 cosignedCheckpointPath: directory.file("cosigned"), intervalNanoseconds: intervalNanoseconds)
             ledger = try Ledger(
                 path: directory.file("l"), registry: testRegistry, signer: signer,
-                configuration: quietConfiguration(keyEvolution: keyEvolution, sinks: [feed]))
+                configuration: quietConfiguration(keyEvolution: keyEvolution, sinks: [feed] + extraSinks))
         }
 
         func appendReceipts(_ range: Range<UInt64>) throws {
@@ -196,6 +199,38 @@ struct WitnessFeedTests {
         #expect(shortFeed.submitNow(ledger: short)[0].submissions == asked)
     }
 
+    @Test("a witness holding another root at the same size (a fork) is reported and never asked again")
+    func forkReported() throws {
+        let log = try Log()
+        defer { log.close() }
+        try log.appendReceipts(0..<20)
+        let cosigned = try log.ledger.checkpoint()
+        try log.ledger.flush()
+        _ = log.feed.submitNow(ledger: log.ledger)
+        // The same key and size, other records: a split view.
+        let forkFeed = WitnessFeed(
+            logKey: log.signer.verifier, witnesses: [WitnessEndpoint(key: log.first.verifierKey, submissionPrefix: "http://one")],
+            transport: log.transport)
+        let fork = try Ledger(path: log.directory.file("fork"), registry: testRegistry, signer: log.signer,
+                              configuration: quietConfiguration(sinks: [forkFeed]))
+        defer { try? fork.close() }
+        for n in 100..<120 { _ = try fork.append(.discardReceipt(sampleReceipt(request(UInt64(n))))) }
+        let forked = try fork.checkpoint()
+        try fork.flush()
+        #expect(forked.treeSize == cosigned.treeSize && forked.rootHash != cosigned.rootHash)
+        let status = forkFeed.submitNow(ledger: fork)[0]
+        #expect(status.lastProblem == .refused(.conflictingRoot))
+        #expect(status.cosignedSize == nil)
+        let asked = status.submissions
+        #expect(forkFeed.submitNow(ledger: fork)[0].submissions == asked)
+        // Nor for the fork's later checkpoints.
+        _ = try fork.append(.discardReceipt(sampleReceipt(request(200))))
+        _ = try fork.checkpoint()
+        try fork.flush()
+        let later = forkFeed.submitNow(ledger: fork)[0]
+        #expect(later.submissions == asked && later.lastProblem == .refused(.conflictingRoot))
+    }
+
     @Test("started, the feed submits on its own; appends and flushes go on while a witness hangs")
     func backgroundNeverBlocksAppends() throws {
         let log = try Log(intervalNanoseconds: 5_000_000)
@@ -233,5 +268,34 @@ struct WitnessFeedTests {
         _ = try log.ledger.checkpoint()   // signed by epoch 1's key
         try log.ledger.flush()
         #expect(log.feed.submitNow(ledger: log.ledger).map(\.lastProblem) == [.refused(.forbidden), .refused(.forbidden)])
+    }
+
+    @Test("after a key rotation the feed presents the evolved key's checkpoints: a witness told the new key cosigns")
+    func keyEvolutionFollowed() throws {
+        final class RotationSink: LedgerSink {
+            let keys = Mutex<[[UInt8]]>([])
+            var recordKinds: Set<LedgerRecordKind> { [.keyRotation] }
+            func ledgerDidAppend(_ record: LedgerRecord, leafIndex: UInt64, canonicalBytes: [UInt8]) {
+                if case .keyRotation(let rotation) = record.body { keys.withLock { $0.append(rotation.newPublicKey) } }
+            }
+        }
+        let rotations = RotationSink()
+        let log = try Log(keyEvolution: KeyEvolution(checkpointsPerEpoch: 1), extraSinks: [rotations])
+        defer { log.close() }
+        try log.appendReceipts(0..<2)
+        _ = try log.ledger.checkpoint()   // epoch 0; the key then evolves
+        try log.ledger.flush()
+        _ = log.feed.submitNow(ledger: log.ledger)
+        let evolved = try #require(rotations.keys.withLock { $0 }.first.flatMap { VerifierKey(name: log.signer.name, publicKey: $0) })
+        log.first.trust(evolved)
+        try log.appendReceipts(2..<4)
+        let second = try log.ledger.checkpoint()   // signed by epoch 1's key
+        try log.ledger.flush()
+        let statuses = log.feed.submitNow(ledger: log.ledger)
+        #expect(statuses[0].lastProblem == nil && statuses[0].cosignedSize == second.treeSize)
+        #expect(statuses[1].lastProblem == .refused(.forbidden))
+        // The kept note names the evolved key and verifies under it.
+        let note = try #require(log.feed.cosignedCheckpoint)
+        #expect((try? SignedCheckpoint.open(note: note, verifierKey: evolved))?.treeSize == second.treeSize)
     }
 }
