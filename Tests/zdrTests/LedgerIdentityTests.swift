@@ -14,15 +14,25 @@ private func hex(_ byte: UInt8) -> String { String(repeating: String(format: "%0
 /// `zdr ledger verify --expect-binary`: every discard receipt produced under one executable.
 @Suite("zdr ledger verify and check-receipt --expect-binary: the software identity in force at every receipt")
 struct LedgerIdentityTests {
-    @Test("one identity: passes for its hash, fails for another; a second binary's receipts are counted")
-    func expectBinary() throws {
+    /// A fresh directory with a new signing key in it and the path for a ledger not yet written.
+    private static func emptyLedgerDirectory() throws -> (directory: URL, keyPath: String, ledger: String, verifierKey: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-identity-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        do {
+            let keyPath = directory.appendingPathComponent("signing.key").path
+            let keygen = try ZDR.run(["ledger", "keygen", "--out", keyPath, "--name", "test.example/zdr", "--json"])
+            let key = try #require(try keygen.json()["verifierKey"] as? String)
+            return (directory, keyPath, directory.appendingPathComponent("zdr.ledger").path, key)
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+    }
+
+    @Test("one identity: passes for its hash, fails for another; a second binary's receipts are counted")
+    func expectBinary() throws {
+        let (directory, keyPath, ledger, key) = try Self.emptyLedgerDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let keyPath = directory.appendingPathComponent("signing.key").path
-        let ledger = directory.appendingPathComponent("zdr.ledger").path
-        let keygen = try ZDR.run(["ledger", "keygen", "--out", keyPath, "--name", "test.example/zdr", "--json"])
-        let key = try #require(try keygen.json()["verifierKey"] as? String)
 
         try LedgerFixture.append(requests: 3, to: ledger, keyPath: keyPath, identity: identity(0xA1))
         let same = try ZDR.run(["ledger", "verify", ledger, "--key", key, "--expect-binary", hex(0xA1)])
@@ -58,13 +68,8 @@ struct LedgerIdentityTests {
 
     @Test("check-receipt --expect-binary: the bundle's own identity, proven, must be the expected executable")
     func checkReceiptExpectBinary() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zdr-identity-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (directory, keyPath, ledger, key) = try Self.emptyLedgerDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let keyPath = directory.appendingPathComponent("signing.key").path
-        let ledger = directory.appendingPathComponent("zdr.ledger").path
-        let keygen = try ZDR.run(["ledger", "keygen", "--out", keyPath, "--name", "test.example/zdr", "--json"])
-        let key = try #require(try keygen.json()["verifierKey"] as? String)
         let before = try LedgerFixture.append(requests: 1, to: ledger, keyPath: keyPath, identity: identity(0xA1)).requests[0]
         let after = try LedgerFixture.append(requests: 1, to: ledger, keyPath: keyPath, identity: identity(0xA2)).requests[0]
 
