@@ -123,6 +123,22 @@ struct TilesOverHTTPTests {
         #expect(refused.err.contains("could not be reached"), "\(refused.err)")
     }
 
+    @Test("a server that goes silent mid-body is given up after the 15 s idle timeout, not waited for")
+    func silentServerTimesOut() throws {
+        let fixture = try LedgerFixture()
+        defer { fixture.cleanup() }
+        let server = try StallingServer(scratch: fixture.path("python"))
+        defer { server.stop() }
+        let started = ContinuousClock.now
+        let run = try ZDR.run(["ledger", "prove", "--tiles", "http://127.0.0.1:\(server.port)/", "--request",
+                               fixture.requests[1].description, "--key", fixture.verifierKey])
+        let waited = ContinuousClock.now - started
+        #expect(run.status == 2, "\(run.err)")
+        #expect(run.err.contains("checkpoint"), "\(run.err)")
+        // It waited for the idle timeout (the server holds the connection open for 120 s).
+        #expect(waited >= .seconds(14) && waited < .seconds(60), "gave up after \(waited)")
+    }
+
     @Test("a redirect is refused, not followed: a failure naming only the path and the status")
     func redirectRefused() throws {
         // The checkpoint moved by a 302 to a copy of the same log: following it would succeed.
@@ -171,6 +187,64 @@ struct TilesOverHTTPTests {
         #expect(run.maxRSSKiB < baseline.maxRSSKiB + 16 << 10, "peak RSS \(run.maxRSSKiB) KiB, \(baseline.maxRSSKiB) KiB for the good log")
         print("oversized tile (Content-Length \(declared ? "declared" : "absent")): server sent \(sent) bytes, zdr peak RSS \(run.maxRSSKiB) KiB (\(baseline.maxRSSKiB) KiB for the good log)")
     }
+}
+
+/// A server that answers every request with a 200 declaring 100 bytes, sends 10, then holds the
+/// connection open and silent for 120 s: a client must give up on its own.
+final class StallingServer {
+    static let script = """
+        import socket, sys, threading, time
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        print(listener.getsockname()[1], flush=True)
+        def stall(connection):
+            try:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 100\\r\\n\\r\\n0123456789")
+                time.sleep(120)
+            except OSError:
+                pass
+            connection.close()
+        while True:
+            connection, _ = listener.accept()
+            threading.Thread(target=stall, args=(connection,), daemon=True).start()
+        """
+
+    let port: Int
+    private let process = Process()
+
+    init(scratch: String) throws {
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        try Self.script.write(toFile: scratch + "/stall.py", atomically: true, encoding: .utf8)
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", scratch + "/stall.py"]
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty { break }
+            line.append(byte)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            Issue.record("python3 did not start the stalling server")
+            throw CancellationError()
+        }
+        self.port = port
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
 }
 
 /// Python's http.server serving `root` (as it is under `/real/`), except that every level-0 tile
