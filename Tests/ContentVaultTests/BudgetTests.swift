@@ -285,7 +285,8 @@ private let lockLimitChildVariable = "ZDR_VAULT_TEST_LOCK_LIMIT_CHILD"
 /// (run without CAP_IPC_LOCK under `RLIMIT_MEMLOCK` 64 KiB) it opens a `Vault()` with the budget
 /// the variable names ("default" for none) and, if that succeeds, appends a request, printing
 /// what happened (metadata only) for the parent.
-@Test("child process: Vault() under a 64 KiB lock limit (runs only when spawned by the test below)")
+@Test("child process: Vault() under a 64 KiB lock limit (runs only when spawned by the test below)",
+      .enabled(if: ProcessInfo.processInfo.environment[lockLimitChildVariable] != nil, "the parent test spawns it"))
 func lockLimitChildProcess() throws {
     guard let budgetSetting = ProcessInfo.processInfo.environment[lockLimitChildVariable] else { return }
     func say(_ line: String) {

@@ -62,7 +62,8 @@ private func keyNeedles(_ scope: RequestScope, _ name: String) -> [Needle] {
 /// "chunk-backward", …) it opens three scopes with a 40-byte chunk each, reads their keys
 /// through the test hook, and walks from scope A's plaintext scratch (inside the access
 /// closure) or from A's sealed chunk.
-@Test("child process: a linear walk from content (runs only when spawned by the tests below)")
+@Test("child process: a linear walk from content (runs only when spawned by the tests below)",
+      .enabled(if: ProcessInfo.processInfo.environment[walkChildVariable] != nil, "the parent test spawns it"))
 func keyWalkChildProcess() throws {
     guard let mode = ProcessInfo.processInfo.environment[walkChildVariable] else { return }
     for fault in [SIGSEGV, SIGBUS] { signal(fault) { _ in _exit(faultedStatus) } }

@@ -10,7 +10,8 @@ private let hardeningChildVariable = "ZDR_HARDENING_TEST_CHILD"
 
 /// The child half: creates a vault as the variable says and prints what the process became.
 /// Without the variable it does nothing (the parent test below spawns it).
-@Test("child process: a vault's effect on dumpability (runs only when spawned by the test below)")
+@Test("child process: a vault's effect on dumpability (runs only when spawned by the test below)",
+      .enabled(if: ProcessInfo.processInfo.environment[hardeningChildVariable] != nil, "the parent test spawns it"))
 func hardeningChildProcess() throws {
     guard let mode = ProcessInfo.processInfo.environment[hardeningChildVariable] else { return }
     var before = rlimit()

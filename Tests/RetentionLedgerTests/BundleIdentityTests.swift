@@ -101,6 +101,19 @@ struct BundleIdentityTests {
         itself.softwareIdentity = SoftwareIdentityProof(record: bundle.record, leafIndex: bundle.leafIndex, inclusionProof: bundle.inclusionProof)
         #expect(throws: refused) { try itself.verify(verifierKey: signer.verifier) }
 
+        // An earlier record of another kind (the first request's receipt), with a valid proof
+        // under the same checkpoint: before the receipt, but not kind 9.
+        let firstReceipt = try LedgerVerifier.receiptBundle(path: path, request: request(1), verifierKey: signer.verifier, files: .live)
+        let size = try SignedCheckpoint.parseUnverified(note: bundle.checkpoint).treeSize
+        let earlierProof = try LedgerVerifierTestHooks.proof(path: path, index: firstReceipt.leafIndex, size: size)
+        var otherKind = bundle
+        otherKind.softwareIdentity = SoftwareIdentityProof(record: firstReceipt.record, leafIndex: firstReceipt.leafIndex, inclusionProof: earlierProof)
+        #expect(firstReceipt.leafIndex < bundle.leafIndex)
+        #expect(MerkleProofs.verifyInclusion(
+            leafIndex: firstReceipt.leafIndex, treeSize: size, leafHash: MerkleProofs.leafHash(firstReceipt.record), proof: earlierProof,
+            root: try SignedCheckpoint.parseUnverified(note: bundle.checkpoint).rootHash))
+        #expect(throws: refused) { try otherKind.verify(verifierKey: signer.verifier) }
+
         // A later identity (the first binary's bundle naming the second binary's record): not before the receipt.
         var later = try LedgerVerifier.receiptBundle(path: path, request: request(1), verifierKey: signer.verifier, files: .live)
         later.softwareIdentity = identity

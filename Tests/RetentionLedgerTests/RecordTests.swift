@@ -128,6 +128,43 @@ struct RecordTests {
         #expect(try LedgerVerifier.entries(path: path).isEmpty)
     }
 
+    @Test("a timestamp resolution floors every time the file holds, record stamps and record fields alike")
+    func timestampResolutionFloorsEveryTime() throws {
+        let second: UInt64 = 1_000_000_000
+        let directory = TemporaryDirectory()
+        defer { directory.cleanup() }
+        let path = directory.file("ledger.zdr")
+        // A clock between whole seconds, and record times that are not whole seconds either.
+        let offset = Timestamp(nanosecondsSinceEpoch: 1_700_000_000_123_456_789)
+        let ledger = try Ledger(
+            path: path, registry: testRegistry, signer: try SigningKey.generate(name: "ledger.example"),
+            configuration: LedgerConfiguration(
+                flushIntervalNanoseconds: nil, checkpointEveryRecords: nil, checkpointIntervalNanoseconds: nil,
+                timestampResolutionNanoseconds: second, clock: { offset }))
+        var receipt = sampleReceipt(request(1))
+        receipt.openedAt = Timestamp(nanosecondsSinceEpoch: 1_700_000_000_999_999_999)
+        receipt.firstContentAt = Timestamp(nanosecondsSinceEpoch: 1_700_000_001_000_000_001)
+        receipt.discardedAt = Timestamp(nanosecondsSinceEpoch: 1_700_000_002_500_000_000)
+        try ledger.append(.discardReceipt(receipt))
+        try ledger.append(.serviceHealth(ServiceHealthRecord(
+            windowStart: Timestamp(nanosecondsSinceEpoch: 1_700_000_000_400_000_000), windowEnd: Timestamp(nanosecondsSinceEpoch: 1_700_000_060_600_000_000),
+            requestsOpened: 1, requestsDiscarded: 1, discardFailures: 0, activeRequests: 0, bytesHeld: 1, budgetUsedPermille: 1)))
+        _ = try ledger.checkpoint()
+        try ledger.close()
+        let entries = try LedgerVerifier.entries(path: path)
+        #expect(entries.count >= 3)  // receipt, health, checkpoint (and a seal if the close wrote one)
+        #expect(entries.allSatisfy { $0.record.recordedAt.nanosecondsSinceEpoch == 1_700_000_000 * second })
+        guard case .discardReceipt(let stored) = entries[0].record.body, case .serviceHealth(let health) = entries[1].record.body else {
+            Issue.record("unexpected kinds")
+            return
+        }
+        #expect(stored.openedAt.nanosecondsSinceEpoch == 1_700_000_000 * second)
+        #expect(stored.firstContentAt?.nanosecondsSinceEpoch == 1_700_000_001 * second)
+        #expect(stored.discardedAt.nanosecondsSinceEpoch == 1_700_000_002 * second)
+        #expect(health.windowStart.nanosecondsSinceEpoch == 1_700_000_000 * second)
+        #expect(health.windowEnd.nanosecondsSinceEpoch == 1_700_000_060 * second)
+    }
+
     @Test("bucketing rounds sizes up to powers of two") func bucketingRoundsSizesUpToPowersOfTwo() throws {
         #expect(Coarsening.bucket(0) == 0)
         #expect(Coarsening.bucket(1) == 1)

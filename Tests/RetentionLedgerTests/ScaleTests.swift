@@ -115,7 +115,8 @@ struct ScaleTests {
     /// passes trivially alone); with them it verifies the ledger, then builds the bundle of its
     /// receipt, and prints how much its peak resident set grew during each (one child for both:
     /// each spawn briefly shares the parent's descriptors, and with them other tests' locks).
-    @Test("(child process) verifies and proves a ledger and prints its peak RSS (VmHWM) growth; does nothing alone")
+    @Test("(child process) verifies and proves a ledger and prints its peak RSS (VmHWM) growth; does nothing alone",
+          .enabled(if: ProcessInfo.processInfo.environment[childLedgerVariable] != nil, "the parent test spawns it"))
     func scaleChildProcess() throws {
         let environment = ProcessInfo.processInfo.environment
         guard let path = environment[childLedgerVariable], let key = environment[childKeyVariable] else { return }
