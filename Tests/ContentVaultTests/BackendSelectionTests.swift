@@ -32,6 +32,18 @@ struct BackendSelectionTests {
         #expect(tracker.outstandingBytes > 0)  // the pool's region, mapped until the pool goes
     }
 
+    @Test("after an automatic fallback every receipt names the backend the content lived in")
+    func receiptsNameTheFallbackBackend() throws {
+        let (calls, _) = system([.memfdSecret: ENOSYS])
+        let vault = try Vault(
+            configuration: .init(backend: .automatic, byteBudget: 4 << 20, aead: .fixed(.xchacha20poly1305), reaperInterval: nil),
+            perKeyByteLimit: nil, system: calls)
+        #expect(vault.pool.selection == BackendSelection(backend: .locked, secretmemRefusal: ENOSYS))
+        let scope = try vault.openScope()
+        try scope.append(content(100), to: .textInput)
+        #expect(scope.discard(reason: .completed).backend == .locked)
+    }
+
     @Test("automatic never downgrades to unprotected memory when mlock fails")
     func automaticNeverDowngrades() throws {
         let (calls, tracker) = system([.memfdSecret: ENOSYS, .mlock: EPERM])
