@@ -511,6 +511,8 @@ struct ScopeTests {
             var dumped = ""
             dump(subject, to: &dumped)
             texts.append(dumped)
+            // A few fields each, never internals: no addresses, no state a dump could walk into.
+            #expect(dumped.utf8.count < 1024 && !dumped.contains("0x"), "\(type(of: subject)) dumps \(dumped.utf8.count) bytes")
             texts.append(Mirror(reflecting: subject).children.map { "\($0.label ?? ""): \($0.value)" }.joined())
         }
         let receipt = scope.discard(reason: .failed)
