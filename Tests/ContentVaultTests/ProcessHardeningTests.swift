@@ -57,4 +57,23 @@ struct ProcessHardeningTests {
         #expect(result == 8)
         #endif
     }
+
+    @Test("every fatal signal's purge clears the vector state before a host handler it chains to sees it",
+          arguments: [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGABRT, SIGFPE])
+    func chainedHandlerSeesNoVectorContent(signal: Int32) throws {
+        var canary = [UInt8](repeating: 0, count: 16)
+        arc4random_buf(&canary, canary.count)
+        let alone = canary.withUnsafeBytes { cvault_fork_vector_register_chain_probe($0.baseAddress, signal, 0) }
+        let purged = canary.withUnsafeBytes { cvault_fork_vector_register_chain_probe($0.baseAddress, signal, 1) }
+        #if arch(x86_64)
+        // 9: a sanitizer build, where the probe cannot run (its runtime defers the signal).
+        if alone == 9 { return }
+        // Without the purge the host handler sees the canary (the probe is not blind) ...
+        #expect(alone == 2)
+        // ... and with it, chained after the purge, it does not.
+        #expect(purged == 0)
+        #else
+        #expect(alone == 8 && purged == 8)
+        #endif
+    }
 }

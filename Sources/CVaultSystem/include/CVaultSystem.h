@@ -104,6 +104,15 @@ int cvault_fork_signal_probe(const void *ptr, size_t len, int sig);
 /// 2 when it was still there, 3 when it was not seen even at the fault (the probe proves
 /// nothing), 8 when unsupported (not x86_64 with AVX), -1 when ptrace or fork failed.
 int cvault_fork_vector_register_probe(const void *canary);
+/// Forks a child with a host handler (SA_SIGINFO) for `sig` that searches the saved FP/vector
+/// state of the context it is given for the 16-byte `canary`. With `purge` the purge handlers
+/// are installed over it, so they run first and chain to it, as they do to a crash reporter.
+/// The child loads the canary into ymm0-15 and sends itself `sig` with a bare tgkill syscall
+/// (nothing in between touches a vector register). Returns the child's exit status: 0 when the
+/// host handler did not see the canary, 2 when it did, 7 when it got no FP state; 8 when
+/// unsupported (not x86_64 with AVX), 9 under a sanitizer (which defers signals and hands the
+/// handler its own context), -1 when fork or waitpid failed or the child ended otherwise.
+int cvault_fork_vector_register_chain_probe(const void *canary, int sig, int purge);
 
 // MARK: - Key generator (KeyGenerator.c)
 /// Fills `output` with `len` random bytes from a fast-key-erasure ChaCha20 generator whose state
