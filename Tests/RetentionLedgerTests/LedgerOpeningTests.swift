@@ -25,10 +25,14 @@ import RetentionVocabulary
         try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration()).close()
         let holder = try LockHolder(path)
         let releasing = Mutex(false)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(200)) {
+        // A thread of its own, not a Dispatch queue: parallel tests can keep the global queues'
+        // threads busy for longer than the open waits (seen under AddressSanitizer).
+        let releaser = Thread {
+            usleep(200_000)
             releasing.withLock { $0 = true }
             holder.release()
         }
+        releaser.start()
         let ledger = try Ledger(path: path, registry: testRegistry, signer: signer, configuration: quietConfiguration())
         // The open succeeded, and only once the holder had begun to let go.
         #expect(releasing.withLock { $0 })
