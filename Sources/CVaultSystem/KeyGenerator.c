@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -94,8 +95,13 @@ static int cvault_getrandom_all(unsigned char *out, size_t len) {
     return 0;
 }
 
+/// Reseeds of an already seeded shard (its refill count reached CVAULT_RNG_RESEED_REFILLS), for
+/// tests: not state, so it lives outside the wiped mapping.
+static _Atomic unsigned long cvault_rng_periodic_reseeds;
+
 static int cvault_rng_refill(cvault_rng_shard *shard) {
     if (!shard->seeded || shard->refills >= CVAULT_RNG_RESEED_REFILLS) {
+        if (shard->seeded) { atomic_fetch_add(&cvault_rng_periodic_reseeds, 1); }
         if (cvault_getrandom_all(shard->key, sizeof shard->key) != 0) return -1;
         shard->seeded = 1;
         shard->refills = 0;
@@ -182,6 +188,26 @@ const void *cvault_random_state(size_t *length) {
     pthread_once(&cvault_rng_once, cvault_rng_setup);
     *length = cvault_rng_mapping_length;
     return cvault_rng_shards;
+}
+
+unsigned long cvault_random_periodic_reseeds(void) { return atomic_load(&cvault_rng_periodic_reseeds); }
+
+int cvault_random_erasure_check(void) {
+    pthread_once(&cvault_rng_once, cvault_rng_setup);
+    if (cvault_rng_shards == NULL) return -1;
+    int violations = 0;
+    for (unsigned i = 0; i < CVAULT_RNG_SHARDS; i++) {
+        cvault_rng_shard *shard = &cvault_rng_shards[i];
+        pthread_mutex_lock(&shard->lock);
+        if (shard->seeded) {
+            // Everything before the unread output: the next key's copy and every byte handed out.
+            size_t used = CVAULT_RNG_BLOCK - shard->available;
+            if (!sodium_is_zero(shard->block, used)) violations += 1;
+            if (memmem(shard->block, CVAULT_RNG_BLOCK, shard->key, sizeof shard->key) != NULL) violations += 1;
+        }
+        pthread_mutex_unlock(&shard->lock);
+    }
+    return violations;
 }
 
 const void *cvault_random_seeded_shard(size_t *length) {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import ContentVault
 import RetentionVocabulary
@@ -33,6 +36,31 @@ struct KeyGeneratorTests {
     func requestIDs() throws {
         var seen = Set<RequestID>()
         for _ in 0..<5000 { #expect(seen.insert(try KeyGenerator.requestID()).inserted) }
+    }
+
+    @Test("fast key erasure: drawn bytes and the next key's copy are zeroed in the state at once")
+    func drawnBytesAreErased() throws {
+        var length = 0
+        let state = try #require(cvault_random_state(&length))
+        for count in [16, 32, 200, 479, 481, 2000] {
+            let drawn = try randomBytes(count)
+            #expect(cvault_random_erasure_check() == 0)
+            // No 16-byte piece of what was handed out is left in the state.
+            let pieces = stride(from: 0, to: count - 15, by: 16).map { Array(drawn[$0..<($0 + 16)]) }
+            let left = pieces.filter { piece in
+                piece.withUnsafeBytes { needle in (0...(length - 16)).contains { memcmp(state + $0, needle.baseAddress!, 16) == 0 } }
+            }
+            #expect(left.isEmpty, "\(left.count) piece(s) of a \(count)-byte draw left in the state")
+        }
+    }
+
+    @Test("each shard is reseeded from the kernel after its refill budget (about 480 KiB of output)")
+    func periodicReseed() throws {
+        let before = cvault_random_periodic_reseeds()
+        // 9 MiB: over 19,000 refills, so that even split evenly over all 16 shards (one per CPU,
+        // modulo 16) some shard passes its 1,024.
+        for _ in 0..<144 { _ = try randomBytes(64 << 10) }
+        #expect(cvault_random_periodic_reseeds() > before)
     }
 
     @Test("a forked child finds the state zeroed and draws a different stream from the parent")

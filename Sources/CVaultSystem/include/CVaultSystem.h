@@ -133,6 +133,12 @@ const void *cvault_random_seeded_shard(size_t *length);
 /// which the parent seeded before forking) into `child_output`, the parent draws `len` from its
 /// own into `parent_output`. Without wipe-on-fork both would be the same bytes. 0, or -1.
 int cvault_fork_random_probe(void *child_output, void *parent_output, size_t len);
+/// Tests: how many times a seeded shard was reseeded from the kernel after its refill budget.
+unsigned long cvault_random_periodic_reseeds(void);
+/// Tests: in every seeded shard, the output already handed out and the copy of the next key
+/// must read zero, and the key must not appear in the buffer. Returns the number of violations
+/// (0), or -1 without the buffered state.
+int cvault_random_erasure_check(void);
 
 #ifdef __cplusplus
 }
