@@ -63,6 +63,12 @@ public struct LedgerConfiguration: Sendable {
     /// recorded at open and after every key rotation, so that every receipt has an identity in
     /// force before it (`zdr ledger verify --expect-binary`). `nil` records none.
     public var softwareIdentity: SoftwareIdentityRecord?
+    /// Keep the ledger index beside the file (`LEDGER.index/`, Docs/LedgerFormat.md §12) and
+    /// reopen from it (on by default): the writer then replays only the records after the
+    /// index's last checkpoint and keeps only the tree's frontier and what was appended since in
+    /// memory. `close()` extends the index; it is a cache, checked on open and never trusted for
+    /// an answer. Off: every open replays the whole file and holds every tree node in memory.
+    public var maintainsIndex: Bool = true
     /// The file calls (tests: forced failures through a `FaultInjection`).
     package var fileSystem: FileSystem = .live
 

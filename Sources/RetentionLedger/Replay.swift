@@ -25,6 +25,8 @@ struct RotationEntry: Sendable {
     var epoch: UInt32
     var newPublicKey: [UInt8]
     var recordBytes: [UInt8]
+    /// Frame offset in the file (a ledger index lists rotations by offset).
+    var offset: Int = 0
 }
 
 /// `Tree` is the writer's `MerkleTree` (every node, for proofs) or a streaming verifier's
@@ -36,6 +38,8 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
     var checkpoints: [CheckpointEntry] = []
     var checkpointCount = 0
     var lastCheckpoint: CheckpointEntry?
+    /// Frame offset of `lastCheckpoint`'s record (a ledger index names it).
+    var lastCheckpointOffset: Int = 0
     var rotations: [RotationEntry] = []
     /// Latest discard receipt per request, when `indexes`; otherwise empty.
     var receipts = ReceiptIndex()
@@ -104,6 +108,7 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             if indexes { checkpoints.append(entry) }
             checkpointCount += 1
             lastCheckpoint = entry
+            lastCheckpointOffset = offset
             if let watched = watchedCheckpoint, watched.treeSize == checkpoint.treeSize, watched.rootHash == checkpoint.rootHash {
                 sawWatchedCheckpoint = true
             }
@@ -122,7 +127,7 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             }
             epoch = rotation.epoch
             epochKeys[epoch] = rotation.newPublicKey
-            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: [UInt8](copying: bytes)))
+            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: [UInt8](copying: bytes), offset: offset))
         case .discardReceipt(let receipt):
             if receipt.requestID == watchedRequest {
                 watchedReceipt = (RecordLocation(leafIndex: index, offset: offset, length: frameLength), [UInt8](copying: bytes))
@@ -177,9 +182,16 @@ func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError)
 
 /// Reads the ledger at `raw`, decoding every record and replaying it.
 func replayLedger(_ raw: Span<UInt8>, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) {
+    try replayLedger(raw, pinnedKey: pinnedKey, as: MerkleTree.self)
+}
+
+/// Reads the ledger at `raw` into a replay whose tree is a `Tree`.
+func replayLedger<Tree: MerkleAccumulator>(
+    _ raw: Span<UInt8>, pinnedKey: VerifierKey?, as _: Tree.Type
+) throws(LedgerError) -> (LedgerScan, LedgerReplay<Tree>) {
     let (header, _) = try LedgerHeader.parse(raw)
     if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
-    var replay = LedgerReplay<MerkleTree>(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
+    var replay = LedgerReplay<Tree>(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
     let scan = try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
         try replay.ingestFrame(index: index, offset: offset, record: record)
     }
