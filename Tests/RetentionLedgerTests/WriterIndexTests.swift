@@ -166,6 +166,9 @@ struct WriterIndexTests {
         let ledger = try fixture.open()
         #expect(!ledger.openedFromIndex)
         #expect(ledger.framesReplayedAtOpen == ledger.size)
+        // The index was rebuilt by the open, and memory holds only the frontier.
+        #expect(ledger.indexedBase == ledger.size)
+        #expect(FileManager.default.fileExists(atPath: paths.manifest))
         for id: UInt64 in [0, 39] { try fixture.expectBundle(ledger, id) }
         #expect(!ledger.hasReceipt(for: request(1000)))
         try ledger.close()
