@@ -207,10 +207,14 @@ func writeLedgerIndex(
     try writeNodes(of: tree, upTo: n, fd: hashesFD, files: files)
 
     // The table: in place while its load stays ≤ 1/2, else a new one twice as large (or more).
+    // Listed only when extending: a new index (after a full replay, every receipt of the file)
+    // builds its table straight from the in-memory one.
     var entries: [(RequestID, RecordLocation)] = []
-    entries.reserveCapacity(receipts.count)
+    var newReceipts: UInt64 = 0
     receipts.forEachLatest { (id: RequestID, location: RecordLocation) in
-        if location.leafIndex < n { entries.append((id, location)) }
+        guard location.leafIndex < n else { return }
+        newReceipts += 1
+        if old != nil { entries.append((id, location)) }
     }
     var seed = old?.manifest.idSeed ?? UInt64.random(in: .min ... .max)
     var slots = old?.manifest.idSlots ?? 0
@@ -218,18 +222,19 @@ func writeLedgerIndex(
     let idsFD: Int32
     var ownedIDs: Int32 = -1
     defer { if ownedIDs >= 0 { files.close(ownedIDs) } }
-    if let old, (count + UInt64(entries.count)) * 2 <= slots {
+    if let old, (count + newReceipts) * 2 <= slots {
         idsFD = old.idsFD
         try insert(entries, into: idsFD, seed: seed, slots: slots, count: &count, files: files)
     } else if old == nil {
         // A new index (after a full replay): the table built in memory and written once, as
         // `zdr ledger index` does (32 bytes a slot, twice the receipts).
         slots = 16
-        while slots < UInt64(entries.count) * 2 { slots <<= 1 }
+        while slots < newReceipts * 2 { slots <<= 1 }
         count = 0
         var table = [UInt8](repeating: 0, count: Int(slots) * LedgerIndexSlot.size)
         let mask = slots - 1
-        for (id, location) in entries {
+        receipts.forEachLatest { (id: RequestID, location: RecordLocation) in
+            guard location.leafIndex < n else { return }
             var index = LedgerIndexSlot.home(id, seed: seed, slots: slots)
             while true {
                 var at = Int(index) * LedgerIndexSlot.size
@@ -246,7 +251,6 @@ func writeLedgerIndex(
                 index = (index + 1) & mask
             }
         }
-        entries = []
         let temporary = paths.ids + ".tmp"
         unlink(temporary)
         do { idsFD = try files.open(temporary, O_RDWR | O_CREAT | O_TRUNC, mode: 0o600) } catch { throw .io(.open, errno: error.rawValue) }
@@ -254,7 +258,7 @@ func writeLedgerIndex(
         try writeAll(fd: idsFD, table, at: 0, files: files)
     } else {
         var grown: UInt64 = 16
-        while grown < (count + UInt64(entries.count)) * 2 { grown <<= 1 }
+        while grown < (count + newReceipts) * 2 { grown <<= 1 }
         let temporary = paths.ids + ".tmp"
         unlink(temporary)
         do { idsFD = try files.open(temporary, O_RDWR | O_CREAT | O_TRUNC, mode: 0o600) } catch { throw .io(.open, errno: error.rawValue) }
