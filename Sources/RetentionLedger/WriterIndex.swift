@@ -362,12 +362,14 @@ private func writeNodes(of tree: WriterTree, upTo n: UInt64, fd: Int32, files: F
     }
 }
 
-/// Puts each (id, location) in the table in `fd` (a later one for the same id wins), one
-/// probe read and one 32-byte write each; `count` counts filled slots.
+/// Puts each (id, location) in the table in `fd` (ids are distinct: each request's latest), one
+/// probe read and one 32-byte write each, in home-slot order so the pages are dirtied, and
+/// later written back by the fsync, front to back; `count` counts filled slots.
 private func insert(
     _ entries: [(RequestID, RecordLocation)], into fd: Int32, seed: UInt64, slots: UInt64, count: inout UInt64, files: FileSystem
 ) throws(LedgerError) {
-    for (id, location) in entries {
+    let ordered = entries.sorted { LedgerIndexSlot.home($0.0, seed: seed, slots: slots) < LedgerIndexSlot.home($1.0, seed: seed, slots: slots) }
+    for (id, location) in ordered {
         guard let found = idTableLookup(fd: fd, id: id, seed: seed, slots: slots, files: files) else { throw .io(.read, errno: EIO) }
         try writeAll(fd: fd, idTableSlot(id, location), at: Int(found.slot) * LedgerIndexSlot.size, files: files)
         if found.location == nil { count += 1 }
