@@ -66,9 +66,14 @@ public struct LedgerConfiguration: Sendable {
     /// Keep the ledger index beside the file (`LEDGER.index/`, Docs/LedgerFormat.md §12) and
     /// reopen from it (on by default): the writer then replays only the records after the
     /// index's last checkpoint and keeps only the tree's frontier and what was appended since in
-    /// memory. `close()` extends the index; it is a cache, checked on open and never trusted for
-    /// an answer. Off: every open replays the whole file and holds every tree node in memory.
+    /// memory. The background flusher extends the index every 2^20 durable records (writing
+    /// outside the writer lock) and `close()` to every record; it is a cache, checked on open and
+    /// never trusted for an answer. Off: every open replays the whole file and holds every tree node in memory.
     public var maintainsIndex: Bool = true
+    /// The background flusher extends the index once this many durable records are past its
+    /// end (tests lower it). Each extension dirties most pages of the id table (random slots),
+    /// so it is rare: memory between extensions is about 150 MB per million records.
+    package var indexRefreshEveryRecords: UInt64 = 1 << 20
     /// The file calls (tests: forced failures through a `FaultInjection`).
     package var fileSystem: FileSystem = .live
 

@@ -25,6 +25,10 @@ public final class Ledger: Sendable {
         var nextFrameOffset: Int
         /// Records (leaves) known to be on disk after fdatasync.
         var durableCount: UInt64
+        /// File offset just past the last durable record.
+        var durableOffset: Int = 0
+        /// File offset just past the batch of the round in progress (one round at a time).
+        var syncingEnd: Int = 0
         var checkpointsInEpoch: UInt32 = 0
         /// Host records since the last periodic checkpoint (the count trigger). Kept apart from
         /// the replay's count since any checkpoint, which every sealed flush resets.
@@ -61,6 +65,8 @@ public final class Ledger: Sendable {
     /// fdatasync. It is serial, and at most one round runs at a time anyway.
     private let commitQueue = DispatchQueue(label: "zdr.ledger.commit")
     private let timer = LedgerLock<(any DispatchSourceTimer)?>(nil)
+    /// Held while the index is written (the flusher's refresh, `close()`'s): one at a time.
+    private let indexWriting = LedgerLock<Void>(())
 
     /// Opens (or creates) the ledger at `path`. A torn tail from an interrupted write is
     /// truncated; any other damage throws `invalidRecord` naming the first bad record. The
@@ -75,8 +81,9 @@ public final class Ledger: Sendable {
     /// signed checkpoint in the file: only the records from that checkpoint on are replayed,
     /// and the older tree nodes and receipt locations stay on disk, read when a proof or a
     /// lookup needs them. Otherwise (no index, or any doubt about it) the whole file is
-    /// replayed, as without an index, and the index is rebuilt before this returns. `close()`
-    /// extends it to every record; it is a cache, never trusted for an answer.
+    /// replayed, as without an index, and the index is rebuilt before this returns. The
+    /// background flusher extends it every 2^20 durable records and `close()` to every record;
+    /// it is a cache, never trusted for an answer.
     public init(
         path: String, registry: IdentifierRegistry, signer: SigningKey, configuration: LedgerConfiguration = LedgerConfiguration()
     ) throws(LedgerError) {
@@ -127,6 +134,7 @@ public final class Ledger: Sendable {
                 do { try files.fsync(fd) } catch { throw .io(.sync, errno: error.rawValue) }
             }
             var writer = WriterState(fd: fd, replay: replay, nextFrameOffset: validEnd, durableCount: replay.tree.size)
+            writer.durableOffset = validEnd
             writer.openedFromIndex = indexed != nil
             writer.framesReplayedAtOpen = indexed?.framesReplayed ?? replay.tree.size
             try Self.adoptSigner(signer, into: &writer, keyEvolution: configuration.keyEvolution)
@@ -218,7 +226,7 @@ public final class Ledger: Sendable {
         let replay = writer.replay
         let contents = LedgerIndexContents(
             header: header, firstLeafHash: firstLeaf, treeSize: size, coveredBytes: UInt64(writer.nextFrameOffset),
-            checkpoint: replay.lastCheckpoint.map { ($0.leafIndex, UInt64(replay.lastCheckpointOffset)) },
+            checkpoint: replay.lastCheckpoint.map { ($0.leafIndex, UInt64($0.offset)) },
             rotations: replay.rotations.map { (UInt64($0.offset), UInt32($0.recordBytes.count + frameOverhead)) },
             identities: replay.identities.map { ($0.leafIndex, UInt64($0.offset), UInt32($0.length)) })
         do throws(LedgerError) {
@@ -491,6 +499,7 @@ public final class Ledger: Sendable {
             let batch = writer.pending
             writer.pending = writer.spare
             writer.spare = []
+            writer.syncingEnd = writer.nextFrameOffset
             return (batch, writer.nextFrameOffset - batch.count, writer.replay.tree.size, writer.fd, writer.syncInterposer,
                     signFailure)
         }
@@ -522,6 +531,7 @@ public final class Ledger: Sendable {
                 return .ended(writer.commit.endRound(durableCount: writer.durableCount, failed: true))
             }
             writer.durableCount = max(writer.durableCount, batchEnd)
+            writer.durableOffset = max(writer.durableOffset, writer.syncingEnd)
             if let at = writer.keySavePendingAt, at <= writer.durableCount {
                 writer.keySavePendingAt = nil
                 return .saveKey(at: at)
@@ -592,6 +602,14 @@ public final class Ledger: Sendable {
         // Refuse appends before the last flush, so that none lands after it and is lost.
         state.withLock { $0.closed = true }
         try flush()
+        // A background refresh of the index in progress finishes first.
+        if configuration.maintainsIndex {
+            indexWriting.withLock { _ in
+                state.withLock { (writer: inout WriterState) in
+                    if !writer.descriptorClosed { Self.refreshIndex(path: path, header: header, writer: &writer) }
+                }
+            }
+        }
         // A round may still be saving a key (the records are all durable): close once it ends.
         while let parker = state.withLock({ (writer: inout WriterState) -> FlushParker? in
             if writer.commit.roundInProgress {
@@ -600,7 +618,6 @@ public final class Ledger: Sendable {
                 return parker
             }
             if !writer.descriptorClosed {
-                if configuration.maintainsIndex { Self.refreshIndex(path: path, header: header, writer: &writer) }
                 configuration.fileSystem.close(writer.fd)
                 writer.descriptorClosed = true
             }
@@ -648,6 +665,53 @@ public final class Ledger: Sendable {
             let step = min(remaining, 1024)
             state.withLock { $0.replay.receipts.fold(limit: step) }
             remaining -= step
+        }
+        if configuration.maintainsIndex { extendIndexInBackground() }
+    }
+
+    /// What the flusher's refresh copies under the lock: the tree and receipts are values
+    /// (copy-on-write), so the copy is cheap and appends continue while the index is written.
+    private struct IndexSnapshot {
+        var old: LedgerIndexStore?
+        var tree: WriterTree
+        var receipts: ReceiptIndex
+        var contents: LedgerIndexContents
+    }
+
+    /// Extends the index to the durable records once `indexRefreshEveryRecords` of them are past
+    /// its end, writing outside the writer lock: taken only to copy the state, then to drop
+    /// from memory what the index now holds. Lookups meanwhile read the old table, which only
+    /// gains slots (a slot read half-written is checked against its frame, LedgerFormat §12.5),
+    /// and tree nodes below the old end, which are not rewritten. Best effort, as at close.
+    private func extendIndexInBackground() {
+        indexWriting.withLock { _ in
+            let every = max(1, configuration.indexRefreshEveryRecords)
+            guard let snapshot = state.withLock({ (writer: inout WriterState) -> IndexSnapshot? in
+                let n = writer.durableCount
+                let tree = writer.replay.tree
+                guard writer.failure == nil, !writer.closed, n >= tree.baseSize + every, n > 0,
+                      let checkpoint = writer.replay.checkpoints.last(where: { $0.leafIndex < n }),
+                      let firstLeaf = tree.base.flatMap({ Hash32($0.manifest.firstLeafHash) }) ?? tree.memoryNode(level: 0, index: 0)
+                else { return nil }
+                let replay = writer.replay
+                let contents = LedgerIndexContents(
+                    header: header, firstLeafHash: firstLeaf, treeSize: n, coveredBytes: UInt64(writer.durableOffset),
+                    checkpoint: (checkpoint.leafIndex, UInt64(checkpoint.offset)),
+                    rotations: replay.rotations.filter { $0.leafIndex < n }.map { (UInt64($0.offset), UInt32($0.recordBytes.count + frameOverhead)) },
+                    identities: replay.identities.filter { $0.leafIndex < n }.map { ($0.leafIndex, UInt64($0.offset), UInt32($0.length)) })
+                return IndexSnapshot(old: tree.base, tree: tree, receipts: replay.receipts, contents: contents)
+            }) else { return }
+            var receipts = snapshot.receipts
+            do throws(LedgerError) {
+                let store = try writeLedgerIndex(ledger: path, old: snapshot.old, tree: snapshot.tree, receipts: &receipts, contents: snapshot.contents)
+                state.withLock { (writer: inout WriterState) in
+                    guard writer.replay.tree.base === snapshot.old else { return }
+                    writer.replay.tree.rebase(onto: store, at: snapshot.contents.treeSize)
+                    writer.replay.receipts.removeAll(before: snapshot.contents.treeSize)
+                }
+            } catch {
+                unlink(LedgerIndexPaths(ledger: path).manifest)
+            }
         }
     }
 

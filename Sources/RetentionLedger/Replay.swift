@@ -18,6 +18,8 @@ struct CheckpointEntry: Sendable {
     var keyEpoch: UInt32
     var signature: [UInt8]
     var recordedAt: Timestamp
+    /// Frame offset of the checkpoint record (a ledger index names it).
+    var offset: Int = 0
 }
 
 struct RotationEntry: Sendable {
@@ -38,8 +40,6 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
     var checkpoints: [CheckpointEntry] = []
     var checkpointCount = 0
     var lastCheckpoint: CheckpointEntry?
-    /// Frame offset of `lastCheckpoint`'s record (a ledger index names it).
-    var lastCheckpointOffset: Int = 0
     var rotations: [RotationEntry] = []
     /// Latest discard receipt per request, when `indexes`; otherwise empty.
     var receipts = ReceiptIndex()
@@ -104,11 +104,10 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             }
             let entry = CheckpointEntry(
                 leafIndex: index, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash,
-                keyEpoch: checkpoint.keyEpoch, signature: checkpoint.signature, recordedAt: record.recordedAt)
+                keyEpoch: checkpoint.keyEpoch, signature: checkpoint.signature, recordedAt: record.recordedAt, offset: offset)
             if indexes { checkpoints.append(entry) }
             checkpointCount += 1
             lastCheckpoint = entry
-            lastCheckpointOffset = offset
             if let watched = watchedCheckpoint, watched.treeSize == checkpoint.treeSize, watched.rootHash == checkpoint.rootHash {
                 sawWatchedCheckpoint = true
             }

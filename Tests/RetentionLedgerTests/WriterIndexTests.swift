@@ -260,6 +260,44 @@ struct WriterIndexTests {
         try reopened.close()
     }
 
+    @Test("the background flusher extends the index as records become durable; a writer that stops without close() reopens from it")
+    func flusherExtendsIndex() throws {
+        let fixture = try WriterFixture()
+        defer { fixture.directory.cleanup() }
+        var configuration = fixture.configuration()
+        configuration.flushIntervalNanoseconds = 1_000_000
+        configuration.indexRefreshEveryRecords = 40
+        var sizeAtStop: UInt64 = 0
+        var baseAtStop: UInt64 = 0
+        do {
+            let ledger = try Ledger(path: fixture.path, registry: testRegistry, signer: fixture.signer, configuration: configuration)
+            for id: UInt64 in 0..<150 {
+                try ledger.append(.discardReceipt(sampleReceipt(request(id))))
+                if id % 10 == 9 { try ledger.flush() }
+            }
+            // The flusher runs every millisecond; give it up to five seconds to catch up.
+            var waited = 0
+            while ledger.durableSize >= ledger.indexedBase + 40 && waited < 5_000 {
+                usleep(1_000)
+                waited += 1
+            }
+            // Extended at least twice (the first extension covers the first 40-odd records).
+            #expect(ledger.indexedBase >= 80)
+            for id: UInt64 in [0, 77, 149] {
+                #expect(ledger.hasReceipt(for: request(id)))
+                try fixture.expectBundle(ledger, id)
+            }
+            sizeAtStop = ledger.size
+            baseAtStop = ledger.indexedBase
+            // No close(): the process stops here (deinit only closes the file).
+        }
+        let reopened = try fixture.open()
+        #expect(reopened.openedFromIndex)
+        #expect(reopened.framesReplayedAtOpen <= sizeAtStop - baseAtStop + 1)
+        for id: UInt64 in [0, 77, 149] { try fixture.expectBundle(reopened, id) }
+        try reopened.close()
+    }
+
     @Test("the id table grows past its load limit as the writer appends (rehash), and keeps every receipt")
     func tableGrows() throws {
         let fixture = try WriterFixture()
