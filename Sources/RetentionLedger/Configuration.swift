@@ -72,7 +72,7 @@ public struct LedgerConfiguration: Sendable {
     public var maintainsIndex: Bool = true
     /// The background flusher extends the index once this many durable records are past its
     /// end (tests lower it). Each extension dirties most pages of the id table (random slots),
-    /// so it is rare: memory between extensions is about 150 MB per million records.
+    /// so it is rare; memory holds up to this many records' nodes and receipts in between.
     package var indexRefreshEveryRecords: UInt64 = 1 << 20
     /// The file calls (tests: forced failures through a `FaultInjection`).
     package var fileSystem: FileSystem = .live
