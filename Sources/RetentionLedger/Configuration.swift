@@ -93,6 +93,17 @@ public struct LedgerConfiguration: Sendable {
     /// recorded at open and after every key rotation, so that every receipt has an identity in
     /// force before it (`zdr ledger verify --expect-binary`). `nil` records none.
     public var softwareIdentity: SoftwareIdentityRecord?
+    /// Keep the ledger index beside the file (`LEDGER.index/`, Docs/LedgerFormat.md §12) and
+    /// reopen from it (on by default): the writer then replays only the records after the
+    /// index's last checkpoint and keeps only the tree's frontier and what was appended since in
+    /// memory. The background flusher extends the index every 2^20 durable records (writing
+    /// outside the writer lock) and `close()` to every record; it is a cache, checked on open and
+    /// never trusted for an answer. Off: every open replays the whole file and holds every tree node in memory.
+    public var maintainsIndex: Bool = true
+    /// The background flusher extends the index once this many durable records are past its
+    /// end (tests lower it). Each extension dirties most pages of the id table (random slots),
+    /// so it is rare; memory holds up to this many records' nodes and receipts in between.
+    package var indexRefreshEveryRecords: UInt64 = 1 << 20
     /// The file calls (tests: forced failures through a `FaultInjection`).
     package var fileSystem: FileSystem = .live
 

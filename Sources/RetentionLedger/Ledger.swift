@@ -14,7 +14,9 @@ import VaultSystem
 public final class Ledger: Sendable {
     private struct WriterState: Sendable {
         var fd: Int32
-        var replay: LedgerReplay<MerkleTree>
+        /// The tree (the index's nodes below its base, memory above), receipts appended since
+        /// the base (older ones are in the index's table), checkpoints and key chain.
+        var replay: LedgerReplay<WriterTree>
         /// Frames appended but not yet handed to a flush.
         var pending: [UInt8] = []
         /// The previous batch's buffer, emptied, reused by the next flush (no reallocation).
@@ -23,6 +25,10 @@ public final class Ledger: Sendable {
         var nextFrameOffset: Int
         /// Records (leaves) known to be on disk after fdatasync.
         var durableCount: UInt64
+        /// File offset just past the last durable record.
+        var durableOffset: Int = 0
+        /// File offset just past the batch of the round in progress (one round at a time).
+        var syncingEnd: Int = 0
         var checkpointsInEpoch: UInt32 = 0
         /// Host records since the last periodic checkpoint (the count trigger). Kept apart from
         /// the replay's count since any checkpoint, which every sealed flush resets.
@@ -40,10 +46,17 @@ public final class Ledger: Sendable {
         var commit = GroupCommit()
         /// Test seam, see `interposeSync(_:)`.
         var syncInterposer: SyncInterposer?
+        /// Frames replayed when the ledger was opened: all of them, or those from the index's
+        /// checkpoint on (tests, Docs/Performance.md).
+        var framesReplayedAtOpen: UInt64 = 0
+        var openedFromIndex = false
     }
 
     /// The ledger's log origin (also the signing key's name).
     public let origin: String
+    /// The ledger file's path (its index is `path + ".index"`).
+    private let path: String
+    private let header: LedgerHeader
     private let registry: IdentifierRegistry
     private let signer: SigningKey
     private let configuration: LedgerConfiguration
@@ -53,14 +66,30 @@ public final class Ledger: Sendable {
     /// fdatasync. It is serial, and at most one round runs at a time anyway.
     private let commitQueue = DispatchQueue(label: "zdr.ledger.commit")
     private let timer = LedgerLock<(any DispatchSourceTimer)?>(nil)
+    /// Held while the index is written (the flusher's refresh, `close()`'s): one at a time.
+    private let indexWriting = LedgerLock<Void>(())
 
     /// Opens (or creates) the ledger at `path`. A torn tail from an interrupted write is
     /// truncated; any other damage throws `invalidRecord` naming the first bad record. The
     /// signer's name becomes the origin of a new ledger and must match an existing one's.
+    ///
+    /// The writer holds an exclusive lock on the file while it is open. A lock that is busy is
+    /// retried for up to one second (another thread's spawned child may hold it until its exec)
+    /// before the open fails with ``LedgerError/io(_:errno:)`` (`.open`, `EWOULDBLOCK`).
+    ///
+    /// With ``LedgerConfiguration/maintainsIndex`` (the default), the ledger index beside the
+    /// file (`path + ".index/"`, Docs/LedgerFormat.md §12) is used when it checks out against a
+    /// signed checkpoint in the file: only the records from that checkpoint on are replayed,
+    /// and the older tree nodes and receipt locations stay on disk, read when a proof or a
+    /// lookup needs them. Otherwise (no index, or any doubt about it) the whole file is
+    /// replayed, as without an index, and the index is rebuilt before this returns. The
+    /// background flusher extends it every 2^20 durable records and `close()` to every record;
+    /// it is a cache, never trusted for an answer.
     public init(
         path: String, registry: IdentifierRegistry, signer: SigningKey, configuration: LedgerConfiguration = LedgerConfiguration()
     ) throws(LedgerError) {
         self.origin = signer.name
+        self.path = path
         self.registry = registry
         self.signer = signer
         self.configuration = configuration
@@ -71,6 +100,7 @@ public final class Ledger: Sendable {
         do throws(LedgerError) {
             try Self.lock(fd, files: files)
             let header = LedgerHeader(origin: signer.name, flags: configuration.bucketSizes ? .bucketedSizes : [])
+            self.header = header
             let headerBytes = header.encoded
             var mapped = try MappedFile(fd: fd)
             let partialHeader = mapped.withBytes { (bytes: Span<UInt8>) -> Bool in
@@ -83,23 +113,47 @@ public final class Ledger: Sendable {
                 syncParentDirectory(of: path)
                 mapped = try MappedFile(fd: fd)
             }
-            let (scan, replay) = try mapped.withBytes { (bytes) throws(LedgerError) in try replayLedger(bytes, pinnedKey: nil) }
-            guard scan.header == header else {
-                throw scan.header.origin != header.origin ? .signingKeyMismatch : .invalidField("configuration.bucketSizes")
+            let indexed = configuration.maintainsIndex ? mapped.withBytes { (bytes) -> IndexedOpen? in
+                openFromIndex(path: path, bytes: bytes, header: header, signerPublicKey: signer.publicKey,
+                              countEpochCheckpoints: configuration.keyEvolution != nil)
+            } : nil
+            let replay: LedgerReplay<WriterTree>
+            let validEnd: Int
+            let tornTailBytes: Int
+            if let indexed {
+                (replay, validEnd, tornTailBytes) = (indexed.replay, indexed.validEnd, indexed.tornTailBytes)
+            } else {
+                let (scan, full) = try mapped.withBytes { (bytes) throws(LedgerError) in
+                    try replayLedger(bytes, pinnedKey: nil, as: WriterTree.self)
+                }
+                guard scan.header == header else {
+                    throw scan.header.origin != header.origin ? .signingKeyMismatch : .invalidField("configuration.bucketSizes")
+                }
+                (replay, validEnd, tornTailBytes) = (full, scan.validEnd, scan.tornTailBytes)
             }
-            if scan.tornTailBytes > 0 {
-                do { try files.truncate(fd, to: scan.validEnd) } catch { throw .io(.truncate, errno: error.rawValue) }
+            if tornTailBytes > 0 {
+                do { try files.truncate(fd, to: validEnd) } catch { throw .io(.truncate, errno: error.rawValue) }
                 do { try files.fsync(fd) } catch { throw .io(.sync, errno: error.rawValue) }
             }
-            var writer = WriterState(fd: fd, replay: replay, nextFrameOffset: scan.validEnd, durableCount: replay.tree.size)
+            var writer = WriterState(fd: fd, replay: replay, nextFrameOffset: validEnd, durableCount: replay.tree.size)
+            writer.durableOffset = validEnd
+            writer.openedFromIndex = indexed != nil
+            writer.framesReplayedAtOpen = indexed?.framesReplayed ?? replay.tree.size
             try Self.adoptSigner(signer, into: &writer, keyEvolution: configuration.keyEvolution)
             // Checkpoints already signed in the current epoch count towards the next rotation.
             // The file does not tell seals from periodic checkpoints, so all count: after a
-            // reopen the key may evolve sooner than its cadence, never later.
-            writer.checkpointsInEpoch = UInt32(replay.checkpoints.filter { $0.keyEpoch == replay.epoch }.count)
+            // reopen the key may evolve sooner than its cadence, never later. From an index,
+            // those before its checkpoint were counted by a scan of the epoch's records.
+            let earlier = indexed.map { replay.epoch == $0.baseEpoch ? $0.earlierCheckpointsInEpoch : 0 } ?? 0
+            writer.checkpointsInEpoch = earlier + UInt32(replay.checkpoints.filter { $0.keyEpoch == replay.epoch }.count)
             // Likewise the periodic cadence resumes from the last checkpoint of either kind.
             writer.recordsSincePeriodic = replay.recordsSinceCheckpoint
             writer.lastPeriodicAt = replay.lastCheckpointAt
+            if indexed == nil && configuration.maintainsIndex {
+                // Any doubt about the index: rebuilt now from the full replay, so that memory
+                // drops to the frontier and the next open is fast.
+                Self.refreshIndex(path: path, header: header, writer: &writer)
+            }
             state = LedgerLock(writer)
         } catch {
             files.close(fd)
@@ -159,6 +213,42 @@ public final class Ledger: Sendable {
             writer.keySavePendingAt = replay.tree.size
         }
     }
+
+    /// Extends (or writes) the ledger index to every durable record, then drops from memory the
+    /// tree nodes and receipts it now holds. Only when nothing is pending (open, close): the
+    /// index never describes a record that is not durable in the ledger. Best effort: the index
+    /// is a cache, so a failure leaves it absent (no manifest), costing the next open a full
+    /// replay, and never fails the ledger.
+    private static func refreshIndex(path: String, header: LedgerHeader, writer: inout WriterState) {
+        let size = writer.replay.tree.size
+        guard size > 0, writer.durableCount == size, writer.pending.isEmpty, writer.failure == nil else { return }
+        if let base = writer.replay.tree.base, base.manifest.treeSize == size { return }
+        let old = writer.replay.tree.base
+        guard let firstLeaf = old.flatMap({ Hash32($0.manifest.firstLeafHash) }) ?? writer.replay.tree.memoryNode(level: 0, index: 0) else { return }
+        let replay = writer.replay
+        let contents = LedgerIndexContents(
+            header: header, firstLeafHash: firstLeaf, treeSize: size, coveredBytes: UInt64(writer.nextFrameOffset),
+            checkpoint: replay.lastCheckpoint.map { ($0.leafIndex, UInt64($0.offset)) },
+            rotations: replay.rotations.map { (UInt64($0.offset), UInt32($0.recordBytes.count + frameOverhead)) },
+            identities: replay.identities.map { ($0.leafIndex, UInt64($0.offset), UInt32($0.length)) })
+        do throws(LedgerError) {
+            let store = try writeLedgerIndex(ledger: path, old: old, tree: writer.replay.tree, receipts: &writer.replay.receipts, contents: contents)
+            writer.replay.tree.rebase(onto: store, at: size)
+            writer.replay.receipts.removeAll(before: size)
+        } catch {
+            // Whatever was written is not described by a manifest, so no reader uses it.
+            unlink(LedgerIndexPaths(ledger: path).manifest)
+        }
+    }
+
+    /// Frames replayed when the ledger was opened (all of them without a usable index).
+    var framesReplayedAtOpen: UInt64 { state.withLock { $0.framesReplayedAtOpen } }
+
+    /// Whether the ledger was opened from its index.
+    var openedFromIndex: Bool { state.withLock { $0.openedFromIndex } }
+
+    /// Records whose tree nodes are in the index rather than memory.
+    var indexedBase: UInt64 { state.withLock { $0.replay.tree.baseSize } }
 
     deinit {
         timer.withLock { $0?.cancel() }
@@ -257,7 +347,7 @@ public final class Ledger: Sendable {
     /// call) counts towards key evolution; the one that seals a flushed batch does not.
     private func checkpointLocked(_ writer: inout WriterState, periodic: Bool = true) throws(LedgerError) -> SignedCheckpoint {
         let size = writer.replay.tree.size
-        let root = writer.replay.tree.root(size: size).bytes
+        let root = writer.replay.tree.currentRoot.bytes
         let signature = signer.sign(checkpointBody(origin: origin, treeSize: size, rootHash: root))
         let epoch = signer.epoch
         let record = LedgerRecord(
@@ -408,6 +498,7 @@ public final class Ledger: Sendable {
             let batch = writer.pending
             writer.pending = writer.spare
             writer.spare = []
+            writer.syncingEnd = writer.nextFrameOffset
             return (batch, writer.nextFrameOffset - batch.count, writer.replay.tree.size, writer.fd, writer.syncInterposer,
                     signFailure)
         }
@@ -439,6 +530,7 @@ public final class Ledger: Sendable {
                 return .ended(writer.commit.endRound(durableCount: writer.durableCount, failed: true))
             }
             writer.durableCount = max(writer.durableCount, batchEnd)
+            writer.durableOffset = max(writer.durableOffset, writer.syncingEnd)
             if let at = writer.keySavePendingAt, at <= writer.durableCount {
                 writer.keySavePendingAt = nil
                 return .saveKey(at: at)
@@ -509,6 +601,14 @@ public final class Ledger: Sendable {
         // Refuse appends before the last flush, so that none lands after it and is lost.
         state.withLock { $0.closed = true }
         try flush()
+        // A background refresh of the index in progress finishes first.
+        if configuration.maintainsIndex {
+            indexWriting.withLock { _ in
+                state.withLock { (writer: inout WriterState) in
+                    if !writer.descriptorClosed { Self.refreshIndex(path: path, header: header, writer: &writer) }
+                }
+            }
+        }
         // A round may still be saving a key (the records are all durable): close once it ends.
         while let parker = state.withLock({ (writer: inout WriterState) -> FlushParker? in
             if writer.commit.roundInProgress {
@@ -565,6 +665,53 @@ public final class Ledger: Sendable {
             state.withLock { $0.replay.receipts.fold(limit: step) }
             remaining -= step
         }
+        if configuration.maintainsIndex { extendIndexInBackground() }
+    }
+
+    /// What the flusher's refresh copies under the lock: the tree and receipts are values
+    /// (copy-on-write), so the copy is cheap and appends continue while the index is written.
+    private struct IndexSnapshot {
+        var old: LedgerIndexStore?
+        var tree: WriterTree
+        var receipts: ReceiptIndex
+        var contents: LedgerIndexContents
+    }
+
+    /// Extends the index to the durable records once `indexRefreshEveryRecords` of them are past
+    /// its end, writing outside the writer lock: taken only to copy the state, then to drop
+    /// from memory what the index now holds. Lookups meanwhile read the old table, which only
+    /// gains slots (a slot read half-written is checked against its frame, LedgerFormat §12.5),
+    /// and tree nodes below the old end, which are not rewritten. Best effort, as at close.
+    private func extendIndexInBackground() {
+        indexWriting.withLock { _ in
+            let every = max(1, configuration.indexRefreshEveryRecords)
+            guard let snapshot = state.withLock({ (writer: inout WriterState) -> IndexSnapshot? in
+                let n = writer.durableCount
+                let tree = writer.replay.tree
+                guard writer.failure == nil, !writer.closed, n >= tree.baseSize + every, n > 0,
+                      let checkpoint = writer.replay.checkpoints.last(where: { $0.leafIndex < n }),
+                      let firstLeaf = tree.base.flatMap({ Hash32($0.manifest.firstLeafHash) }) ?? tree.memoryNode(level: 0, index: 0)
+                else { return nil }
+                let replay = writer.replay
+                let contents = LedgerIndexContents(
+                    header: header, firstLeafHash: firstLeaf, treeSize: n, coveredBytes: UInt64(writer.durableOffset),
+                    checkpoint: (checkpoint.leafIndex, UInt64(checkpoint.offset)),
+                    rotations: replay.rotations.filter { $0.leafIndex < n }.map { (UInt64($0.offset), UInt32($0.recordBytes.count + frameOverhead)) },
+                    identities: replay.identities.filter { $0.leafIndex < n }.map { ($0.leafIndex, UInt64($0.offset), UInt32($0.length)) })
+                return IndexSnapshot(old: tree.base, tree: tree, receipts: replay.receipts, contents: contents)
+            }) else { return }
+            var receipts = snapshot.receipts
+            do throws(LedgerError) {
+                let store = try writeLedgerIndex(ledger: path, old: snapshot.old, tree: snapshot.tree, receipts: &receipts, contents: snapshot.contents)
+                state.withLock { (writer: inout WriterState) in
+                    guard writer.replay.tree.base === snapshot.old else { return }
+                    writer.replay.tree.rebase(onto: store, at: snapshot.contents.treeSize)
+                    writer.replay.receipts.removeAll(before: snapshot.contents.treeSize)
+                }
+            } catch {
+                unlink(LedgerIndexPaths(ledger: path).manifest)
+            }
+        }
     }
 
     /// The RFC 9162 consistency proof from tree size `oldSize` to `newSize` (both at most
@@ -574,7 +721,39 @@ public final class Ledger: Sendable {
     public func consistencyProof(from oldSize: UInt64, to newSize: UInt64) throws(LedgerError) -> [[UInt8]] {
         try state.withLock { (writer: inout WriterState) throws(LedgerError) -> [[UInt8]] in
             guard oldSize <= newSize, newSize <= writer.replay.tree.size else { throw .invalidField("tree size") }
-            return writer.replay.tree.consistencyProof(first: oldSize, second: newSize).map(\.bytes)
+            let tree = writer.replay.tree
+            // Nodes read from the index are believed only once the proof checks out against a
+            // root from memory (sizes from the index's base on): else the ledger is read.
+            if tree.rootIsInMemory(size: newSize), let proof = try? tree.consistencyProof(first: oldSize, second: newSize),
+               let oldRoot = try? tree.root(size: oldSize), let newRoot = try? tree.root(size: newSize),
+               oldSize == 0 || MerkleProofs.verifyConsistency(firstSize: oldSize, secondSize: newSize, firstRoot: oldRoot, secondRoot: newRoot, proof: proof) {
+                return proof.map(\.bytes)
+            }
+            return try self.streamedConsistencyProof(from: oldSize, to: newSize, writer: writer)
+        }
+    }
+
+    /// A consistency proof hashed from the ledger file itself (the index could not be used).
+    private func streamedConsistencyProof(from oldSize: UInt64, to newSize: UInt64, writer: borrowing WriterState) throws(LedgerError) -> [[UInt8]] {
+        let ranges = StreamingRangeHashes.consistencyRanges(first: oldSize, second: newSize)
+        var hashes = StreamingRangeHashes(ranges: ranges)
+        try scanDurable(upTo: newSize, writer: writer) { (_, record) in hashes.append(leafHash: MerkleHashing.leaf(record)) }
+        return hashes.roots.map(\.bytes)
+    }
+
+    /// Scans the ledger file's records [0, limit) (written ones: the caller holds the lock,
+    /// and records not yet written are not needed: proofs and lookups here concern sizes the
+    /// index's base covers, which are durable).
+    private func scanDurable(upTo limit: UInt64, writer: borrowing WriterState, _ visit: (UInt64, [UInt8]) -> Void) throws(LedgerError) {
+        guard limit > 0 else { return }
+        guard limit <= writer.durableCount else { throw .invalidField("tree size") }
+        do {
+            _ = try scanLedgerFile(path: path, files: configuration.fileSystem) { (index: UInt64, _: Int, record: [UInt8]) throws(LedgerError) in
+                guard index < limit else { throw scanFinished }
+                visit(index, record)
+            }
+        } catch let error where error == scanFinished {
+            return
         }
     }
 
@@ -587,7 +766,7 @@ public final class Ledger: Sendable {
         try flush()
         let (needsCheckpoint, location) = try state.withLock {
             (writer: inout WriterState) throws(LedgerError) -> (Bool, RecordLocation) in
-            guard let location = writer.replay.receipts.location(of: request) else { throw .requestNotFound }
+            guard let location = try self.receiptLocation(of: request, in: &writer) else { throw .requestNotFound }
             if writer.replay.checkpoint(covering: location.leafIndex) == nil {
                 try Self.checkWritable(writer)
                 _ = try self.checkpointLocked(&writer)
@@ -596,8 +775,8 @@ public final class Ledger: Sendable {
             return (false, location)
         }
         if needsCheckpoint { try flush() }
-        return try bundle(for: location) { replay throws(LedgerError) in
-            guard let entry = replay.checkpoint(covering: location.leafIndex) else { throw .requestNotFound }
+        return try bundle(for: location) { (writer) throws(LedgerError) in
+            guard let entry = writer.replay.checkpoint(covering: location.leafIndex) else { throw .requestNotFound }
             return entry
         }
     }
@@ -609,45 +788,114 @@ public final class Ledger: Sendable {
     ///   checkpoint, or the ledger has no checkpoint of that size.
     public func receiptBundle(forRequest request: RequestID, checkpointSize: UInt64) throws(LedgerError) -> ReceiptBundle {
         let location = try state.withLock { (writer: inout WriterState) throws(LedgerError) -> RecordLocation in
-            guard let location = writer.replay.receipts.location(of: request), location.leafIndex < checkpointSize else {
+            guard let location = try self.receiptLocation(of: request, in: &writer), location.leafIndex < checkpointSize else {
                 throw .requestNotFound
             }
             return location
         }
-        return try bundle(for: location) { replay throws(LedgerError) in
+        return try bundle(for: location) { (writer) throws(LedgerError) in
+            let replay = writer.replay
             // Checkpoints are in size order; several may share a size (none was appended between).
-            guard let entry = replay.checkpoints.last(where: { $0.treeSize == checkpointSize && replay.epochKeys[$0.keyEpoch] != nil })
+            if let entry = replay.checkpoints.last(where: { $0.treeSize == checkpointSize && replay.epochKeys[$0.keyEpoch] != nil }) {
+                return entry
+            }
+            // One signed before the index's base checkpoint is not in memory: the ledger is read.
+            guard let first = replay.checkpoints.first, checkpointSize < first.treeSize,
+                  let entry = try self.scannedCheckpoint(size: checkpointSize, writer: writer), replay.epochKeys[entry.keyEpoch] != nil
             else { throw .requestNotFound }
             return entry
         }
     }
 
+    /// The checkpoint record of `size` records, read from the file (it is record `size`).
+    private func scannedCheckpoint(size: UInt64, writer: borrowing WriterState) throws(LedgerError) -> CheckpointEntry? {
+        var found: CheckpointEntry?
+        try scanDurable(upTo: min(size + 1, writer.durableCount), writer: writer) { (index, record) in
+            guard index == size, let decoded = try? LedgerRecord.decode(record), case .checkpoint(let checkpoint) = decoded.body,
+                  checkpoint.treeSize == size
+            else { return }
+            found = CheckpointEntry(
+                leafIndex: index, treeSize: size, rootHash: checkpoint.rootHash, keyEpoch: checkpoint.keyEpoch,
+                signature: checkpoint.signature, recordedAt: decoded.recordedAt)
+        }
+        return found
+    }
+
+    /// The latest receipt's location for `request`: appended since the index's base (memory),
+    /// else the index's table. A slot is used only if the frame it names is intact and is a
+    /// receipt of this request; a slot that is not is a damaged table, and the ledger is read.
+    /// (A request missing from a damaged table is reported missing: the table is not scanned.)
+    private func receiptLocation(of request: RequestID, in writer: inout WriterState) throws(LedgerError) -> RecordLocation? {
+        if let location = writer.replay.receipts.location(of: request) { return location }
+        let base = writer.replay.tree.baseSize
+        guard let store = writer.replay.tree.base, let found = store.location(of: request) else { return nil }
+        if found.leafIndex < base, let bytes = try? readRecord(fd: writer.fd, at: found, files: configuration.fileSystem),
+           let record = try? LedgerRecord.decode(bytes), case .discardReceipt(let receipt) = record.body, receipt.requestID == request {
+            return found
+        }
+        var latest: RecordLocation?
+        do {
+            _ = try scanLedgerFile(path: path, files: configuration.fileSystem) { (index: UInt64, at: Int, record: [UInt8]) throws(LedgerError) in
+                guard index < base else { throw scanFinished }
+                if let decoded = try? LedgerRecord.decode(record), case .discardReceipt(let receipt) = decoded.body, receipt.requestID == request {
+                    latest = RecordLocation(leafIndex: index, offset: at, length: record.count + frameOverhead)
+                }
+            }
+        } catch let error where error == scanFinished {}
+        return latest
+    }
+
     /// Whether a discard receipt for `request` was appended (durable or not).
     func hasReceipt(for request: RequestID) -> Bool {
-        state.withLock { $0.replay.receipts.location(of: request) != nil }
+        state.withLock { (writer: inout WriterState) -> Bool in (try? self.receiptLocation(of: request, in: &writer)) ?? nil != nil }
     }
 
     /// The bundle of the receipt at `location` under the checkpoint `choose` picks.
     private func bundle(
-        for location: RecordLocation, under choose: (borrowing LedgerReplay<MerkleTree>) throws(LedgerError) -> CheckpointEntry
+        for location: RecordLocation, under choose: (borrowing WriterState) throws(LedgerError) -> CheckpointEntry
     ) throws(LedgerError) -> ReceiptBundle {
         try state.withLock { (writer: inout WriterState) throws(LedgerError) -> ReceiptBundle in
             try Self.checkWritable(writer)
-            let entry = try choose(writer.replay)
+            let entry = try choose(writer)
             guard let signed = writer.replay.signedCheckpoint(entry) else { throw .requestNotFound }
-            let proof = writer.replay.tree.inclusionProof(index: location.leafIndex, size: entry.treeSize).map(\.bytes)
+            let record = try readRecord(fd: writer.fd, at: location, files: configuration.fileSystem)
+            let proof = try self.inclusionProof(of: record, at: location.leafIndex, under: entry, writer: writer)
             let identity = try writer.replay.identity(before: location.leafIndex).map { (found) throws(LedgerError) in
-                SoftwareIdentityProof(
-                    record: try readRecord(fd: writer.fd, at: found, files: configuration.fileSystem), leafIndex: found.leafIndex,
-                    inclusionProof: writer.replay.tree.inclusionProof(index: found.leafIndex, size: entry.treeSize).map(\.bytes))
+                let identityRecord = try readRecord(fd: writer.fd, at: found, files: configuration.fileSystem)
+                return SoftwareIdentityProof(
+                    record: identityRecord, leafIndex: found.leafIndex,
+                    inclusionProof: try self.inclusionProof(of: identityRecord, at: found.leafIndex, under: entry, writer: writer))
             }
             return ReceiptBundle(
-                record: try readRecord(fd: writer.fd, at: location, files: configuration.fileSystem), leafIndex: location.leafIndex, treeSize: entry.treeSize,
+                record: record, leafIndex: location.leafIndex, treeSize: entry.treeSize,
                 inclusionProof: proof, checkpoint: signed.noteText, keyRotations: writer.replay.keyChain(for: entry),
                 softwareIdentity: identity)
         }
     }
 }
+
+extension Ledger {
+    /// The inclusion proof of `record` (leaf `leaf`) under the checkpoint `entry`, checked
+    /// against its signed root before it is returned: nodes read from the index are not
+    /// believed otherwise. If it does not check out, the proof is hashed from the ledger file.
+    private func inclusionProof(
+        of record: [UInt8], at leaf: UInt64, under entry: CheckpointEntry, writer: borrowing WriterState
+    ) throws(LedgerError) -> [[UInt8]] {
+        let leafHash = MerkleHashing.leaf(record)
+        let root = Hash32(entry.rootHash)
+        func checks(_ proof: [Hash32]) -> Bool {
+            root != nil && MerkleProofs.rootFromInclusionProof(leafIndex: leaf, treeSize: entry.treeSize, leafHash: leafHash, proof: proof) == root
+        }
+        if let proof = try? writer.replay.tree.inclusionProof(index: leaf, size: entry.treeSize), checks(proof) { return proof.map(\.bytes) }
+        var streamed = StreamingInclusionProof(index: leaf, size: entry.treeSize)
+        try scanDurable(upTo: entry.treeSize, writer: writer) { (_, bytes) in streamed.append(leafHash: MerkleHashing.leaf(bytes)) }
+        guard let proof = streamed.proof, checks(proof) else { throw .io(.read, errno: EIO) }
+        return proof.map(\.bytes)
+    }
+}
+
+/// Stops a scan of the ledger file early (never leaves Ledger.swift).
+private let scanFinished = LedgerError.invalidField("scan finished")
 
 /// See `Ledger.interposeSync(_:)`.
 typealias SyncInterposer = @Sendable () -> Int32

@@ -35,7 +35,7 @@ struct ReceiptIndex: Sendable {
     private static let seed = UInt64.random(in: .min ... .max)
     private var slots: [Slot]
     private var mask: Int
-    private var count = 0
+    private var tableCount = 0
     /// Receipts appended since the last lookup, in append order (later ones win); those before
     /// `folded` are already in the table.
     private var unindexed = ChunkedArray<Slot>()
@@ -90,9 +90,26 @@ struct ReceiptIndex: Sendable {
         }
     }
 
+    /// Receipts in the table or waiting for it (each request's latest).
+    var count: Int { tableCount + unindexedCount }
+
+    /// Calls `body` with each request's latest receipt location, in no particular order.
+    mutating func forEachLatest<Failure: Error>(_ body: (RequestID, RecordLocation) throws(Failure) -> Void) throws(Failure) {
+        fold()
+        for slot in slots where slot.length != 0 { try body(RequestID(high: slot.high, low: slot.low), slot.location) }
+    }
+
+    /// Drops the receipts of records before `leaf` (a ledger index now holds them).
+    mutating func removeAll(before leaf: UInt64) {
+        fold()
+        var kept = ReceiptIndex()
+        for slot in slots where slot.length != 0 && slot.location.leafIndex >= leaf { kept.insert(slot) }
+        self = kept
+    }
+
     private mutating func insert(_ slot: Slot) {
         // Load factor at most 3/4: linear probing stays short for well-mixed keys.
-        if (count + 1) * 4 > slots.count * 3 { grow() }
+        if (tableCount + 1) * 4 > slots.count * 3 { grow() }
         let mask = mask
         // A span: no copy-on-write check per probe (the mask keeps every index in bounds).
         var slots = self.slots.mutableSpan
@@ -106,7 +123,7 @@ struct ReceiptIndex: Sendable {
         }
         slots[index] = slot
         _ = consume slots
-        count += 1
+        tableCount += 1
     }
 
     private mutating func grow() {

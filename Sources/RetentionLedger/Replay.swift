@@ -18,6 +18,8 @@ struct CheckpointEntry: Sendable {
     var keyEpoch: UInt32
     var signature: [UInt8]
     var recordedAt: Timestamp
+    /// Frame offset of the checkpoint record (a ledger index names it).
+    var offset: Int = 0
 }
 
 struct RotationEntry: Sendable {
@@ -25,6 +27,8 @@ struct RotationEntry: Sendable {
     var epoch: UInt32
     var newPublicKey: [UInt8]
     var recordBytes: [UInt8]
+    /// Frame offset in the file (a ledger index lists rotations by offset).
+    var offset: Int = 0
 }
 
 /// `Tree` is the writer's `MerkleTree` (every node, for proofs) or a streaming verifier's
@@ -100,7 +104,7 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             }
             let entry = CheckpointEntry(
                 leafIndex: index, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash,
-                keyEpoch: checkpoint.keyEpoch, signature: checkpoint.signature, recordedAt: record.recordedAt)
+                keyEpoch: checkpoint.keyEpoch, signature: checkpoint.signature, recordedAt: record.recordedAt, offset: offset)
             if indexes { checkpoints.append(entry) }
             checkpointCount += 1
             lastCheckpoint = entry
@@ -122,7 +126,7 @@ struct LedgerReplay<Tree: MerkleAccumulator>: Sendable {
             }
             epoch = rotation.epoch
             epochKeys[epoch] = rotation.newPublicKey
-            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: [UInt8](copying: bytes)))
+            rotations.append(RotationEntry(leafIndex: index, epoch: rotation.epoch, newPublicKey: rotation.newPublicKey, recordBytes: [UInt8](copying: bytes), offset: offset))
         case .discardReceipt(let receipt):
             if receipt.requestID == watchedRequest {
                 watchedReceipt = (RecordLocation(leafIndex: index, offset: offset, length: frameLength), [UInt8](copying: bytes))
@@ -177,9 +181,16 @@ func replayLedger(_ bytes: [UInt8], pinnedKey: VerifierKey?) throws(LedgerError)
 
 /// Reads the ledger at `raw`, decoding every record and replaying it.
 func replayLedger(_ raw: Span<UInt8>, pinnedKey: VerifierKey?) throws(LedgerError) -> (LedgerScan, LedgerReplay<MerkleTree>) {
+    try replayLedger(raw, pinnedKey: pinnedKey, as: MerkleTree.self)
+}
+
+/// Reads the ledger at `raw` into a replay whose tree is a `Tree`.
+func replayLedger<Tree: MerkleAccumulator>(
+    _ raw: Span<UInt8>, pinnedKey: VerifierKey?, as _: Tree.Type
+) throws(LedgerError) -> (LedgerScan, LedgerReplay<Tree>) {
     let (header, _) = try LedgerHeader.parse(raw)
     if let pinnedKey, pinnedKey.name != header.origin { throw LedgerError.signingKeyMismatch }
-    var replay = LedgerReplay<MerkleTree>(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
+    var replay = LedgerReplay<Tree>(origin: header.origin, pinnedKey: pinnedKey, bucketedSizes: header.flags.contains(.bucketedSizes))
     let scan = try scanLedger(raw) { (index: UInt64, offset: Int, record: [UInt8]) throws(LedgerError) in
         try replay.ingestFrame(index: index, offset: offset, record: record)
     }

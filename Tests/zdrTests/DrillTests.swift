@@ -130,7 +130,12 @@ final class HoldingDrill {
             #expect(output.stdout.range(of: fragment) == nil)
             #expect(output.stderr.range(of: fragment) == nil)
         }
-        for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+        // Including the ledger index the writer keeps beside the ledger (drill.ledger.index/).
+        for file in try FileManager.default.subpathsOfDirectory(atPath: directory.path) {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path, isDirectory: &isDirectory),
+                  !isDirectory.boolValue
+            else { continue }
             let bytes = try Data(contentsOf: directory.appendingPathComponent(file))
             #expect(bytes.range(of: fragment) == nil, "content found in \(file)")
         }
