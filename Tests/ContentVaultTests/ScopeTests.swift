@@ -208,6 +208,42 @@ struct ScopeTests {
         scope.discard(reason: .failed)
     }
 
+    @Test("a slot's chunk list (first chunk inline, the rest in an array) edits like an Array")
+    func chunkListMatchesArray() throws {
+        let vault = try makeVault()
+        let scope = try vault.openScope()
+        for index in 0..<4 { try scope.append(content(10 + index, seed: index), to: .completion) }
+        scope.withStateForTesting { state in
+            let chunks = state.slots[.completion]!.chunks
+            var list = ChunkList()
+            var model: [SealedChunk] = []
+            func same() -> Bool { list.map(ObjectIdentifier.init) == model.map(ObjectIdentifier.init) }
+            #expect(list.isEmpty && list.count == 0)
+            list.append(chunks[0]); model.append(chunks[0])
+            #expect(same() && list.count == 1)
+            list.append(chunks[1]); model.append(chunks[1])
+            list.insert(chunks[2], at: 0); model.insert(chunks[2], at: 0)
+            #expect(same())
+            list.insert(chunks[3], at: 2); model.insert(chunks[3], at: 2)
+            #expect(same())
+            list.swapAt(0, 3); model.swapAt(0, 3)
+            list[1] = chunks[0]; model[1] = chunks[0]
+            #expect(same())
+            _ = list.remove(at: 0); _ = model.remove(at: 0)
+            #expect(same())
+            list.replaceSubrange(1..<2, with: [chunks[1], chunks[2]]); model.replaceSubrange(1..<2, with: [chunks[1], chunks[2]])
+            #expect(same() && list.count == 4)
+            _ = list.removeLast(); _ = model.removeLast()
+            list = list + [chunks[3]]; model = model + [chunks[3]]
+            #expect(same())
+            list.removeAll(); model.removeAll()
+            #expect(same() && list.isEmpty)
+            list.append(chunks[2]); model.append(chunks[2])
+            #expect(same() && list.first === chunks[2])
+        }
+        #expect(scope.discard(reason: .completed).chunksWiped == 4)
+    }
+
     @Test("reordered chunks, a chunk moved between slots or requests, and a truncated stream are detected", arguments: availableAEADs)
     func reorderMoveTruncate(aead: AEADAlgorithm) throws {
         let vault = try makeVault(aead: aead)

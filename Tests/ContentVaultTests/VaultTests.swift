@@ -156,6 +156,42 @@ struct VaultTests {
         #expect(vault.statistics.openScopes == 0)
     }
 
+    @Test("open-scope registry: after discards in any order, purgeAll reaches exactly the scopes still open")
+    func registryAfterDiscardsInAnyOrder() throws {
+        let vault = try makeVault()
+        // 64 scopes over 16 shards; discarding from the middle of a shard's list moves its last
+        // scope into the hole, which must then still be found when it is discarded in turn.
+        let scopes = try (0..<64).map { _ in try vault.openScope() }
+        let discarded = (0..<40).map { ($0 * 23) % 64 }  // 40 distinct indices, scattered
+        for index in discarded { scopes[index].discard(reason: .completed) }
+        let stillOpen = Set(scopes.indices.filter { !discarded.contains($0) }.map { scopes[$0].id })
+        #expect(vault.statistics.openScopes == 24)
+        let receipts = vault.purgeAll()
+        #expect(receipts.count == 24)
+        #expect(Set(receipts.map(\.requestID)) == stillOpen)
+        #expect(receipts.allSatisfy { $0.reason == .purged })
+        #expect(vault.purgeAll().isEmpty)
+        #expect(vault.reapExpired(asOf: .now.advanced(by: .seconds(3600))) == 0)
+    }
+
+    @Test("receipt handler: none, set, replaced and removed between discards")
+    func receiptHandlerSetReplacedRemoved() throws {
+        let vault = try makeVault()
+        let first = ReceiptSink()
+        let second = ReceiptSink()
+        try vault.openScope().discard(reason: .completed)  // no handler yet
+        first.attach(to: vault)
+        let a = try vault.openScope()
+        a.discard(reason: .completed)
+        second.attach(to: vault)
+        let b = try vault.openScope()
+        b.discard(reason: .failed)
+        vault.setReceiptHandler(nil)
+        try vault.openScope().discard(reason: .completed)
+        #expect(first.all.map(\.requestID) == [a.id])
+        #expect(second.all.map(\.requestID) == [b.id])
+    }
+
     @Test("purgeAll discards every open scope with receipts and wipes their memory", arguments: realBackends)
     func purgeAll(backend: MemoryBackend) throws {
         let vault = try makeVault(backend)

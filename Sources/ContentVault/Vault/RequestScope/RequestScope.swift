@@ -56,6 +56,9 @@ public final class RequestScope: Sendable {
     public let aead: AEADAlgorithm
     let perKeyByteLimit: Int
     private let state: LockedState<ScopeState>
+    /// This scope's place in its vault shard's list of open scopes (-1 once removed). Read and
+    /// written only under that shard's lock, which is what makes the unchecked access sound.
+    @exclusivity(unchecked) nonisolated(unsafe) var registryIndex = -1
 
     /// Opens a scope. Keys are drawn per slot, on first use, so opening allocates no locked
     /// memory; with `id` nil the id comes from the vault's `KeyGenerator`.

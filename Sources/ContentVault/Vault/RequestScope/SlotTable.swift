@@ -2,7 +2,7 @@ import RetentionVocabulary
 
 /// One data class's stream.
 struct SlotState: Sendable {
-    var chunks: [SealedChunk] = []
+    var chunks = ChunkList()
     /// The key of generation `generation`, sealing new chunks; nil before the first chunk and
     /// after a slot wipe.
     var currentKey: KeyBox?
