@@ -189,6 +189,30 @@ struct TilesOverHTTPTests {
     }
 }
 
+/// Starts `process` as `python3 ARGUMENTS…` and returns the port the script prints on its first
+/// line; a script that prints none is killed and recorded as an issue.
+private func startPythonServer(_ process: Process, arguments: [String], name: String) throws -> Int {
+    let output = Pipe()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3"] + arguments
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    var line = Data()
+    while !line.contains(UInt8(ascii: "\n")) {
+        let byte = output.fileHandleForReading.readData(ofLength: 1)
+        if byte.isEmpty { break }
+        line.append(byte)
+    }
+    guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        Issue.record("\(name) did not start")
+        throw CancellationError()
+    }
+    return port
+}
+
 /// A server that answers every request with a 200 declaring 100 bytes, sends 10, then holds the
 /// connection open and silent for 120 s: a client must give up on its own.
 final class StallingServer {
@@ -217,25 +241,7 @@ final class StallingServer {
     init(scratch: String) throws {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         try Self.script.write(toFile: scratch + "/stall.py", atomically: true, encoding: .utf8)
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scratch + "/stall.py"]
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty { break }
-            line.append(byte)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            Issue.record("python3 did not start the stalling server")
-            throw CancellationError()
-        }
-        self.port = port
+        port = try startPythonServer(process, arguments: [scratch + "/stall.py"], name: "the stalling server")
     }
 
     func stop() {
@@ -298,26 +304,8 @@ final class OversizedTileServer {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         log = scratch + "/sent.log"
         try Self.script.write(toFile: scratch + "/server.py", atomically: true, encoding: .utf8)
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scratch + "/server.py", root, log, declared ? "1" : "0", String(Self.bodyBytes)]
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // The port it bound, on its first line.
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty { break }
-            line.append(byte)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            Issue.record("python3 http.server did not start")
-            throw CancellationError()
-        }
-        self.port = port
+        port = try startPythonServer(
+            process, arguments: [scratch + "/server.py", root, log, declared ? "1" : "0", String(Self.bodyBytes)], name: "python3 http.server")
     }
 
     /// The most bytes sent for one oversized tile, waiting (a bounded while) for the server to
